@@ -1,0 +1,120 @@
+"""Gin parsing with clear errors, and the config files of a model dir.
+
+Gin reports a problem as a multi-line message or a chain through configurables; the binary
+turns it into one line that names the file, the line and (for a typo) the closest known name.
+`gin.tf` is not used (it is broken on TF >= 2.16): config.gin and operative_config.gin are
+written here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util  # noqa: F401  gin reads files through importlib.util without importing it.
+import os
+import re
+from typing import Iterable, List, Sequence
+
+import gin
+import tensorflow as tf
+
+# Importing these registers every configurable that gin files may bind.
+import lag_tf.experiments  # noqa: F401
+from lag_tf.data import LanguageModelingData  # noqa: F401
+from lag_tf.training import strategy as _strategy  # noqa: F401
+
+GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+
+
+class ConfigError(ValueError):
+  """Bad gin files, bindings or model dir; the message is one line."""
+
+
+def one_line(message: str) -> str:
+  """Collapses a multi-line message (gin's, TF's) into one line."""
+  parts = [part.strip() for part in str(message).splitlines() if part.strip()]
+  return " | ".join(parts)
+
+
+def resolve_gin_file(path: str, search_paths: Sequence[str]) -> str:
+  candidates = [path] + [os.path.join(directory, path) for directory in search_paths]
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      return candidate
+  raise ConfigError(f"gin file not found: {path} (searched the working directory and "
+                    f"{', '.join(search_paths)})")
+
+
+def _known_names() -> List[str]:
+  names = []
+  for key, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
+    names.append(configurable.name)
+    names.append(".".join(part for part in key if part))
+  return sorted(set(names))
+
+
+def _explain(error: Exception) -> str:
+  message = one_line(str(error))
+  match = re.search(r"No configurable matching '([^']+)'", message)
+  if match:
+    close = difflib.get_close_matches(match.group(1), _known_names(), n=1, cutoff=0.5)
+    if close:
+      message += f" (did you mean '{close[0]}'?)"
+  return message
+
+
+def parse(gin_files: Iterable[str], bindings: Iterable[str],
+          search_paths: Sequence[str] = ()) -> None:
+  """Parses gin files then bindings; the shipped gin/ dir is always searched (last)."""
+  search_paths = list(search_paths) + [GIN_DIR]
+  for directory in search_paths:
+    gin.add_config_file_search_path(directory)
+  files = [resolve_gin_file(path, search_paths) for path in gin_files]
+  try:
+    gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=True)
+  except (ValueError, KeyError, SyntaxError, IOError, TypeError) as error:
+    raise ConfigError(_explain(error)) from None
+
+
+def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: bool) -> None:
+  """Creates the model dir and writes config.gin, refusing to mix two configs in one dir.
+
+  A model dir that already holds a different config.gin is refused (its results would be
+  mixed with a different experiment's) unless `allow_config_change`; then the old file is kept
+  as config.gin.<n> before the new one is written. Nothing is deleted.
+  """
+  try:
+    tf.io.gfile.makedirs(model_dir)
+    probe = os.path.join(model_dir, ".write_probe")
+    with tf.io.gfile.GFile(probe, "w") as f:
+      f.write("ok")
+    tf.io.gfile.remove(probe)
+  except (tf.errors.OpError, OSError) as error:
+    raise ConfigError(f"model dir {model_dir} cannot be written: {one_line(error)}") from None
+  if not write_config:
+    return
+  config_text = gin.config_str()
+  path = os.path.join(model_dir, "config.gin")
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      previous = f.read()
+    if previous == config_text:
+      return
+    if not allow_config_change:
+      raise ConfigError(
+          f"{model_dir} holds a run with a different config.gin; use a new --model_dir, or pass "
+          "--allow_config_change to resume it with the new config (the old file is kept)")
+    number = 1
+    while tf.io.gfile.exists(f"{path}.{number}"):
+      number += 1
+    tf.io.gfile.rename(path, f"{path}.{number}")
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(config_text)
+
+
+def write_operative_config(model_dir: str) -> None:
+  """The bindings actually used by this run (gin.operative_config_str)."""
+  try:
+    with tf.io.gfile.GFile(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+      f.write(gin.operative_config_str())
+  except (tf.errors.OpError, OSError):
+    pass  # The model dir was already checked; nothing useful to add to the real error.

@@ -1,0 +1,24 @@
+"""Dispatch from the gin setting `run_experiment.kind` to an experiment function.
+
+Every experiment is a function `(strategy, model_dir) -> dict` whose other arguments come from
+gin. Registering here keeps main.py free of experiment-specific code.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import gin
+
+from lag_tf.experiments.train import train_experiment
+
+EXPERIMENTS: Dict[str, Callable] = {
+    "train": train_experiment,
+}
+
+
+@gin.configurable
+def run_experiment(strategy, model_dir: str, kind: str = "train") -> dict:
+  if kind not in EXPERIMENTS:
+    raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(EXPERIMENTS)}")
+  return EXPERIMENTS[kind](strategy, model_dir)

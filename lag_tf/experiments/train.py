@@ -1,0 +1,43 @@
+"""`train`: train one model from scratch (or resume it) and write a summary."""
+
+from __future__ import annotations
+
+import os
+
+import gin
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.data import LanguageModelingData
+from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.training.metrics import read_metrics
+from lag_tf.training.trainer import Trainer
+
+
+@gin.configurable(denylist=["strategy", "model_dir"])
+def train_experiment(strategy, model_dir: str) -> dict:
+  """Trains `TransformerConfig()` on `LanguageModelingData()` with `Trainer` (all from gin)."""
+  config = TransformerConfig()
+  data = LanguageModelingData()
+  trainer = Trainer(config, data, strategy, model_dir)
+  trainer.restore()
+  final = trainer.train()
+  initial = [r for r in read_metrics(trainer.metrics.path) if r["step"] == 0 and "eval_loss" in r]
+  first_eval = initial[0]["eval_loss"] if initial else None
+  result = {"params": count_parameters(config), "steps": int(trainer.step),
+            "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval}
+  if trainer.is_chief:
+    _write_summary(model_dir, config, result)
+  logging.info("Done: %s", result)
+  return result
+
+
+def _write_summary(model_dir: str, config: TransformerConfig, result: dict) -> None:
+  lines = ["# train summary", "",
+           f"model: {config.kind}, {config.num_layers} layers x d_model {config.d_model}, "
+           f"{result['params']:,} parameters", f"steps: {result['steps']}",
+           f"final eval loss: {result['final_eval_loss']:.4f}"]
+  if result["first_eval_loss"] is not None:
+    lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
+  with tf.io.gfile.GFile(os.path.join(model_dir, "summary.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")

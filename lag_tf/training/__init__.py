@@ -1,0 +1,1 @@
+"""Strategy factory, the custom distributed loop, schedules, checkpoints and metrics."""

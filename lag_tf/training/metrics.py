@@ -1,0 +1,101 @@
+"""Where numbers go: `metrics.jsonl` (one JSON object per logged step), TensorBoard scalars,
+and a progress line with steps/s and tokens/s.
+
+Only the chief writes files; other workers get a logger that only prints nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Dict, Optional
+
+import tensorflow as tf
+from absl import logging
+
+
+def read_metrics(path: str) -> list:
+  """All records of a metrics.jsonl file (an absent file has none)."""
+  if not tf.io.gfile.exists(path):
+    return []
+  with tf.io.gfile.GFile(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricsLogger:
+  """Appends step records to `<directory>/metrics.jsonl` and TensorBoard events.
+
+  On resume from step s, records after s (written after the last checkpoint, so about to be
+  recomputed) are dropped first, so each step appears once.
+  """
+
+  def __init__(self, directory: str, enabled: bool = True, name: str = ""):
+    self.directory = directory
+    self.enabled = enabled
+    self.name = name
+    self.path = os.path.join(directory, "metrics.jsonl")
+    self._writer = tf.summary.create_file_writer(directory) if enabled else None
+    self._last_time: Optional[float] = None
+    self._last_step: Optional[int] = None
+
+  def truncate_after(self, step: int) -> None:
+    if not self.enabled or not tf.io.gfile.exists(self.path):
+      return
+    records = read_metrics(self.path)
+    kept = [r for r in records if r["step"] <= step]
+    if len(kept) == len(records):
+      return
+    temporary = self.path + ".tmp"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+      f.write("".join(json.dumps(r) + "\n" for r in kept))
+    tf.io.gfile.rename(temporary, self.path, overwrite=True)
+    logging.info("Dropped %d metric records after step %d (not checkpointed).",
+                 len(records) - len(kept), step)
+
+  def write(self, step: int, values: Dict[str, float]) -> None:
+    if not self.enabled:
+      return
+    record = {"step": int(step)}
+    record.update({k: _plain(v) for k, v in values.items()})
+    with tf.io.gfile.GFile(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+    with self._writer.as_default(step=int(step)):
+      for key, value in values.items():
+        if isinstance(value, (int, float)) and math.isfinite(value):
+          tf.summary.scalar(key, value)
+    self._writer.flush()
+
+  def progress(self, step: int, total_steps: int, loss: float, learning_rate: float,
+               tokens_per_step: int) -> Dict[str, float]:
+    """Logs one progress line; returns the rates for the metrics record."""
+    now = time.perf_counter()
+    rates = {}
+    if self._last_time is not None and step > self._last_step:
+      steps_per_second = (step - self._last_step) / (now - self._last_time)
+      rates = {"steps_per_second": steps_per_second,
+               "tokens_per_second": steps_per_second * tokens_per_step}
+    self._last_time, self._last_step = now, step
+    line = f"{self.name + ' ' if self.name else ''}step {step}/{total_steps} loss {loss:.4f} " \
+           f"lr {learning_rate:.2e}"
+    if rates:
+      remaining = (total_steps - step) / rates["steps_per_second"]
+      line += (f" | {rates['steps_per_second']:.2f} steps/s "
+               f"{rates['tokens_per_second']:,.0f} tokens/s | eta {remaining:.0f}s")
+    logging.info(line)
+    return rates
+
+  def reset_clock(self, step: int) -> None:
+    """Evals and checkpoints are not training time: restart the rate clock after them."""
+    self._last_time, self._last_step = time.perf_counter(), step
+
+
+def _plain(value):
+  if hasattr(value, "numpy"):
+    value = value.numpy()
+  if hasattr(value, "tolist"):
+    value = value.tolist()
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)  # JSON has no NaN/Inf; keep them visible as strings.
+  return value

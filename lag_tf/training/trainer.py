@@ -1,0 +1,286 @@
+"""The custom distributed training loop (Orbit's pattern, not `model.fit`; DESIGN.md says why).
+
+A `tf.function` runs `steps_per_loop` steps per call, each through `strategy.run`. The loss is
+normalized by the *global* number of target tokens (all-reduced), gradients are all-reduced,
+then clipped by their global norm, so every strategy computes the same update as one device
+with the same global batch. A checkpoint holds model, optimizer, step and data position (the
+number of examples consumed), so a resumed run continues the identical data stream.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Dict, Optional
+
+import gin
+import keras
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.models import TransformerConfig, build_transformer
+from lag_tf.training import strategy as strategy_lib
+from lag_tf.training.metrics import MetricsLogger, read_metrics
+from lag_tf.training.schedules import WarmupDecaySchedule
+
+
+class DivergenceError(RuntimeError):
+  """The training loss became NaN or Inf."""
+
+
+@gin.configurable
+def make_optimizer(learning_rate=None, weight_decay: float = 0.01, beta_1: float = 0.9,
+                   beta_2: float = 0.999, epsilon: float = 1e-6) -> keras.optimizers.AdamW:
+  """AdamW; LayerNorm parameters and biases are excluded from weight decay (as in BERT)."""
+  if learning_rate is None:
+    learning_rate = WarmupDecaySchedule()
+  optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
+                                     beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+  optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+  return optimizer
+
+
+@gin.configurable(denylist=["model_config", "data", "strategy", "model_dir"])
+class Trainer:
+  """Trains one model in `model_dir` (checkpoints under `model_dir/ckpt`).
+
+  Args:
+    model_config: the Transformer to train.
+    data: a `lag_tf.data.LanguageModelingData`.
+    strategy: from `lag_tf.training.strategy.make_strategy`.
+    model_dir: where checkpoints, metrics.jsonl and TensorBoard events go.
+    global_batch_size: examples per step across all replicas.
+    train_steps: total optimizer steps.
+    steps_per_loop: steps per `tf.function` call (metrics are logged at loop boundaries).
+    eval_every: evaluate every this many steps (a multiple of steps_per_loop); 0 disables.
+    eval_steps: further steps to evaluate at (e.g. a dense-early probe cadence); loops stop
+      there.
+    eval_batches: fixed held-out global batches per evaluation.
+    checkpoint_every: save every this many steps (a multiple of steps_per_loop).
+    keep_checkpoints: checkpoints kept by the CheckpointManager.
+    grad_clip_norm: clip the all-reduced gradient to this global norm (None: no clipping).
+    jit_compile: 'auto' (XLA where it compiles, see strategy.supports_xla), True or False.
+    seed: Keras' global seed (initialization, dropout).
+    name: prefix of progress lines (e.g. a candidate's name).
+  """
+
+  def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,
+               model_dir: str, global_batch_size: int = 32, train_steps: int = 1000,
+               steps_per_loop: int = 50, eval_every: int = 200, eval_steps=(),
+               eval_batches: int = 8,
+               checkpoint_every: int = 200, keep_checkpoints: int = 3,
+               grad_clip_norm: Optional[float] = 1.0, jit_compile="auto", seed: int = 0,
+               optimizer_fn=make_optimizer, name: str = ""):
+    for label, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
+      if value % steps_per_loop:
+        raise ValueError(f"Trainer.{label}={value} is not a multiple of "
+                         f"Trainer.steps_per_loop={steps_per_loop}")
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+      raise ValueError(f"Trainer.global_batch_size={global_batch_size} is not divisible by the "
+                       f"{replicas} replicas of the strategy")
+    if data.vocab_size > model_config.vocab_size:
+      raise ValueError(f"the tokenizer has {data.vocab_size} ids but TransformerConfig."
+                       f"vocab_size={model_config.vocab_size}")
+    self.model_config = model_config
+    self.data = data
+    self.strategy = strategy
+    self.model_dir = model_dir
+    self.global_batch_size = global_batch_size
+    self.train_steps = train_steps
+    self.steps_per_loop = steps_per_loop
+    self.eval_every = eval_every
+    self.eval_steps = sorted(set(int(s) for s in eval_steps))
+    # The step this run of the model began at (0, or the growth step for a grown model): it is
+    # evaluated before training so every run's curve starts at its initialization.
+    self.first_step = 0
+    self.eval_batches = eval_batches
+    self.checkpoint_every = checkpoint_every
+    self.grad_clip_norm = grad_clip_norm
+    self.name = name
+    self.is_chief = strategy_lib.is_chief(strategy)
+    if jit_compile == "auto":
+      jit_compile = strategy_lib.supports_xla(strategy)
+    self.jit_compile = bool(jit_compile)
+    self.tokens_per_step = global_batch_size * model_config.max_len
+
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+      self.model = build_transformer(model_config)
+      self.optimizer = optimizer_fn()
+      self.optimizer.build(self.model.trainable_variables)  # Before restore (DESIGN.md).
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+      self.examples_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="examples_seen")
+    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                          step=self.step, examples_seen=self.examples_seen)
+    self.checkpoint_manager = tf.train.CheckpointManager(
+        self.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
+        max_to_keep=keep_checkpoints, step_counter=self.step)
+    self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name)
+    self._train_loop = self._make_train_loop()
+    self._eval_step = self._make_eval_step()
+    self._eval_dataset = None
+
+  # ---- state -------------------------------------------------------------------------------
+
+  def restore(self) -> int:
+    """Restores the latest checkpoint if there is one; returns the step."""
+    latest = self.checkpoint_manager.latest_checkpoint
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
+      self.metrics.truncate_after(int(self.step.numpy()))
+    return int(self.step.numpy())
+
+  def save(self) -> str:
+    return self.checkpoint_manager.save(checkpoint_number=int(self.step.numpy()))
+
+  def learning_rate(self) -> float:
+    return float(self.optimizer.learning_rate)
+
+  # ---- compiled functions ------------------------------------------------------------------
+
+  def _replica_loss(self, batch, training: bool):
+    """(sum of weighted token losses, sum of weights, weighted correct count) on one replica."""
+    logits = self.model(batch["inputs"], training=training)
+    token_losses = keras.losses.sparse_categorical_crossentropy(
+        batch["targets"], logits, from_logits=True)
+    weights = tf.cast(batch["weights"], tf.float32)
+    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                               tf.cast(batch["targets"], tf.int32)), tf.float32)
+    return (tf.reduce_sum(token_losses * weights), tf.reduce_sum(weights),
+            tf.reduce_sum(correct * weights))
+
+  def _make_train_loop(self):
+    variables = self.model.trainable_variables
+    replicas = self.strategy.num_replicas_in_sync
+
+    def replica_step(batch):
+      context = tf.distribute.get_replica_context()
+      with tf.GradientTape() as tape:
+        loss_sum, weight_sum, _ = self._replica_loss(batch, training=True)
+        global_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, weight_sum)
+        loss = loss_sum / tf.maximum(global_weight, 1.0)
+      # Embedding gradients arrive as IndexedSlices; densify so all replicas reduce alike.
+      gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
+      gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+      if self.grad_clip_norm:
+        gradients, _ = tf.clip_by_global_norm(gradients, self.grad_clip_norm)
+      # The optimizer all-reduces (sums) again across replicas; pre-divide so the sum is exact.
+      if replicas > 1:
+        gradients = [g / replicas for g in gradients]
+      self.optimizer.apply_gradients(zip(gradients, variables))
+      return loss
+
+    if self.jit_compile:
+      replica_step = tf.function(replica_step, jit_compile=True)
+
+    @tf.function
+    def train_loop(iterator, num_steps):
+      total = tf.constant(0.0)
+      for _ in tf.range(num_steps):
+        per_replica_loss = self.strategy.run(replica_step, args=(next(iterator),))
+        total += self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_loss, axis=None)
+      return total / tf.cast(num_steps, tf.float32)
+
+    return train_loop
+
+  def _make_eval_step(self):
+    @tf.function
+    def eval_step(batch):
+      sums = self.strategy.run(lambda b: self._replica_loss(b, training=False), args=(batch,))
+      return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums]
+    return eval_step
+
+  # ---- data --------------------------------------------------------------------------------
+
+  def _train_iterator(self):
+    start = int(self.examples_seen.numpy())
+    dataset = self.strategy.distribute_datasets_from_function(
+        lambda context: self.data.train_dataset(
+            context, self.global_batch_size, self.model_config.objective, start_example=start))
+    return iter(dataset)
+
+  def evaluate(self) -> Dict[str, object]:
+    """Loss on the fixed held-out batches: overall, per batch (for standard errors), accuracy."""
+    if self._eval_dataset is None:
+      self._eval_dataset = self.strategy.distribute_datasets_from_function(
+          lambda context: self.data.eval_dataset(
+              context, self.global_batch_size, self.eval_batches, self.model_config.objective))
+    batch_losses, loss_total, weight_total, correct_total = [], 0.0, 0.0, 0.0
+    for batch in self._eval_dataset:
+      loss_sum, weight_sum, correct_sum = (float(x) for x in self._eval_step(batch))
+      batch_losses.append(loss_sum / max(weight_sum, 1.0))
+      loss_total += loss_sum
+      weight_total += weight_sum
+      correct_total += correct_sum
+    if not batch_losses:
+      raise ValueError("the eval split produced no batches; lower Trainer.eval_batches or "
+                       "global_batch_size")
+    return {"eval_loss": loss_total / max(weight_total, 1.0),
+            "eval_accuracy": correct_total / max(weight_total, 1.0),
+            "eval_batch_losses": batch_losses}
+
+  # ---- the loop ----------------------------------------------------------------------------
+
+  def train(self, until_step: Optional[int] = None) -> Dict[str, object]:
+    """Trains from the current step to `until_step` (default: train_steps).
+
+    Evaluates at `first_step` (once), every `eval_every` steps, at `eval_steps` and at the end;
+    checkpoints every `checkpoint_every` steps and at the end. Returns the last eval record.
+    """
+    until_step = self.train_steps if until_step is None else until_step
+    step = int(self.step.numpy())
+    last_eval = None
+    if step == self.first_step and (self.eval_every or self.eval_steps) and not any(
+        r["step"] == step and "eval_loss" in r for r in read_metrics(self.metrics.path)):
+      last_eval = self._evaluate_record(step)
+      self.metrics.write(step, dict(last_eval, learning_rate=self.learning_rate()))
+    iterator = self._train_iterator() if step < until_step else None
+    self.metrics.reset_clock(step)
+    while step < until_step:
+      num_steps = min(self.steps_per_loop, until_step - step,
+                      *[s - step for s in self.eval_steps if s > step])
+      loss = float(self._train_loop(iterator, tf.constant(num_steps)))
+      step += num_steps
+      self.step.assign(step)
+      self.examples_seen.assign_add(num_steps * self.global_batch_size)
+      if not math.isfinite(loss):
+        raise DivergenceError(
+            f"{self._prefix()}training loss is {loss} at step {step}; the last good checkpoint "
+            f"is {self.checkpoint_manager.latest_checkpoint} (not overwritten)")
+      record = {"loss": loss, "learning_rate": self.learning_rate(),
+                "examples_seen": int(self.examples_seen.numpy())}
+      record.update(self.metrics.progress(step, until_step, loss, record["learning_rate"],
+                                          self.tokens_per_step))
+      is_eval = step == until_step or step in self.eval_steps or (
+          self.eval_every and step % self.eval_every == 0)
+      if is_eval:
+        last_eval = self._evaluate_record(step)
+        record.update(last_eval)
+      self.metrics.write(step, record)
+      if step % self.checkpoint_every == 0 or step == until_step:
+        self.save()
+      if is_eval or step % self.checkpoint_every == 0:
+        self.metrics.reset_clock(step)
+    return last_eval or self._evaluate_record(step)
+
+  def _evaluate_record(self, step: int) -> Dict[str, object]:
+    started = time.perf_counter()
+    result = self.evaluate()
+    logging.info("%sstep %d eval_loss %.4f eval_accuracy %.4f (%.1fs)", self._prefix(), step,
+                 result["eval_loss"], result["eval_accuracy"], time.perf_counter() - started)
+    return result
+
+  def _prefix(self) -> str:
+    return f"[{self.name}] " if self.name else ""
+
+
+def _checkpoint_dir(model_dir: str, is_chief: bool) -> str:
+  """Non-chief workers write their (identical) checkpoint shards to a scratch dir."""
+  directory = os.path.join(model_dir, "ckpt")
+  if not is_chief:
+    directory = os.path.join(model_dir, "tmp_worker_ckpt", str(os.getpid()))
+  return directory
+

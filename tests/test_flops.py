@@ -1,0 +1,20 @@
+"""FLOP counter against hand-computed counts."""
+
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import matmul_parameters, training_flops_per_token
+
+
+def test_tiny_decoder_by_hand():
+  config = TransformerConfig(kind="decoder", num_layers=2, d_model=4, num_heads=2, d_ff=8,
+                             vocab_size=10, max_len=6)
+  # Per block: q,k,v 3*4*4=48, output 4*4=16, ffn 4*8 + 8*4 = 64 -> 128; 2 blocks 256; head 40.
+  assert matmul_parameters(config) == 296
+  assert training_flops_per_token(config) == 6 * 296 + 12 * 2 * 6 * 4
+
+
+def test_encoder_adds_the_mlm_transform_and_head_dim_counts():
+  config = TransformerConfig(kind="encoder", num_layers=1, d_model=4, num_heads=3, head_dim=2,
+                             d_ff=8, vocab_size=10, max_len=5)
+  # q,k,v 3*4*6=72, output 6*4=24, ffn 64 -> 160; head 40 + transform 16.
+  assert matmul_parameters(config) == 216
+  assert training_flops_per_token(config, sequence_length=7) == 6 * 216 + 12 * 1 * 7 * 6
