@@ -19,6 +19,7 @@ import tensorflow as tf
 
 # Importing these registers every configurable that gin files may bind.
 import lag_tf.experiments  # noqa: F401
+import lag_tf.growth  # noqa: F401
 from lag_tf.data import LanguageModelingData  # noqa: F401
 from lag_tf.training import strategy as _strategy  # noqa: F401
 

@@ -1,0 +1,117 @@
+"""The two Keras adapters: Keras `Transformer` (+ AdamW) <-> numpy `ModelState`.
+
+AdamW (keras 3.15, keras/src/optimizers/adam.py) keeps one momentum and one velocity variable
+per trainable variable, in the lists `_momentums` / `_velocities`, at the index
+`optimizer._get_variable_index(variable)` (a map built by `optimizer.build(variables)` and keyed
+by the variable's identity, also under tf.distribute). `iterations` is the step counter used for
+bias correction and by learning-rate schedules. A `LossScaleOptimizer` is unwrapped to its inner
+optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import keras
+import numpy as np
+
+from lag_tf.growth.state import ModelState, tree_items, tree_map
+
+_UNSUPPORTED = ("amsgrad", "use_ema")
+
+
+def _adam(optimizer):
+  optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+  if not isinstance(optimizer, keras.optimizers.Adam):
+    raise ValueError(f"ModelState: {type(optimizer).__name__} is not an Adam-family optimizer; "
+                     "only Adam/AdamW moments can be carried")
+  for option in _UNSUPPORTED:
+    if getattr(optimizer, option, False):
+      raise ValueError(f"ModelState: AdamW with {option}=True has extra state that ModelState "
+                       "does not carry")
+  if getattr(optimizer, "gradient_accumulation_steps", None):
+    raise ValueError("ModelState: gradient accumulation state is not carried")
+  return optimizer
+
+
+def _check_covers_trainables(model, tree) -> None:
+  in_tree = {id(v) for _, v in tree_items(tree)}
+  trainable = {id(v) for v in model.trainable_variables}
+  if in_tree != trainable:
+    raise ValueError(f"ModelState: model.weight_tree() covers {len(in_tree)} variables but the "
+                     f"model has {len(trainable)} trainable ones")
+
+
+def _moment_variables(optimizer, tree) -> Tuple[Dict, Dict]:
+  # pylint: disable=protected-access
+  index, momentum_list, velocity_list = (optimizer._get_variable_index, optimizer._momentums,
+                                         optimizer._velocities)
+  # pylint: enable=protected-access
+  try:
+    momentums = tree_map(lambda v: momentum_list[index(v)], tree)
+    velocities = tree_map(lambda v: velocity_list[index(v)], tree)
+  except KeyError as error:
+    raise ValueError("ModelState: the optimizer was built for other variables than this "
+                     "model's (call optimizer.build(model.trainable_variables))") from error
+  return momentums, velocities
+
+
+def _to_numpy(variable) -> np.ndarray:
+  return np.array(variable.numpy(), copy=True)
+
+
+def state_from_model(model, optimizer=None) -> ModelState:
+  """Copies the model's weights (and the built AdamW's moments and step) into numpy."""
+  tree = model.weight_tree()
+  _check_covers_trainables(model, tree)
+  weights = tree_map(_to_numpy, tree)
+  if optimizer is None:
+    return ModelState(model.config, weights)
+  adam = _adam(optimizer)
+  if not adam.built:
+    raise ValueError("ModelState.from_model: the optimizer is not built yet (it has no moments)")
+  momentums, velocities = _moment_variables(adam, tree)
+  return ModelState(model.config, weights,
+                    first_moments=tree_map(_to_numpy, momentums),
+                    second_moments=tree_map(_to_numpy, velocities),
+                    optimizer_step=int(np.asarray(adam.iterations.numpy())))
+
+
+def _assign(variable, value: np.ndarray, path: str) -> None:
+  if tuple(variable.shape) != tuple(value.shape):
+    raise ValueError(f"ModelState.assign_to: {path} has shape {tuple(value.shape)}, the model "
+                     f"variable has {tuple(variable.shape)}")
+  variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+def _assign_tree(variables, values, what: str) -> None:
+  by_path = dict(tree_items(values))
+  for path, variable in tree_items(variables):
+    if path not in by_path:
+      raise ValueError(f"ModelState.assign_to: {what} has no leaf {path}")
+    _assign(variable, by_path[path], f"{what}/{path}")
+
+
+def assign_state(state: ModelState, model, optimizer=None) -> None:
+  """Writes `state` into `model` (and AdamW's moments and step); configs must match.
+
+  An unbuilt optimizer is built on `model.trainable_variables` first.
+  """
+  if model.config != state.config:
+    raise ValueError(f"ModelState.assign_to: state config {state.config} != model config "
+                     f"{model.config}")
+  tree = model.weight_tree()
+  _check_covers_trainables(model, tree)
+  _assign_tree(tree, state.weights, "weights")
+  if optimizer is None:
+    return
+  if not state.has_optimizer_state:
+    raise ValueError("ModelState.assign_to: an optimizer was given but the state has no "
+                     "optimizer moments")
+  adam = _adam(optimizer)
+  if not adam.built:
+    adam.build(model.trainable_variables)
+  momentums, velocities = _moment_variables(adam, tree)
+  _assign_tree(momentums, state.first_moments, "first_moments")
+  _assign_tree(velocities, state.second_moments, "second_moments")
+  adam.iterations.assign(state.optimizer_step)
