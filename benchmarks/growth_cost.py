@@ -8,6 +8,10 @@ during the operator, above what was allocated before it (the input state is not 
 
 Times are the minimum over --repeats runs (the first run of a size pays page faults).
 
+The last line is `growth_cost_ratio=<x>`: the time to grow 6 -> 12 layers by stacking (weights
+only, no tracemalloc) over the time of a plain numpy copy of the grown parameters, medians of
+--repeats runs in this process. Target: x <= 2.
+
   python benchmarks/growth_cost.py [--no_moments] [--only SUBSTRING] [--repeats N]
 """
 
@@ -19,6 +23,8 @@ import time
 import tracemalloc
 
 import numpy as np
+
+from lag_tf.growth.state import tree_items
 
 from lag_tf.growth import ModelState, get_operator
 from lag_tf.models.config import TransformerConfig
@@ -109,6 +115,27 @@ def main():
         del grown
       row += f" | {min(r[0] for r in runs):11.2f} {max(r[1] for r in runs) / 2**20:9.0f}"
     print(f"{label:26s} {grown_params / 1e6:7.1f}M{row}", flush=True)
+  print(f"growth_cost_ratio={growth_cost_ratio(small, max(args.repeats, 5)):.2f}")
+
+
+def growth_cost_ratio(small: ModelState, repeats: int) -> float:
+  """Median time of stack growth over the median time of copying the grown arrays."""
+  stack = get_operator("stack_layers")
+  grow_times, copy_times = [], []
+  for _ in range(repeats):
+    gc.collect()
+    start = time.perf_counter()
+    _, grown = stack.fn(small.config, small, np.random.default_rng(1), **DEPTH)
+    grow_times.append(time.perf_counter() - start)
+    arrays = [array for _, array in tree_items(grown.weights)]
+    gc.collect()
+    start = time.perf_counter()
+    copies = [np.array(a, copy=True) for a in arrays]
+    copy_times.append(time.perf_counter() - start)
+    del grown, arrays, copies
+  grow, copy = float(np.median(grow_times)), float(np.median(copy_times))
+  print(f"stack 6->12 (weights): {grow:.3f}s; numpy copy of the grown parameters: {copy:.3f}s")
+  return grow / copy
 
 
 if __name__ == "__main__":

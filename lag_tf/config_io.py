@@ -12,6 +12,7 @@ import difflib
 import importlib.util  # noqa: F401  gin reads files through importlib.util without importing it.
 import os
 import re
+import socket
 from typing import Iterable, List, Sequence
 
 import gin
@@ -65,7 +66,9 @@ def _explain(error: Exception) -> str:
 
 def parse(gin_files: Iterable[str], bindings: Iterable[str],
           search_paths: Sequence[str] = ()) -> None:
-  """Parses gin files then bindings; the shipped gin/ dir is always searched (last)."""
+  """Replaces the gin config with these files then bindings (finalized: required macros must
+  be set); the shipped gin/ dir is always searched (last)."""
+  gin.clear_config()
   search_paths = list(search_paths) + [GIN_DIR]
   for directory in search_paths:
     gin.add_config_file_search_path(directory)
@@ -85,7 +88,8 @@ def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: b
   """
   try:
     tf.io.gfile.makedirs(model_dir)
-    probe = os.path.join(model_dir, ".write_probe")
+    # Unique per process: every worker of a multi-worker job checks the same dir at once.
+    probe = os.path.join(model_dir, f".write_probe.{socket.gethostname()}.{os.getpid()}")
     with tf.io.gfile.GFile(probe, "w") as f:
       f.write("ok")
     tf.io.gfile.remove(probe)

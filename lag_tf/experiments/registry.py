@@ -10,10 +10,18 @@ from typing import Callable, Dict
 
 import gin
 
+from lag_tf.experiments.gradual import gradual_experiment
+from lag_tf.experiments.grow import grow_experiment
+from lag_tf.experiments.lag import lag_experiment
+from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
 
 EXPERIMENTS: Dict[str, Callable] = {
     "train": train_experiment,
+    "grow": grow_experiment,
+    "lag": lag_experiment,
+    "gradual": gradual_experiment,
+    "study": study_experiment,
 }
 
 

@@ -35,6 +35,7 @@ class ProbeResult:
   eval_losses: probe step -> eval loss on the shared held-out batches.
   eval_batch_losses: probe step -> per-batch eval losses (same batches for every candidate).
   failed: why the candidate failed (e.g. 'loss is nan at probe step 7'), or None.
+  steps_trained: probe steps actually trained (for cost accounting).
   """
 
   name: str
@@ -43,6 +44,7 @@ class ProbeResult:
   eval_losses: Dict[int, float] = dataclasses.field(default_factory=dict)
   eval_batch_losses: Dict[int, List[float]] = dataclasses.field(default_factory=dict)
   failed: Optional[str] = None
+  steps_trained: int = 0  # Probe steps actually trained (a failed candidate stops early).
 
 
 @dataclasses.dataclass

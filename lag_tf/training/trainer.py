@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from typing import Dict, Optional
 
@@ -126,7 +127,8 @@ class Trainer:
 
   def restore(self) -> int:
     """Restores the latest checkpoint if there is one; returns the step."""
-    latest = self.checkpoint_manager.latest_checkpoint
+    # Every worker restores the chief's checkpoint (non-chiefs save to scratch dirs).
+    latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, "ckpt"))
     if latest:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
@@ -247,6 +249,8 @@ class Trainer:
       self.step.assign(step)
       self.examples_seen.assign_add(num_steps * self.global_batch_size)
       if not math.isfinite(loss):
+        # Logged (so the curve shows where it diverged) but never checkpointed.
+        self.metrics.write(step, {"loss": loss, "examples_seen": int(self.examples_seen.numpy())})
         raise DivergenceError(
             f"{self._prefix()}training loss is {loss} at step {step}; the last good checkpoint "
             f"is {self.checkpoint_manager.latest_checkpoint} (not overwritten)")
@@ -278,9 +282,9 @@ class Trainer:
 
 
 def _checkpoint_dir(model_dir: str, is_chief: bool) -> str:
-  """Non-chief workers write their (identical) checkpoint shards to a scratch dir."""
-  directory = os.path.join(model_dir, "ckpt")
-  if not is_chief:
-    directory = os.path.join(model_dir, "tmp_worker_ckpt", str(os.getpid()))
-  return directory
+  """Non-chief workers must save too (saving is collective) but their copies are identical to
+  the chief's: they go to a local scratch dir, never into the (possibly gs://) model dir."""
+  if is_chief:
+    return os.path.join(model_dir, "ckpt")
+  return tempfile.mkdtemp(prefix="lag_tf_worker_ckpt_")
 

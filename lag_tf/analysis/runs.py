@@ -1,0 +1,393 @@
+"""Reads an experiment directory (a growth study, a LAG run, an adaptive gradual run) into plain
+dataclasses, tolerating partly finished runs.
+
+Layouts read (any subset may be present):
+  DIR/candidates/<name>/metrics.jsonl            a study (one seed), or a one-stage LAG run's probes
+  DIR/seed-<s>/candidates/<name>/metrics.jsonl   a study over several seeds
+  DIR/.../candidates/<name>/candidate.json       {"name", "params", "flops_per_token",
+                                                  "tokens_per_step", "function_preserving",
+                                                  "growth_step"}
+  DIR/decisions/stage-<i>.json                   a LAG / gradual decision per stage
+  DIR/stage-<i>/candidates/<name>/...            a gradual run's probes of stage i
+  DIR/metrics.jsonl                              the base (or continued) model, optional
+
+metrics.jsonl steps are global; a candidate's probe step is step - growth_step (growth_step from
+candidate.json, else its first eval step). Tolerated: a truncated last line (a run killed
+mid-write), repeated steps after a resume (the last record wins), NaN/Inf written as strings,
+missing per-batch losses. A candidate with a non-finite loss has *failed*; its curve is kept up
+to the failure. Local paths use the os module; gs:// and other URLs go through tf.io.gfile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from typing import Dict, List, Optional
+
+import numpy as np
+
+_SEED_DIR = re.compile(r"^seed-(.+)$")
+_STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
+
+
+class ExperimentDirError(ValueError):
+  """The directory is missing or holds nothing this module can read."""
+
+
+# --- Files: os for local paths, tf.io.gfile for URLs (imported only then). ----------------------
+
+def _gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+def _is_url(path: str) -> bool:
+  return "://" in path
+
+
+def _isdir(path: str) -> bool:
+  return _gfile().isdir(path) if _is_url(path) else os.path.isdir(path)
+
+
+def _exists(path: str) -> bool:
+  return _gfile().exists(path) if _is_url(path) else os.path.exists(path)
+
+
+def _listdir(path: str) -> List[str]:
+  if not _isdir(path):
+    return []
+  names = _gfile().listdir(path) if _is_url(path) else os.listdir(path)
+  return sorted(name.rstrip("/") for name in names)
+
+
+def _read_text(path: str) -> str:
+  if _is_url(path):
+    with _gfile().GFile(path) as f:
+      return f.read()
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
+def as_float(value) -> float:
+  """A loss as a float: JSON null -> NaN, 'nan'/'inf' strings (metrics.jsonl) -> float."""
+  if value is None:
+    return math.nan
+  try:
+    return float(value)
+  except (TypeError, ValueError):
+    return math.nan
+
+
+def read_metrics(path: str) -> List[dict]:
+  """Records of a metrics.jsonl sorted by step, one per step (the last written wins); lines that
+  do not parse (a truncated last line) are skipped. An absent file has no records."""
+  if not _exists(path):
+    return []
+  by_step = {}
+  for line in _read_text(path).splitlines():
+    try:
+      record = json.loads(line)
+    except ValueError:
+      continue
+    if isinstance(record, dict) and "step" in record:
+      by_step[int(record["step"])] = record
+  return [by_step[step] for step in sorted(by_step)]
+
+
+def read_json(path: str) -> Optional[dict]:
+  """A JSON object, or None if the file is absent or not (yet) valid JSON."""
+  if not _exists(path):
+    return None
+  try:
+    value = json.loads(_read_text(path))
+  except ValueError:
+    return None
+  return value if isinstance(value, dict) else None
+
+
+# --- Candidates. --------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class CandidateRun:
+  """One candidate's training after growth. Steps are probe steps (global step - growth_step)."""
+
+  name: str
+  directory: str
+  info: dict                                  # candidate.json, {} if absent.
+  growth_step: int
+  eval_steps: np.ndarray                      # [evals], sorted.
+  eval_losses: np.ndarray                     # [evals]
+  eval_batch_losses: Optional[np.ndarray]     # [evals, batches]; None unless every eval has them.
+  train_steps: np.ndarray
+  train_losses: np.ndarray
+  failure: Optional[str]                      # e.g. 'eval_loss is nan at probe step 40'.
+
+  @property
+  def last_eval_step(self) -> Optional[int]:
+    return int(self.eval_steps[-1]) if self.eval_steps.size else None
+
+  @property
+  def flops_per_step(self) -> float:
+    """flops_per_token * tokens_per_step from candidate.json; NaN if either is unknown."""
+    return as_float(self.info.get("flops_per_token")) * as_float(self.info.get("tokens_per_step"))
+
+
+def _first_failure(records: List[dict], growth_step: int) -> Optional[str]:
+  for record in records:
+    for key in ("loss", "eval_loss"):
+      if key in record and not math.isfinite(as_float(record[key])):
+        return f"{key} is {record[key]} at probe step {int(record['step']) - growth_step}"
+  return None
+
+
+def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
+  """Reads `directory/metrics.jsonl` and the optional `directory/candidate.json`."""
+  info = read_json(os.path.join(directory, "candidate.json")) or {}
+  records = read_metrics(os.path.join(directory, "metrics.jsonl"))
+  evals = [r for r in records if "eval_loss" in r]
+  if info.get("growth_step") is not None:
+    growth_step = int(info["growth_step"])
+  else:
+    growth_step = int(evals[0]["step"]) if evals else 0
+  batch_rows = [r.get("eval_batch_losses") for r in evals]
+  batch_losses = None
+  if evals and all(isinstance(row, list) and row for row in batch_rows) and \
+      len({len(row) for row in batch_rows}) == 1:
+    batch_losses = np.array([[as_float(v) for v in row] for row in batch_rows])
+  trains = [r for r in records if "loss" in r]
+  return CandidateRun(
+      name=name or info.get("name") or os.path.basename(directory.rstrip("/")),
+      directory=directory, info=info, growth_step=growth_step,
+      eval_steps=np.array([int(r["step"]) - growth_step for r in evals], dtype=np.int64),
+      eval_losses=np.array([as_float(r["eval_loss"]) for r in evals], dtype=np.float64),
+      eval_batch_losses=batch_losses,
+      train_steps=np.array([int(r["step"]) - growth_step for r in trains], dtype=np.int64),
+      train_losses=np.array([as_float(r["loss"]) for r in trains], dtype=np.float64),
+      failure=_first_failure(records, growth_step))
+
+
+def read_candidates(candidates_dir: str) -> Dict[str, CandidateRun]:
+  """Every `<name>/` under a candidates dir that has a metrics.jsonl, by name."""
+  runs = {}
+  for name in _listdir(candidates_dir):
+    directory = os.path.join(candidates_dir, name)
+    if _exists(os.path.join(directory, "metrics.jsonl")):
+      runs[name] = read_candidate(directory, name)
+  return runs
+
+
+# --- Decisions (LAG and gradual runs). ----------------------------------------------------------
+
+@dataclasses.dataclass
+class StageDecision:
+  """A committed decision; `record` is the stage-<i>.json object as written."""
+
+  stage: int
+  record: dict
+
+  @property
+  def winner(self) -> Optional[str]:
+    return self.record.get("winner")
+
+  @property
+  def rule(self) -> str:
+    return str(self.record.get("rule", "?"))
+
+  @property
+  def candidates(self) -> Dict[str, dict]:
+    value = self.record.get("candidates")
+    return value if isinstance(value, dict) else {}
+
+  def eval_losses(self, name: str) -> Dict[int, float]:
+    """Probe step -> eval loss of one candidate (keys are strings in JSON)."""
+    losses = self.candidates.get(name, {}).get("eval_losses") or {}
+    return {int(step): as_float(loss) for step, loss in sorted(losses.items(),
+                                                               key=lambda kv: int(kv[0]))}
+
+  @property
+  def probe_steps(self) -> Optional[int]:
+    """k: the record's probe_steps (the largest, if a list), else the largest probed step."""
+    value = self.record.get("probe_steps")
+    if isinstance(value, (int, float)):
+      return int(value)
+    if isinstance(value, list) and value:
+      return int(max(value))
+    steps = [s for name in self.candidates for s in self.eval_losses(name)]
+    return max(steps) if steps else None
+
+
+@dataclasses.dataclass
+class LagRun:
+  stages: List[StageDecision]
+  stage_candidates: Dict[int, Dict[str, CandidateRun]]  # Probe curves per stage, if written.
+
+
+def read_lag_run(directory: str) -> Optional[LagRun]:
+  decisions_dir = os.path.join(directory, "decisions")
+  stages = []
+  for file_name in _listdir(decisions_dir):
+    match = _STAGE_FILE.match(file_name)
+    record = read_json(os.path.join(decisions_dir, file_name)) if match else None
+    if record is not None:
+      stages.append(StageDecision(stage=int(match.group(1)), record=record))
+  if not stages:
+    return None
+  stages.sort(key=lambda s: s.stage)
+  stage_candidates = {}
+  for decision in stages:
+    runs = read_candidates(os.path.join(directory, f"stage-{decision.stage}", "candidates"))
+    if not runs and len(stages) == 1:  # A one-stage LAG run keeps its probes in DIR/candidates.
+      runs = read_candidates(os.path.join(directory, "candidates"))
+    if runs:
+      stage_candidates[decision.stage] = runs
+  return LagRun(stages=stages, stage_candidates=stage_candidates)
+
+
+# --- Studies. -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Study:
+  runs: Dict[str, Dict[str, CandidateRun]]  # seed label -> candidate name -> run.
+
+  @property
+  def seeds(self) -> List[str]:
+    return list(self.runs)
+
+
+def read_study(directory: str) -> Optional[Study]:
+  """Seeds from DIR/seed-<s>/candidates, else one seed '' from DIR/candidates."""
+  runs = {}
+  for name in _listdir(directory):
+    match = _SEED_DIR.match(name)
+    if match:
+      candidates = read_candidates(os.path.join(directory, name, "candidates"))
+      if candidates:
+        runs[match.group(1)] = candidates
+  if not runs:
+    candidates = read_candidates(os.path.join(directory, "candidates"))
+    if candidates:
+      runs[""] = candidates
+  return Study(runs=runs) if runs else None
+
+
+@dataclasses.dataclass
+class StudyTable:
+  """A study aligned on one grid of probe steps, ready for `correlation`.
+
+  names: candidates present in every seed. steps: probe steps that every non-failed candidate
+  evaluated in every seed, up to final_step. final_step (T): the last such step, i.e. the last
+  step all non-failed candidates reached. losses: [seeds, candidates, steps] eval losses, NaN
+  where a candidate has none (failed ones after their failure). batch_losses: [seeds,
+  candidates, steps, batches], or None if any non-failed candidate lacks per-batch losses.
+  """
+
+  names: List[str]
+  seeds: List[str]
+  steps: np.ndarray
+  losses: np.ndarray
+  batch_losses: Optional[np.ndarray]
+  final_step: Optional[int]
+  last_steps: Dict[str, int]        # Per candidate, last eval step reached in every seed.
+  failed: Dict[str, str]            # Name -> why (first seed that failed).
+  flops_per_step: np.ndarray        # [candidates]; NaN where candidate.json lacks it.
+  params: Dict[str, Optional[int]]
+  function_preserving: Dict[str, Optional[bool]]
+
+  @property
+  def final_losses(self) -> np.ndarray:
+    """[seeds, candidates] eval loss at final_step."""
+    return self.losses[..., -1] if self.steps.size else np.full(self.losses.shape[:2], np.nan)
+
+  @property
+  def finished(self) -> bool:
+    """True if every non-failed candidate stopped at the same step (T is truly their end)."""
+    alive = [self.last_steps[n] for n in self.names if n not in self.failed]
+    return len(set(alive)) <= 1
+
+
+def study_table(study: Study) -> StudyTable:
+  seeds = study.seeds
+  names = sorted(set.intersection(*(set(study.runs[s]) for s in seeds)))
+  failed = {}
+  for seed in seeds:
+    for name in names:
+      failure = study.runs[seed][name].failure
+      if failure and name not in failed:
+        failed[name] = failure + (f" (seed {seed})" if seed else "")
+  alive = [n for n in names if n not in failed]
+  last_steps = {}
+  for name in names:
+    ends = [study.runs[s][name].last_eval_step for s in seeds]
+    last_steps[name] = min(-1 if e is None else e for e in ends)
+  common = None
+  for seed in seeds:
+    for name in alive:
+      steps = set(int(s) for s in study.runs[seed][name].eval_steps)
+      common = steps if common is None else common & steps
+  common = sorted(common or [])
+  final_step = common[-1] if common else None
+  steps = np.array(common, dtype=np.int64)
+
+  losses = np.full((len(seeds), len(names), steps.size), np.nan)
+  batch_rows = {}  # (seed index, candidate index, step index) -> per-batch losses.
+  for i, seed in enumerate(seeds):
+    for j, name in enumerate(names):
+      run = study.runs[seed][name]
+      index = {int(s): e for e, s in enumerate(run.eval_steps)}
+      for t, step in enumerate(common):
+        if step in index:
+          losses[i, j, t] = run.eval_losses[index[step]]
+          if run.eval_batch_losses is not None:
+            batch_rows[i, j, t] = run.eval_batch_losses[index[step]]
+  # Per-batch losses are usable only if every non-failed candidate has them everywhere, all
+  # with the same number of batches (the shared eval set).
+  alive_indices = [names.index(n) for n in alive]
+  complete = all((i, j, t) in batch_rows for i in range(len(seeds)) for j in alive_indices
+                 for t in range(steps.size))
+  batch_sizes = {row.size for row in batch_rows.values()}
+  batch_losses = None
+  if batch_rows and complete and len(batch_sizes) == 1:
+    batch_losses = np.full(losses.shape + (batch_sizes.pop(),), np.nan)
+    for (i, j, t), row in batch_rows.items():
+      batch_losses[i, j, t] = row
+
+  first = study.runs[seeds[0]]
+  return StudyTable(
+      names=names, seeds=seeds, steps=steps, losses=losses, batch_losses=batch_losses,
+      final_step=final_step, last_steps=last_steps, failed=failed,
+      flops_per_step=np.array([first[n].flops_per_step for n in names]),
+      params={n: first[n].info.get("params") for n in names},
+      function_preserving={n: first[n].info.get("function_preserving") for n in names})
+
+
+# --- The whole directory. -----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Experiment:
+  directory: str
+  study: Optional[Study]          # None for a LAG run (its candidates belong to its stages).
+  lag: Optional[LagRun]
+  base_metrics: List[dict]
+
+  @property
+  def kind(self) -> str:
+    if self.lag is not None:
+      return "gradual" if len(self.lag.stages) > 1 else "lag"
+    return "study"
+
+
+def read_experiment(directory: str) -> Experiment:
+  """Everything readable under `directory`; ExperimentDirError if missing or empty."""
+  if not directory or not _isdir(directory):
+    raise ExperimentDirError(f"experiment dir {directory!r} does not exist")
+  lag = read_lag_run(directory)
+  study = None if lag is not None else read_study(directory)
+  base = read_metrics(os.path.join(directory, "metrics.jsonl"))
+  if lag is None and study is None:
+    raise ExperimentDirError(
+        f"{directory} has no candidates/<name>/metrics.jsonl, seed-<s>/candidates/ or "
+        "decisions/stage-<i>.json to analyze")
+  return Experiment(directory=directory, study=study, lag=lag, base_metrics=base)

@@ -1,0 +1,63 @@
+"""`grow`: train (or load) a small base model, apply one candidate of the pool, save the grown
+checkpoint and `growth.json` (with the grown model's eval loss at initialization).
+
+Model dir: metrics.jsonl + ckpt/ (the base), grown/ckpt/ (the grown model), growth.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import gin
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.data import LanguageModelingData
+from lag_tf.growth import ModelState, Pool, apply_candidate, validate_pool
+from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.training.trainer import Trainer
+
+
+@gin.configurable(denylist=["strategy", "model_dir"])
+def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
+                    candidate: str = gin.REQUIRED, base_steps: int = gin.REQUIRED,
+                    growth_seed: int = 0) -> dict:
+  base_config = TransformerConfig()
+  if candidate not in pool.names:
+    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
+                     f"{pool.name!r}: {', '.join(pool.names)}")
+  targets = validate_pool(pool, base_config)
+  data = LanguageModelingData()
+  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  base.restore()
+  if int(base.step.numpy()) < base_steps:
+    base.train()
+  base_eval = base.evaluate()
+  state = ModelState.from_model(base.model, base.optimizer)
+  grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
+
+  grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
+                  train_steps=int(base.step.numpy()), name=candidate)
+  grown_state.assign_to(grown.model, grown.optimizer)
+  grown.step.assign(base.step)
+  grown.examples_seen.assign(base.examples_seen)
+  grown_eval = grown.evaluate()
+  checkpoint = grown.save()
+  record = {
+      "candidate": candidate, "function_preserving": pool[candidate].function_preserving,
+      "params_before": count_parameters(base_config),
+      "params_after": count_parameters(targets[candidate]),
+      "base_eval_loss": base_eval["eval_loss"], "grown_eval_loss": grown_eval["eval_loss"],
+      "base_config": base_config.to_dict(), "grown_config": targets[candidate].to_dict(),
+      "grown_checkpoint": checkpoint, "step": int(base.step.numpy()),
+      "operators": pool[candidate].to_dict(),
+  }
+  if grown.is_chief:
+    with tf.io.gfile.GFile(os.path.join(model_dir, "growth.json"), "w") as f:
+      json.dump(record, f, indent=2, sort_keys=True, default=str)
+  logging.info("Grew %s: %d -> %d parameters; eval loss %.4f -> %.4f at initialization",
+               candidate, record["params_before"], record["params_after"],
+               record["base_eval_loss"], record["grown_eval_loss"])
+  return record

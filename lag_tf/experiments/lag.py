@@ -1,0 +1,96 @@
+"""`lag`: train a base model, probe every candidate of the pool for k steps, commit the best by
+the selector rule, continue only the winner.
+
+Model dir:
+  metrics.jsonl, ckpt/             the base model
+  candidates/<name>/               each candidate's checkpoint, metrics.jsonl, candidate.json
+  decisions/stage-0.json           the committed decision
+  summary.md                       the candidate table and the winner
+"""
+
+from __future__ import annotations
+
+import os
+
+import gin
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.data import LanguageModelingData
+from lag_tf.growth import Pool, validate_pool
+from lag_tf.lag import decisions
+from lag_tf.lag.probe import GrowthPoint
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.selector import SelectorRule
+from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
+                              summary_table)
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training.trainer import Trainer
+
+
+def compute_by_phase(record: dict, base_config: TransformerConfig,
+                     winner_config: TransformerConfig, base_steps: int,
+                     continue_steps: int) -> dict:
+  """Training FLOPs of each phase: base model, probes (all candidates), winner's continuation."""
+  tokens = record["tokens_per_step"]
+  phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
+            "probes": float(record["probe_cost_flops"]),
+            "continuation": continue_steps * tokens * training_flops_per_token(winner_config)}
+  phases["total"] = sum(phases.values())
+  return phases
+
+
+@gin.configurable(denylist=["strategy", "model_dir"])
+def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
+                   base_steps: int = gin.REQUIRED, continue_steps: int = 0,
+                   schedule: ProbeSchedule = None, rule: SelectorRule = None,
+                   keep_loser_checkpoints: bool = True) -> dict:
+  """base_steps: steps of the small model before growth.
+  continue_steps: steps the winner trains after its probe (the total after growth is
+    probe_steps + continue_steps).
+  keep_loser_checkpoints: False deletes the losers' checkpoints after the commit (their
+    metrics stay).
+  """
+  schedule = schedule or ProbeSchedule()
+  rule = rule or SelectorRule()
+  base_config = TransformerConfig()
+  try:
+    targets = validate_pool(pool, base_config)
+  except ValueError as error:
+    raise ValueError(f"invalid growth pool: {error}") from None
+  data = LanguageModelingData()
+  steps_after_growth = schedule.probe_steps + continue_steps
+
+  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  base.restore()
+  if int(base.step.numpy()) < base_steps:
+    base.train()
+  point = GrowthPoint.from_trainer(base)
+  chief = base.is_chief
+  del base
+
+  record = probe_and_commit(
+      0, pool, targets, point, data, strategy, model_dir, model_dir, schedule, rule,
+      steps_after_growth, decisions.config_hash(gin.config_str()), chief)
+  table = summary_table(record)
+  print(table, flush=True)
+  if not keep_loser_checkpoints and chief:
+    delete_loser_checkpoints(record, model_dir)
+  winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
+                           steps_after_growth)
+  final = winner.evaluate()
+  flops = compute_by_phase(record, base_config, targets[record["winner"]], point.step,
+                           continue_steps)
+  result = {"winner": record["winner"], "final_eval_loss": final["eval_loss"],
+            "steps": int(winner.step.numpy()), "flops": flops}
+  if chief:
+    phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
+    with tf.io.gfile.GFile(os.path.join(model_dir, "summary.md"), "w") as f:
+      f.write("# LAG summary\n\n" + table + "\n\n" +
+              f"winner `{record['winner']}` continued to step {result['steps']}: final eval "
+              f"loss {result['final_eval_loss']:.4f} "
+              f"(checkpoint: candidates/{record['winner']}/ckpt)\n\n"
+              f"training compute, TFLOPs: {phases}\n")
+  logging.info("Done: %s", result)
+  return result

@@ -1,0 +1,107 @@
+"""`study`: the correlation study. Train every candidate of a pool to the full length T on the
+same data and seeds, evaluating densely early (every few steps, then log-spaced), so that
+`python -m lag_tf.analyze` can tell how well the loss at step t predicts the final loss.
+
+Resumable per candidate. Candidates run one after another, or spread over several processes:
+launch W processes with `study_experiment.worker_count=W` and `study_experiment.worker_index=i`
+(i = 0..W-1); worker i takes candidates i, i+W, ... Worker 0 trains the shared base model; the
+others wait for its final checkpoint.
+
+Model dir: metrics.jsonl + ckpt/ (the base), candidates/<name>/ (one seed) or
+seed-<s>/candidates/<name>/ (several seeds), each with metrics.jsonl and candidate.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import List, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.data import LanguageModelingData
+from lag_tf.growth import Pool, validate_pool
+from lag_tf.lag.probe import GrowthPoint, probe_candidate
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.models import TransformerConfig
+from lag_tf.training.trainer import Trainer
+
+
+def study_eval_steps(total_steps: int, dense_every: int, dense_until: int,
+                     log_points: int) -> List[int]:
+  """0, every `dense_every` steps up to `dense_until`, then `log_points` log-spaced steps to T."""
+  steps = set(range(0, min(dense_until, total_steps) + 1, max(dense_every, 1)))
+  if total_steps > dense_until and log_points > 0:
+    start = max(dense_until, 1)
+    steps.update(int(round(s)) for s in np.geomspace(start, total_steps, log_points + 1))
+  steps.add(total_steps)
+  return sorted(s for s in steps if 0 <= s <= total_steps)
+
+
+def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> None:
+  deadline = time.time() + timeout_seconds
+  while True:
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
+    if latest and int(latest.rsplit("-", 1)[-1]) >= base_steps:
+      return
+    if time.time() > deadline:
+      raise RuntimeError(f"worker 0 has not finished the base model in {model_dir} after "
+                         f"{timeout_seconds:.0f}s")
+    time.sleep(5)
+
+
+@gin.configurable(denylist=["strategy", "model_dir"])
+def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
+                     base_steps: int = gin.REQUIRED, total_steps: int = gin.REQUIRED,
+                     seeds: Sequence[int] = (0,), dense_every: int = 5, dense_until: int = 50,
+                     log_points: int = 10, schedule: ProbeSchedule = None,
+                     worker_index: int = 0, worker_count: int = 1,
+                     base_wait_seconds: float = 3600.0) -> dict:
+  """total_steps: T, the training length after growth of every candidate.
+  seeds: one study per seed (data order, masking and growth noise; the base model is shared).
+  dense_every / dense_until / log_points: the eval cadence (study_eval_steps).
+  schedule: the post-growth learning-rate schedule (its probe_steps/eval_steps are replaced).
+  """
+  if not 0 <= worker_index < worker_count:
+    raise ValueError(f"study_experiment.worker_index={worker_index} is outside "
+                     f"[0, worker_count={worker_count})")
+  base_config = TransformerConfig()
+  try:
+    targets = validate_pool(pool, base_config)
+  except ValueError as error:
+    raise ValueError(f"invalid growth pool: {error}") from None
+  eval_steps = study_eval_steps(total_steps, dense_every, dense_until, log_points)
+  schedule = dataclasses.replace(schedule or ProbeSchedule(), probe_steps=total_steps,
+                                 eval_steps=tuple(eval_steps))
+
+  data = LanguageModelingData()
+  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  if worker_index == 0:
+    base.restore()
+    if int(base.step.numpy()) < base_steps:
+      base.train()
+  else:
+    _wait_for_base(model_dir, base_steps, base_wait_seconds)
+    base.restore()
+  point = GrowthPoint.from_trainer(base)
+  del base
+
+  mine = [n for i, n in enumerate(pool.names) if i % worker_count == worker_index]
+  finished = []
+  for seed in seeds:
+    seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
+    seed_data = LanguageModelingData(seed=seed)
+    seed_schedule = dataclasses.replace(schedule, growth_seed=seed)
+    for name in mine:
+      logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,
+                   len(eval_steps))
+      result, _ = probe_candidate(pool[name], point, targets[name], seed_data, strategy,
+                                  os.path.join(seed_dir, "candidates", name), seed_schedule,
+                                  total_steps, total_steps)
+      finished.append((seed, name, result.failed))
+  return {"candidates": mine, "seeds": list(seeds), "eval_steps": eval_steps,
+          "failed": [(s, n) for s, n, f in finished if f]}

@@ -1,0 +1,124 @@
+"""Adaptive gradual stacking: grow in stages (e.g. 2 -> 4 -> 6 -> 8 layers), choosing at each
+stage which block to copy by probing the candidates with LAG.
+
+Gradual stacking always copies the top block, MIDAS the middle one; here the pool of every stage
+is generated from a template (copy the g-layer block at each allowed position, plus
+zero-initialized new layers) and LAG commits the best per stage. The fixed baselines run on the
+same machinery with a one-candidate pool ('top' = gradual stacking, 'middle' = MIDAS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Tuple
+
+import gin
+
+from lag_tf.growth import Candidate, Pool
+
+POSITIONS = ("top", "middle", "bottom")
+ALLOCATIONS = ("constant", "proportional")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class StageSchedule:
+  """stage_layers: depth of each stage; stage 0 is the base model (e.g. (2, 4, 6, 8)).
+  total_steps: training steps over all stages.
+  allocation: 'constant' (equal steps per stage) or 'proportional' (steps proportional to the
+    stage's depth, so deeper, costlier stages train longer).
+  stage_steps: explicit steps per stage (overrides total_steps and allocation).
+  """
+
+  stage_layers: Tuple[int, ...] = (2, 4, 6, 8)
+  total_steps: int = 1000
+  allocation: str = "constant"
+  stage_steps: Tuple[int, ...] = ()
+
+  def __post_init__(self):
+    layers = list(self.stage_layers)
+    if len(layers) < 2 or any(b <= a for a, b in zip(layers, layers[1:])) or layers[0] < 1:
+      raise ValueError(f"StageSchedule.stage_layers={self.stage_layers}: expected at least two "
+                       "increasing depths >= 1")
+    if self.allocation not in ALLOCATIONS:
+      raise ValueError(f"StageSchedule.allocation={self.allocation!r}: expected one of "
+                       f"{ALLOCATIONS}")
+    if self.stage_steps and len(self.stage_steps) != len(layers):
+      raise ValueError(f"StageSchedule.stage_steps has {len(self.stage_steps)} entries for "
+                       f"{len(layers)} stages")
+    if min(self.steps()) < 1:
+      raise ValueError(f"StageSchedule: a stage gets {min(self.steps())} steps; raise "
+                       "total_steps")
+
+  def steps(self) -> List[int]:
+    """Training steps of each stage (they add up to total_steps)."""
+    if self.stage_steps:
+      return [int(s) for s in self.stage_steps]
+    weights = ([1.0] * len(self.stage_layers) if self.allocation == "constant"
+               else [float(n) for n in self.stage_layers])
+    raw = [self.total_steps * w / sum(weights) for w in weights]
+    steps = [int(r) for r in raw]
+    steps[-1] += self.total_steps - sum(steps)
+    return steps
+
+  def boundaries(self) -> List[int]:
+    """The global step at which each stage starts."""
+    starts, total = [], 0
+    for steps in self.steps():
+      starts.append(total)
+      total += steps
+    return starts
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class StagePoolTemplate:
+  """positions: where the copied g-layer block is taken from ('top', 'middle', 'bottom'); the
+    copy goes right after its source block.
+  zero_layers: also offer g zero-initialized (function-preserving) new layers on top.
+  noise_scale, optimizer_state: applied to every generated candidate.
+  """
+
+  positions: Tuple[str, ...] = POSITIONS
+  zero_layers: bool = True
+  noise_scale: float = 0.0
+  optimizer_state: str = "map"
+
+  def __post_init__(self):
+    unknown = [p for p in self.positions if p not in POSITIONS]
+    if unknown:
+      raise ValueError(f"StagePoolTemplate.positions: unknown {unknown}; expected {POSITIONS}")
+    if not self.positions and not self.zero_layers:
+      raise ValueError("StagePoolTemplate generates no candidate")
+
+
+def block_start(position: str, num_layers: int, block: int) -> int:
+  """First layer of the g-layer block at `position` of an L-layer model."""
+  if position == "top":
+    return num_layers - block
+  if position == "bottom":
+    return 0
+  return (num_layers - block) // 2
+
+
+def stage_pool(template: StagePoolTemplate, num_layers: int, target_layers: int,
+               stage: int) -> Pool:
+  """The candidates that grow an L-layer model to `target_layers` at this stage."""
+  grow_by = target_layers - num_layers
+  block = min(grow_by, num_layers)  # A block cannot be longer than the model; copies repeat.
+  candidates, seen = [], set()
+  for position in template.positions:
+    start = block_start(position, num_layers, block)
+    if start in seen:  # E.g. top == middle == bottom for a 1-layer model.
+      continue
+    seen.add(start)
+    candidates.append(Candidate(
+        name=f"copy_{position}", depth="copy_block",
+        depth_params={"target_layers": target_layers, "start": start, "stop": start + block},
+        noise_scale=template.noise_scale, optimizer_state=template.optimizer_state))
+  if template.zero_layers:
+    candidates.append(Candidate(
+        name="zero_top", depth="zero_output_layers",
+        depth_params={"target_layers": target_layers, "position": "top"},
+        noise_scale=template.noise_scale, optimizer_state=template.optimizer_state))
+  return Pool(candidates, name=f"stage-{stage}")

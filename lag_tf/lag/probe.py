@@ -1,0 +1,143 @@
+"""Probing: grow every candidate from the same point, train each on the identical data stream
+(same start position, same seeds) for k steps, and collect its eval losses.
+
+Only the growth strategy differs between candidates: each starts from the same `GrowthPoint`
+(base weights, AdamW moments, optimizer step, examples consumed), uses the same post-growth
+learning-rate schedule, and is evaluated on the same fixed held-out batches. A candidate's
+directory holds its checkpoint and metrics, so a half-finished probe resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from lag_tf.growth import Candidate, ModelState, apply_candidate
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.selector import ProbeResult
+from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training.metrics import read_metrics
+from lag_tf.training.trainer import DivergenceError, Trainer, make_optimizer
+
+
+@dataclasses.dataclass
+class GrowthPoint:
+  """Where growth happens: the trained small model and its place in the data stream."""
+
+  state: ModelState        # Weights plus AdamW moments and step.
+  step: int                # Global training step at growth.
+  examples_seen: int       # Data position at growth.
+
+  @property
+  def config(self) -> TransformerConfig:
+    return self.state.config
+
+  @classmethod
+  def from_trainer(cls, trainer: Trainer) -> "GrowthPoint":
+    return cls(state=ModelState.from_model(trainer.model, trainer.optimizer),
+               step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()))
+
+
+def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: TransformerConfig,
+                      data, strategy, directory: str, schedule: ProbeSchedule,
+                      steps_after_growth: int) -> Trainer:
+  """The candidate's trainer: restored from its directory, or freshly grown from `point`."""
+  optimizer_step = point.state.optimizer_step or 0
+  learning_rate = schedule.learning_rate(optimizer_step, steps_after_growth)
+  eval_steps = [point.step + s for s in schedule.probe_eval_steps()]
+  trainer = Trainer(target, data, strategy, directory,
+                    train_steps=point.step + steps_after_growth, eval_steps=eval_steps,
+                    optimizer_fn=lambda: make_optimizer(learning_rate), name=candidate.name)
+  trainer.first_step = point.step
+  if not trainer.restore():
+    rng = np.random.default_rng(schedule.growth_seed)
+    grown = apply_candidate(candidate, point.state, rng)
+    grown.assign_to(trainer.model, trainer.optimizer)
+    trainer.step.assign(point.step)
+    trainer.examples_seen.assign(point.examples_seen)
+    if trainer.is_chief:
+      _write_candidate_info(directory, candidate, target, point, trainer)
+  return trainer
+
+
+def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
+  info = {"name": candidate.name, "params": count_parameters(target),
+          "flops_per_token": training_flops_per_token(target),
+          "tokens_per_step": trainer.tokens_per_step,
+          "function_preserving": candidate.function_preserving, "growth_step": point.step,
+          "candidate": candidate.to_dict(), "config": target.to_dict()}
+  tf.io.gfile.makedirs(directory)
+  with tf.io.gfile.GFile(os.path.join(directory, "candidate.json"), "w") as f:
+    json.dump(info, f, indent=2, sort_keys=True, default=str)
+
+
+def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,
+                 growth_step: int, until_probe_step: int, failed: Optional[str]) -> ProbeResult:
+  """A candidate's eval losses (by probe step) as logged in its metrics.jsonl."""
+  result = ProbeResult(name=candidate.name, params=count_parameters(target),
+                       flops_per_token=training_flops_per_token(target), failed=failed)
+  for record in read_metrics(os.path.join(directory, "metrics.jsonl")):
+    probe_step = record["step"] - growth_step
+    if 0 <= probe_step <= until_probe_step:
+      result.steps_trained = max(result.steps_trained, probe_step)
+    if "eval_loss" in record and 0 <= probe_step <= until_probe_step:
+      result.eval_losses[probe_step] = _as_float(record["eval_loss"])
+      result.eval_batch_losses[probe_step] = [_as_float(v) for v in
+                                              record.get("eval_batch_losses", [])]
+  return result
+
+
+def _as_float(value) -> float:
+  return float(value)  # JSON stores NaN/Inf as strings ("nan"); float() reads them back.
+
+
+def probe_candidate(candidate: Candidate, point: GrowthPoint, target: TransformerConfig, data,
+                    strategy, directory: str, schedule: ProbeSchedule, steps_after_growth: int,
+                    until_probe_step: int) -> Tuple[ProbeResult, int]:
+  """Trains one candidate to `until_probe_step` (resuming if it already started); returns its
+  result and the tokens per training step.
+
+  A candidate whose loss turns NaN/Inf stops; a `failed.txt` in its directory keeps it failed
+  when the job restarts (it is not retried, and never selected).
+  """
+  failed_marker = os.path.join(directory, "failed.txt")
+  if tf.io.gfile.exists(failed_marker):
+    with tf.io.gfile.GFile(failed_marker) as f:
+      failed = f.read().strip()
+    tokens = _recorded_tokens_per_step(directory)
+    return probe_result(candidate, target, directory, point.step, until_probe_step,
+                        failed), tokens
+  failed = None
+  trainer = candidate_trainer(candidate, point, target, data, strategy, directory, schedule,
+                              steps_after_growth)
+  tokens = trainer.tokens_per_step
+  try:
+    if int(trainer.step.numpy()) < point.step + until_probe_step:
+      trainer.train(until_step=point.step + until_probe_step)
+  except DivergenceError as error:
+    failed = str(error)
+    logging.warning("Candidate %s failed: %s", candidate.name, failed)
+    if trainer.is_chief:
+      with tf.io.gfile.GFile(failed_marker, "w") as f:
+        f.write(failed + "\n")
+  finally:
+    del trainer
+    gc.collect()
+  return probe_result(candidate, target, directory, point.step, until_probe_step, failed), tokens
+
+
+def _recorded_tokens_per_step(directory: str) -> int:
+  with tf.io.gfile.GFile(os.path.join(directory, "candidate.json")) as f:
+    return int(json.load(f)["tokens_per_step"])
+
+
+def candidate_dirs(stage_dir: str, names: List[str]) -> Dict[str, str]:
+  return {name: os.path.join(stage_dir, "candidates", name) for name in names}

@@ -1,0 +1,23 @@
+"""The argv of one `python -m lag_tf.main` run, shared by every launcher.
+
+The launchers add their strategy bindings after the user's, so the strategy a launcher exists
+for (TPU, multi-worker) wins over whatever hardware file the experiment included.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+
+def main_argv(python: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
+              model_dir: str, launcher_bindings: Sequence[str] = ()) -> List[str]:
+  """`python -m lag_tf.main --gin_file=... --gin_bindings=... --model_dir=...` as an argv list.
+
+  Each value stays one argument (`--flag=value`); quoting for a shell is the caller's job
+  (shlex.join), so a binding holding quotes, `;` or `$(...)` reaches gin unchanged.
+  """
+  argv = [python, "-m", "lag_tf.main"]
+  argv += [f"--gin_file={path}" for path in gin_files]
+  argv += [f"--gin_bindings={binding}" for binding in list(gin_bindings) + list(launcher_bindings)]
+  argv.append(f"--model_dir={model_dir}")
+  return argv

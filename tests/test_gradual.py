@@ -1,0 +1,88 @@
+"""Adaptive gradual stacking: stage schedules, generated pools, and a CI-sized run."""
+
+import os
+
+import pytest
+
+from lag_tf import config_io
+from lag_tf.experiments.gradual import gradual_experiment, scratch_steps
+from lag_tf.growth import validate_pool
+from lag_tf.lag.decisions import read_decision
+from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, block_start, stage_pool
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
+from lag_fixtures import strategy
+
+TINY = [
+    "include 'data/stdlib_corpus_small.gin'", "SEQUENCE_LENGTH = 32", "D_MODEL = 32",
+    "D_FF = 64", "Trainer.global_batch_size = 8", "Trainer.steps_per_loop = 2",
+    "Trainer.eval_every = 10", "Trainer.eval_batches = 2", "Trainer.checkpoint_every = 10",
+    "StageSchedule.stage_layers = (1, 2, 3)", "StageSchedule.total_steps = 30",
+    "ProbeSchedule.probe_steps = 4", "ProbeSchedule.eval_steps = (0, 2)",
+    "ProbeSchedule.rewarmup_steps = 2", "WarmupDecaySchedule.total_steps = 10",
+]
+
+
+def test_stage_schedule_allocations():
+  constant = StageSchedule(stage_layers=(2, 4, 6, 8), total_steps=100)
+  assert constant.steps() == [25, 25, 25, 25] and constant.boundaries() == [0, 25, 50, 75]
+  proportional = StageSchedule(stage_layers=(2, 4, 6, 8), total_steps=100,
+                               allocation="proportional")
+  assert proportional.steps() == [10, 20, 30, 40]
+  assert StageSchedule(stage_layers=(1, 2), stage_steps=(5, 7)).steps() == [5, 7]
+  with pytest.raises(ValueError, match="increasing"):
+    StageSchedule(stage_layers=(4, 2))
+  with pytest.raises(ValueError, match="entries"):
+    StageSchedule(stage_layers=(1, 2), stage_steps=(5,))
+
+
+def test_stage_pools_copy_each_position_and_validate():
+  assert [block_start(p, 6, 2) for p in ("top", "middle", "bottom")] == [4, 2, 0]
+  pool = stage_pool(StagePoolTemplate(), num_layers=6, target_layers=8, stage=3)
+  assert pool.names == ["copy_top", "copy_middle", "copy_bottom", "zero_top"]
+  assert pool["copy_middle"].depth_params == {"target_layers": 8, "start": 2, "stop": 4}
+  targets = validate_pool(pool, TransformerConfig(num_layers=6, d_model=32, num_heads=2))
+  assert {t.num_layers for t in targets.values()} == {8}
+  # Positions that coincide are offered once (a 1-layer model has one block).
+  assert stage_pool(StagePoolTemplate(), 1, 2, 1).names == ["copy_top", "zero_top"]
+  with pytest.raises(ValueError, match="unknown"):
+    StagePoolTemplate(positions=("left",))
+
+
+def test_scratch_gets_the_same_training_flops():
+  stages = StageSchedule(stage_layers=(2, 4), total_steps=100)
+  base = TransformerConfig(num_layers=2)
+  steps = scratch_steps(stages, base)
+  budget = 50 * training_flops_per_token(base) + 50 * training_flops_per_token(
+      base.replace(num_layers=4))
+  assert steps * training_flops_per_token(base.replace(num_layers=4)) <= budget
+  assert (steps + 1) * training_flops_per_token(base.replace(num_layers=4)) > budget
+
+
+def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path, data_dir):
+  config_io.parse(["experiments/gradual_tiny.gin"], TINY + [f"DATA_DIR = '{data_dir}'"])
+  model_dir = str(tmp_path)
+  summary = gradual_experiment(strategy(), model_dir)
+  assert summary["steps"] == 30 and len(summary["winners"]) == 2
+  for stage, layers in ((1, 2), (2, 3)):
+    record = read_decision(model_dir, stage)
+    assert record["winner"] == summary["winners"][stage - 1]
+    assert record["growth_step"] == 10 * stage
+    winner = record["candidates"][record["winner"]]
+    assert winner["config"]["num_layers"] == layers
+    assert os.path.exists(tmp_path / f"stage-{stage}" / "candidates" / record["winner"] / "ckpt")
+  assert len(read_decision(model_dir, 2)["candidates"]) == 3  # top, middle(=bottom), zero.
+  texts = [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)]
+  again = gradual_experiment(strategy(), model_dir)
+  assert again["winners"] == summary["winners"]
+  assert [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)] == texts
+
+
+def test_fixed_midas_baseline_and_probe_longer_than_stage(tmp_path, data_dir):
+  config_io.parse(["experiments/gradual_tiny.gin"], TINY + [f"DATA_DIR = '{data_dir}'"])
+  summary = gradual_experiment(strategy(), str(tmp_path), mode="midas")
+  assert summary["winners"] == ["copy_middle", "copy_middle"]
+  config_io.parse(["experiments/gradual_tiny.gin"],
+                  TINY + [f"DATA_DIR = '{data_dir}'", "ProbeSchedule.probe_steps = 11"])
+  with pytest.raises(ValueError, match="longer than the shortest growth stage"):
+    gradual_experiment(strategy(), str(tmp_path / "other"))

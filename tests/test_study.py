@@ -1,0 +1,48 @@
+"""The correlation study: eval cadence, the smoke study end to end, and its report."""
+
+import os
+
+import pytest
+
+from lag_tf import config_io
+from lag_tf.analysis.report import build_report
+from lag_tf.experiments.study import study_eval_steps, study_experiment
+from lag_tf.training.metrics import read_metrics
+from lag_fixtures import strategy
+
+
+def test_eval_cadence_is_dense_early_then_log_spaced():
+  steps = study_eval_steps(1000, dense_every=10, dense_until=50, log_points=5)
+  assert steps[:6] == [0, 10, 20, 30, 40, 50] and steps[-1] == 1000
+  later = steps[6:]
+  ratios = [b / a for a, b in zip([50] + later[:-1], later)]
+  assert len(later) == 5 and max(ratios) / min(ratios) < 1.1  # Geometric spacing.
+  assert study_eval_steps(30, 3, 30, 0) == list(range(0, 31, 3))
+
+
+def test_smoke_study_runs_and_reports(tmp_path, data_dir):
+  config_io.parse(["experiments/correlation_study_smoke.gin"], [f"DATA_DIR = '{data_dir}'"])
+  model_dir = str(tmp_path)
+  result = study_experiment(strategy(), model_dir)
+  assert result["candidates"] == ["stack", "random_top", "zero_top"] and not result["failed"]
+  for name in result["candidates"]:
+    records = read_metrics(os.path.join(model_dir, "candidates", name, "metrics.jsonl"))
+    eval_steps = [r["step"] - 30 for r in records if "eval_loss" in r]
+    assert eval_steps == list(range(0, 31, 3)), name
+  headline = build_report(model_dir, num_resamples=50)
+  assert headline["final_step"] == 30 and headline["finished"]
+  assert os.path.exists(tmp_path / "report" / "report.md")
+  assert {os.path.basename(p) for p in headline["plots"].values()} >= {"eval_curves.png",
+                                                                     "correlation.png"}
+
+
+def test_worker_split_takes_every_other_candidate(tmp_path, data_dir):
+  config_io.parse(["experiments/correlation_study_smoke.gin"],
+                  [f"DATA_DIR = '{data_dir}'", "study_experiment.total_steps = 3",
+                   "study_experiment.dense_until = 3", "study_experiment.base_steps = 10",
+                   "WarmupDecaySchedule.total_steps = 10"])
+  first = study_experiment(strategy(), str(tmp_path), worker_index=0, worker_count=2)
+  second = study_experiment(strategy(), str(tmp_path), worker_index=1, worker_count=2)
+  assert first["candidates"] == ["stack", "zero_top"] and second["candidates"] == ["random_top"]
+  with pytest.raises(ValueError, match="worker_index"):
+    study_experiment(strategy(), str(tmp_path), worker_index=2, worker_count=2)
