@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import sys
 import time
 import tracemalloc
 
 import numpy as np
 
-from lag_tf.growth.state import tree_items
+# Run as `python benchmarks/growth_cost.py` from anywhere: import the repo's lag_tf.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lag_tf.growth import ModelState, get_operator
-from lag_tf.models.config import TransformerConfig
+from lag_tf.growth import ModelState, get_operator  # noqa: E402
+from lag_tf.growth.state import tree_items  # noqa: E402
+from lag_tf.models.config import TransformerConfig  # noqa: E402
 
 BASE = TransformerConfig(kind="encoder", num_layers=6, d_model=768, num_heads=12, d_ff=3072,
                          vocab_size=30522, max_len=512)

@@ -1,0 +1,322 @@
+"""Training throughput of lag_tf against keras-hub's BERT, and lag_tf's MFU on this machine.
+
+Both contenders are a BERT-mini-sized masked-LM encoder (4 layers, d_model 256, 4 heads,
+FFN 1024, sequence 128, vocabulary 8192, tied output embedding, no dropout), trained by the
+*same* `lag_tf.training.Trainer` loop (Orbit pattern: one `tf.function` runs --steps steps
+through `strategy.run`; AdamW, loss normalized by the all-reduced weight sum, global-norm
+clipping) on the *same* fixed in-memory MLM batches, fed through
+`strategy.distribute_datasets_from_function`:
+
+  lag_tf     `lag_tf.models.build_transformer` (pre-LN).
+  keras_hub  `keras_hub.models.BertBackbone` + `keras_hub.layers.MaskedLMHead` tied to the
+             backbone's token embedding (what `BertMaskedLM` builds), wrapped so it maps
+             token ids to logits at every position, as lag_tf does (same work, same loss).
+
+Each runs with and without XLA (`jit_compile` on the per-replica step). The contenders are
+alternated within one process (A B C D, then D C B A, ...), so a machine shared with other
+jobs slows every contender alike; tokens/s are medians over the repeats.
+
+MFU = lag_tf's counted training FLOP/s (`training_flops_per_token` x tokens/s: 6 x matmul
+parameters + 12 x layers x sequence x width, PaLM appendix B) / the FLOP/s of a large
+float32 `tf.linalg.matmul` (2 n^3 per call, plain tf.function: oneDNN, which on this CPU is
+faster than XLA's dot; the XLA matmul is timed too and reported). The matmul is timed right
+after every training measurement, and MFU is the median of those paired ratios, so a burst
+of load from other jobs cancels out; the throughput ratio is likewise the median of the
+per-repeat ratios of the best settings (best = highest median tokens/s).
+
+  python benchmarks/throughput.py [--steps 10] [--warmup_steps 2] [--repeats 5] [--seed 0]
+                                  [--bf16]
+
+--bf16 adds lag_tf rows under `mixed_bfloat16` (oneDNN uses AMX/AVX512-BF16 where present):
+reported only, never in the ratio or MFU (an f32 matmul is not its peak).
+
+The last line is `throughput_ratio=<lag_tf best / keras_hub best> mfu=<fraction>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from unittest import mock
+
+# `python benchmarks/throughput.py` from a checkout: make the repository importable.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # pylint: disable=wrong-import-position
+import tensorflow as tf
+import keras
+
+from lag_tf.data import objectives
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import trainer as trainer_lib
+
+CONFIG = TransformerConfig(kind="encoder", num_layers=4, d_model=256, num_heads=4, d_ff=1024,
+                           vocab_size=8192, max_len=128, dropout=0.0, tie_embeddings=True)
+GLOBAL_BATCH_SIZE = 32
+NUM_SPECIAL_IDS = 5  # ids 0..4 play pad/cls/sep/unk/mask; never masked or sampled
+MASK_ID = 4
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+class FixedBatches:
+  """A stand-in for `LanguageModelingData`: `num_batches` fixed MLM batches, repeated.
+
+  Batches are masked by lag_tf's own BERT masking (lag_tf.data.objectives) on random token
+  windows, and built once, so both contenders see exactly the same tensors.
+  """
+
+  def __init__(self, config: TransformerConfig, global_batch_size: int, num_batches: int,
+               seed: int):
+    self.vocab_size = config.vocab_size
+    rng = np.random.default_rng(seed)
+    windows = rng.integers(NUM_SPECIAL_IDS, config.vocab_size,
+                           size=(num_batches * global_batch_size, config.max_len + 1),
+                           dtype=np.int32)
+    spec = objectives.MaskingSpec(
+        mask_id=MASK_ID, special_ids=tuple(range(NUM_SPECIAL_IDS)),
+        replacement_ids=np.arange(NUM_SPECIAL_IDS, config.vocab_size, dtype=np.int32))
+    features = objectives.features_for(
+        "mlm", tf.constant(windows), tf.range(len(windows), dtype=tf.int64), seed,
+        objectives.TRAIN_STREAM, spec)
+    self.examples = {name: value.numpy() for name, value in features.items()}
+    self.num_batches = num_batches
+
+  def train_dataset(self, input_context, global_batch_size, objective, start_example=0):
+    del objective, start_example
+    replicas = input_context.num_replicas_in_sync if input_context else 1
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline = input_context.input_pipeline_id if input_context else 0
+    per_replica = global_batch_size // replicas
+    # Global batch i, replica r holds rows [i*B + r*b, i*B + (r+1)*b); this pipeline keeps
+    # the replicas it feeds (r % pipelines == pipeline), in order.
+    rows = np.arange(self.num_batches * global_batch_size).reshape(
+        self.num_batches, replicas, per_replica)[:, pipeline::pipelines].reshape(-1, per_replica)
+    local = {name: value[rows] for name, value in self.examples.items()}
+    dataset = tf.data.Dataset.from_tensor_slices(local).cache().repeat()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+# ---- models --------------------------------------------------------------------------------
+
+class KerasHubMaskedLM(keras.Model):
+  """keras-hub's BERT backbone + tied masked-LM head: token ids [b, L] -> logits [b, L, v].
+
+  The head gathers every position (mask_positions = 0..L-1), so it does the same work as
+  lag_tf's head. The unused pooler is frozen; segment ids are 0 and the padding mask is all
+  ones (packed batches).
+  """
+
+  def __init__(self, config: TransformerConfig, **kwargs):
+    super().__init__(name="keras_hub_bert_mlm", **kwargs)
+    import keras_hub  # Only the benchmark needs it (requirements-bench.txt).
+    self.backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocab_size, num_layers=config.num_layers,
+        num_heads=config.num_heads, hidden_dim=config.d_model,
+        intermediate_dim=config.d_ff, dropout=config.dropout,
+        max_sequence_length=config.max_len)
+    # MLM training leaves the pooler without a gradient (BertMaskedLM's fit skips it too).
+    self.backbone.pooled_dense.trainable = False
+    self.head = keras_hub.layers.MaskedLMHead(
+        vocabulary_size=config.vocab_size, token_embedding=self.backbone.token_embedding,
+        intermediate_activation="gelu",
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="mlm_head")
+
+  def call(self, token_ids, training=False):
+    ones = keras.ops.ones_like(token_ids)
+    outputs = self.backbone({"token_ids": token_ids, "segment_ids": ones * 0,
+                             "padding_mask": ones}, training=training)
+    positions = keras.ops.broadcast_to(
+        keras.ops.arange(keras.ops.shape(token_ids)[1], dtype="int32")[None],
+        keras.ops.shape(token_ids))
+    return keras.ops.cast(self.head(outputs["sequence_output"], positions), "float32")
+
+
+def build_keras_hub(config: TransformerConfig):
+  model = KerasHubMaskedLM(config)
+  model(np.zeros((1, config.max_len), np.int32))
+  return model
+
+
+def make_trainer(kind: str, jit_compile: bool, data: FixedBatches, model_dir: str,
+                 steps_per_loop: int, seed: int,
+                 config: TransformerConfig = CONFIG) -> trainer_lib.Trainer:
+  """A real lag_tf Trainer; for 'keras_hub' its model is the keras-hub one (same loop)."""
+  kwargs = dict(global_batch_size=GLOBAL_BATCH_SIZE, train_steps=10**9,
+                steps_per_loop=steps_per_loop, eval_every=0, checkpoint_every=steps_per_loop,
+                jit_compile=jit_compile, seed=seed, name=kind)
+  strategy = tf.distribute.get_strategy()
+  if kind == "lag_tf":
+    return trainer_lib.Trainer(config, data, strategy, model_dir, **kwargs)
+  with mock.patch.object(trainer_lib, "build_transformer", build_keras_hub):
+    return trainer_lib.Trainer(CONFIG, data, strategy, model_dir, **kwargs)
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+class TrainContender:
+  def __init__(self, label, trainer, steps, tokens_per_step, flops_per_token, in_ratio=True):
+    self.label = label
+    self.trainer = trainer
+    self.steps = steps
+    self.tokens_per_step = tokens_per_step
+    self.flops_per_token = flops_per_token
+    self.in_ratio = in_ratio  # bf16 rows are reported, not compared (not a fair MFU lever)
+    self.iterator = trainer._train_iterator()  # The Trainer's own distributed input.
+    self.seconds_per_step = []
+    self.peak_flops = []  # the matmul's FLOP/s measured right after each measurement
+    self.losses = []
+
+  def _run(self, steps):
+    started = time.perf_counter()
+    loss = float(self.trainer._train_loop(self.iterator, tf.constant(steps)))
+    return time.perf_counter() - started, loss
+
+  def warm_up(self, steps):
+    self._run(max(steps, 1))  # Traces (and XLA-compiles) the loop.
+
+  def measure(self):
+    seconds, loss = self._run(self.steps)
+    self.seconds_per_step.append(seconds / self.steps)
+    self.losses.append(loss)
+
+  def tokens_per_second(self, repeat=None):
+    if repeat is None:
+      return self.tokens_per_step / statistics.median(self.seconds_per_step)
+    return self.tokens_per_step / self.seconds_per_step[repeat]
+
+  def mfu(self):
+    """Median over repeats of (counted FLOP/s / the matmul's FLOP/s measured next to it)."""
+    return statistics.median(self.flops_per_token * self.tokens_per_second(r) / peak
+                             for r, peak in enumerate(self.peak_flops))
+
+
+class Matmul:
+  def __init__(self, n, calls, jit_compile):
+    self.label = f"matmul {n}x{n} f32" + (" XLA" if jit_compile else "")
+    self.n = n
+    self.calls = calls
+    rng = np.random.default_rng(1)
+    self.a = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
+    self.b = tf.constant(rng.standard_normal((n, n), dtype=np.float32))
+    # The sum makes the whole product an output (nothing to prune) at O(n^2) extra cost.
+    self.fn = tf.function(lambda a, b: tf.reduce_sum(tf.linalg.matmul(a, b)),
+                          jit_compile=jit_compile)
+    self.seconds_per_call = []
+
+  def warm_up(self, steps=None):
+    del steps
+    self.fn(self.a, self.b).numpy()
+
+  def measure(self) -> float:
+    """Times `calls` matmuls; returns their FLOP/s (2 n^3 per call)."""
+    started = time.perf_counter()
+    for _ in range(self.calls):
+      self.fn(self.a, self.b).numpy()
+    self.seconds_per_call.append((time.perf_counter() - started) / self.calls)
+    return 2.0 * self.n**3 / self.seconds_per_call[-1]
+
+  def flops_per_second(self):
+    return 2.0 * self.n**3 / statistics.median(self.seconds_per_call)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=10,
+                      help="timed training steps per measurement (one tf.function call)")
+  parser.add_argument("--warmup_steps", type=int, default=2,
+                      help="untimed steps per contender before timing (tracing, XLA)")
+  parser.add_argument("--repeats", type=int, default=5,
+                      help="measurements per contender, alternated; medians are reported")
+  parser.add_argument("--seed", type=int, default=0, help="data and initialization seed")
+  parser.add_argument("--matmul_size", type=int, default=4096, help="n of the n x n matmul")
+  parser.add_argument("--matmul_calls", type=int, default=2,
+                      help="matmuls timed after each training measurement")
+  parser.add_argument("--num_batches", type=int, default=8,
+                      help="distinct fixed global batches, cycled")
+  parser.add_argument("--bf16", action="store_true",
+                      help="also time lag_tf under mixed_bfloat16 (reported, never compared)")
+  args = parser.parse_args(argv)
+  # One tf.function per Trainer is by design here; silence TF's retracing warning about it.
+  tf.get_logger().setLevel("ERROR")
+  if min(args.steps, args.repeats, args.num_batches, args.matmul_calls) < 1:
+    parser.error("--steps, --repeats, --num_batches and --matmul_calls must be positive")
+
+  data = FixedBatches(CONFIG, GLOBAL_BATCH_SIZE, args.num_batches, args.seed)
+  tokens_per_step = GLOBAL_BATCH_SIZE * CONFIG.max_len
+  flops_per_token = training_flops_per_token(CONFIG)
+  model_dir = tempfile.mkdtemp(prefix="lag_tf_throughput_")
+  settings = [(kind, jit, CONFIG) for kind in ("lag_tf", "keras_hub") for jit in (True, False)]
+  if args.bf16:
+    bf16 = CONFIG.replace(dtype_policy="mixed_bfloat16")
+    settings += [("lag_tf", True, bf16), ("lag_tf", False, bf16)]
+  contenders = []
+  for kind, jit, config in settings:
+    is_bf16 = config.dtype_policy != "float32"
+    label = f"{kind} {'XLA' if jit else 'no XLA'}{' bf16' if is_bf16 else ''}"
+    trainer = make_trainer(kind, jit, data, f"{model_dir}/{len(contenders)}", args.steps,
+                           args.seed, config)
+    contenders.append(TrainContender(label, trainer, args.steps, tokens_per_step,
+                                     flops_per_token, in_ratio=not is_bf16))
+  peak = Matmul(args.matmul_size, args.matmul_calls, jit_compile=False)
+  peak_xla = Matmul(args.matmul_size, args.matmul_calls, jit_compile=True)
+  for thing in contenders + [peak, peak_xla]:
+    thing.warm_up(args.warmup_steps)
+  for repeat in range(args.repeats):
+    # A B C D, then D C B A, ...: drifts in the machine's load hit every contender alike.
+    for contender in (contenders if repeat % 2 == 0 else contenders[::-1]):
+      contender.measure()
+      contender.peak_flops.append(peak.measure())  # paired: same moment's load
+    peak_xla.measure()
+    print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+
+  rows = []
+  for c in contenders:
+    step_time = statistics.median(c.seconds_per_step)
+    rows.append((c.label, f"{c.tokens_per_second():,.0f}", f"{min(c.seconds_per_step) * 1e3:,.0f}",
+                 f"{step_time * 1e3:,.0f}", f"{flops_per_token * c.tokens_per_second() / 1e9:,.1f}",
+                 f"{c.mfu():.3f}", f"{c.losses[-1]:.3f}"))
+  for matmul in (peak, peak_xla):
+    rows.append((matmul.label, "", f"{min(matmul.seconds_per_call) * 1e3:,.0f}",
+                 f"{statistics.median(matmul.seconds_per_call) * 1e3:,.0f}",
+                 f"{matmul.flops_per_second() / 1e9:,.1f}", "", ""))
+  header = ("setting", "tokens/s", "best ms", "median ms", "GFLOP/s", "MFU", "loss")
+  widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
+  print(f"BERT-mini MLM training step: {CONFIG.num_layers} layers, d_model {CONFIG.d_model}, "
+        f"{CONFIG.num_heads} heads, FFN {CONFIG.d_ff}, sequence {CONFIG.max_len}, batch "
+        f"{GLOBAL_BATCH_SIZE}, vocabulary {CONFIG.vocab_size} ({tokens_per_step} tokens/step); "
+        f"{args.steps} steps per tf.function call, {args.repeats} alternated repeats.")
+  print(f"tokens/s, GFLOP/s: medians; GFLOP/s = {flops_per_token / 1e6:.2f} MFLOP/token "
+        f"(lag_tf's count, also for keras-hub) x tokens/s; MFU: median over repeats of "
+        f"GFLOP/s / the f32 matmul's FLOP/s timed right after; matmul rows: ms per call.")
+  for row in (header,) + tuple(rows):
+    print("  ".join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                    for i, (cell, width) in enumerate(zip(row, widths))))
+  if peak_xla.flops_per_second() > peak.flops_per_second():
+    print("note: the XLA matmul was faster than the plain one; MFU uses the plain one.")
+
+  def best(kind):
+    candidates = [c for c in contenders if c.label.startswith(kind) and c.in_ratio]
+    return max(candidates, key=lambda c: c.tokens_per_second())
+
+  ours, theirs = best("lag_tf"), best("keras_hub")
+  # Paired too: each repeat's ratio compares measurements taken a few seconds apart.
+  ratio = statistics.median(ours.tokens_per_second(r) / theirs.tokens_per_second(r)
+                            for r in range(args.repeats))
+  print(f"best: lag_tf = {ours.label}, keras_hub = {theirs.label}; ratio and MFU are medians "
+        f"of per-repeat paired values")
+  shutil.rmtree(model_dir, ignore_errors=True)  # only empty checkpoint/metrics dirs
+  print(f"throughput_ratio={ratio:.3f} mfu={ours.mfu():.3f}")
+
+
+if __name__ == "__main__":
+  main()
