@@ -9,6 +9,8 @@ written here.
 from __future__ import annotations
 
 import difflib
+import logging
+import inspect
 import importlib.util  # noqa: F401  gin reads files through importlib.util without importing it.
 import os
 import re
@@ -18,10 +20,13 @@ from typing import Iterable, List, Sequence
 import gin
 import tensorflow as tf
 
+from lag_tf import atomic_file
+
 # Importing these registers every configurable that gin files may bind.
 import lag_tf.experiments  # noqa: F401
 import lag_tf.growth  # noqa: F401
 from lag_tf.data import LanguageModelingData  # noqa: F401
+from lag_tf.training import determinism as _determinism  # noqa: F401
 from lag_tf.training import strategy as _strategy  # noqa: F401
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
@@ -32,8 +37,14 @@ class ConfigError(ValueError):
 
 
 def one_line(message: str) -> str:
-  """Collapses a multi-line message (gin's, TF's) into one line."""
-  parts = [part.strip() for part in str(message).splitlines() if part.strip()]
+  """Collapses a multi-line message (gin's, TF's) into one line.
+
+  Gin appends "In call to configurable 'X' (<function X at 0x...>)" for every configurable on
+  the call chain; our messages already name the binding (e.g. `Trainer.train_steps=-5`), so
+  the chain is dropped.
+  """
+  parts = [part.strip() for part in str(message).splitlines()
+           if part.strip() and not part.strip().startswith("In call to configurable")]
   return " | ".join(parts)
 
 
@@ -61,7 +72,32 @@ def _explain(error: Exception) -> str:
     close = difflib.get_close_matches(match.group(1), _known_names(), n=1, cutoff=0.5)
     if close:
       message += f" (did you mean '{close[0]}'?)"
+  match = re.search(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", message)
+  if match:
+    close = difflib.get_close_matches(match.group(2), _parameters(match.group(1)), n=1,
+                                      cutoff=0.5)
+    if close:
+      message += f" (did you mean '{match.group(1)}.{close[0]}'?)"
   return message
+
+
+def _parameters(configurable_name: str) -> List[str]:
+  """The parameter names of a registered configurable (for typo suggestions)."""
+  names = []
+  for _, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
+    if configurable_name in (configurable.name, configurable.selector):
+      target = configurable.wrapped
+      try:
+        target = target.__init__ if inspect.isclass(target) else target
+        names += [n for n in inspect.signature(target).parameters if n != "self"]
+      except (TypeError, ValueError):
+        pass
+  return names
+
+
+def _quiet_gin_resource_lookup(record: logging.LogRecord) -> bool:
+  return not (record.pathname.endswith("resource_reader.py")
+              and record.getMessage().startswith("Path not found"))
 
 
 def parse(gin_files: Iterable[str], bindings: Iterable[str],
@@ -73,19 +109,35 @@ def parse(gin_files: Iterable[str], bindings: Iterable[str],
   for directory in search_paths:
     gin.add_config_file_search_path(directory)
   files = [resolve_gin_file(path, search_paths) for path in gin_files]
+  # gin first looks for every include as a Python package resource and logs "ERROR Path not
+  # found" before finding it in the search path: noise that reads like a failure.
+  logging.getLogger().addFilter(_quiet_gin_resource_lookup)
   try:
     gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=True)
   except (ValueError, KeyError, SyntaxError, IOError, TypeError) as error:
     raise ConfigError(_explain(error)) from None
 
 
-def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: bool) -> None:
-  """Creates the model dir and writes config.gin, refusing to mix two configs in one dir.
+def has_config(model_dir: str) -> bool:
+  try:
+    return tf.io.gfile.exists(os.path.join(model_dir, "config.gin"))
+  except tf.errors.OpError:
+    return False
 
-  A model dir that already holds a different config.gin is refused (its results would be
-  mixed with a different experiment's) unless `allow_config_change`; then the old file is kept
-  as config.gin.<n> before the new one is written. Nothing is deleted.
-  """
+
+def discard_unused_config(model_dir: str) -> None:
+  """Removes config.gin if the dir holds no results yet (no metrics.jsonl, no ckpt/): what a
+  run that stopped on bad input before training wrote."""
+  if any(tf.io.gfile.exists(os.path.join(model_dir, name)) for name in ("metrics.jsonl", "ckpt")):
+    return
+  try:
+    tf.io.gfile.remove(os.path.join(model_dir, "config.gin"))
+  except tf.errors.OpError:
+    pass
+
+
+def check_model_dir_writable(model_dir: str) -> None:
+  """Creates the model dir and checks a file can be written in it (ConfigError if not)."""
   try:
     tf.io.gfile.makedirs(model_dir)
     # Unique per process: every worker of a multi-worker job checks the same dir at once.
@@ -95,6 +147,16 @@ def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: b
     tf.io.gfile.remove(probe)
   except (tf.errors.OpError, OSError) as error:
     raise ConfigError(f"model dir {model_dir} cannot be written: {one_line(error)}") from None
+
+
+def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: bool) -> None:
+  """Creates the model dir and writes config.gin, refusing to mix two configs in one dir.
+
+  A model dir that already holds a different config.gin is refused (its results would be
+  mixed with a different experiment's) unless `allow_config_change`; then the old file is kept
+  as config.gin.<n> before the new one is written. Nothing is deleted.
+  """
+  check_model_dir_writable(model_dir)
   if not write_config:
     return
   config_text = gin.config_str()
@@ -112,8 +174,8 @@ def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: b
     while tf.io.gfile.exists(f"{path}.{number}"):
       number += 1
     tf.io.gfile.rename(path, f"{path}.{number}")
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(config_text)
+  # Atomic: a cut config.gin would make the rerun refuse the dir as "a different config".
+  atomic_file.write_text(path, config_text)
 
 
 def write_operative_config(model_dir: str) -> None:

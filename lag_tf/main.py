@@ -2,9 +2,14 @@ r"""lag_tf's binary: parse gin, create the strategy, run the experiment the gin 
 
   python -m lag_tf.main --gin_file=gin/experiments/quickstart.gin --model_dir=/tmp/quickstart
 
-Flags live here and nowhere else. Exit codes: 0 done; 2 bad input (flags, gin files, config,
-model dir), reported as one line on stderr before anything is written or trained; 1 a failure
-during the run (e.g. divergence), also reported as one line.
+Flags live here and nowhere else. Exit codes, each non-zero one with one line on stderr:
+  0    done.
+  1    the run failed (e.g. the base model diverged; its last good checkpoint is kept).
+  2    bad input (flags, gin files, config values, model dir, or the model dir is in use by
+       another live process), found before any training; nothing existing is touched.
+  143  preempted (SIGTERM): the current loop finished and a checkpoint was saved; rerun the
+       same command to resume (also after kill -9: every write is resumable).
+One process owns a model dir at a time (`<model_dir>/run.lock`, see lag_tf/run_lock.py).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import sys  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from lag_tf import config_io  # noqa: E402
+from lag_tf import config_io, run_lock  # noqa: E402
 from lag_tf.experiments import run_experiment  # noqa: E402
+from lag_tf.training import determinism, preemption  # noqa: E402
 from lag_tf.training import strategy as strategy_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -33,6 +39,7 @@ flags.DEFINE_bool("allow_config_change", False,
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+EXIT_PREEMPTED = preemption.EXIT_PREEMPTED
 
 
 def _fail(code: int, message: str) -> None:
@@ -41,6 +48,8 @@ def _fail(code: int, message: str) -> None:
 
 
 def main(argv) -> None:
+  # First: a SIGTERM from here on stops at the next loop boundary with a checkpoint.
+  preemption.install()
   if len(argv) > 1:
     _fail(EXIT_BAD_INPUT, f"unexpected arguments {argv[1:]}; use --gin_file/--gin_bindings")
   if not FLAGS.model_dir:
@@ -56,13 +65,20 @@ def main(argv) -> None:
   try:
     strategy_lib.configure_devices()
     strategy = strategy_lib.make_strategy()
+    determinism.configure_determinism()
   except (ValueError, RuntimeError) as error:
     _fail(EXIT_BAD_INPUT, str(error))
   chief = strategy_lib.is_chief(strategy)
+  had_config = config_io.has_config(FLAGS.model_dir)
+  lock = run_lock.RunLock(FLAGS.model_dir)
   try:
+    config_io.check_model_dir_writable(FLAGS.model_dir)
+    if chief:  # The chief owns the dir for the job; other workers only write scratch copies.
+      lock.acquire()
     config_io.prepare_model_dir(FLAGS.model_dir, write_config=chief,
                                 allow_config_change=FLAGS.allow_config_change)
-  except config_io.ConfigError as error:
+  except (config_io.ConfigError, run_lock.LockHeldError) as error:
+    lock.release()
     _fail(EXIT_BAD_INPUT, str(error))
 
   logging.info("Strategy %s with %d replicas; model dir %s", type(strategy).__name__,
@@ -70,13 +86,20 @@ def main(argv) -> None:
   try:
     run_experiment(strategy, FLAGS.model_dir)
   except (ValueError, TypeError) as error:
-    # Configuration problems found when gin calls a configurable (e.g. a bad value).
+    # Configuration problems found when gin calls a configurable (e.g. a bad value). The
+    # config.gin written above is no result: left behind it would refuse the corrected rerun.
+    if chief and not had_config:
+      config_io.discard_unused_config(FLAGS.model_dir)
     _fail(EXIT_BAD_INPUT, str(error))
+  except preemption.Preempted as stopped:
+    print(f"preempted: {config_io.one_line(str(stopped))}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_PREEMPTED)
   except RuntimeError as error:
     _fail(EXIT_RUN_FAILED, str(error))
   finally:
-    if chief:
+    if chief and config_io.has_config(FLAGS.model_dir):
       config_io.write_operative_config(FLAGS.model_dir)
+    lock.release()
 
 
 def run() -> None:

@@ -6,7 +6,13 @@ for (TPU, multi-worker) wins over whatever hardware file the experiment included
 
 from __future__ import annotations
 
+import shlex
 from typing import List, Sequence
+
+from launch.tf_config import tf_config
+
+# What every worker of a multi-worker job adds to the user's bindings.
+MULTI_WORKER_BINDINGS = ("make_strategy.name = 'multi_worker'",)
 
 
 def main_argv(python: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
@@ -21,3 +27,11 @@ def main_argv(python: str, gin_files: Sequence[str], gin_bindings: Sequence[str]
   argv += [f"--gin_bindings={binding}" for binding in list(gin_bindings) + list(launcher_bindings)]
   argv.append(f"--model_dir={model_dir}")
   return argv
+
+
+def host_commands(workers: Sequence[str], python: str, gin_files, gin_bindings,
+                  model_dir: str) -> List[str]:
+  """One shell line per worker: `env TF_CONFIG=... python -m lag_tf.main ...`."""
+  argv = main_argv(python, gin_files, gin_bindings, model_dir, MULTI_WORKER_BINDINGS)
+  return [shlex.join(["env", f"TF_CONFIG={tf_config(workers, index)}"] + argv)
+          for index in range(len(workers))]

@@ -8,13 +8,13 @@ per-host commands of a real cluster.
 
 Each local worker's output is streamed with a `[worker i]` prefix. If a worker fails the others
 are stopped and the launcher exits 1. Exit codes: 0 all workers done; 2 bad flags (one `error:`
-line); 1 a worker failed.
+line); 1 a worker failed; 143 the workers were preempted and saved a checkpoint (rerun the
+same command to resume).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -24,10 +24,9 @@ from typing import List, Sequence
 from absl import app, flags
 
 from launch import tf_config as tf_config_lib
-from launch.main_command import main_argv
+from launch.main_command import MULTI_WORKER_BINDINGS, host_commands, main_argv
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MULTI_WORKER_BINDINGS = ("make_strategy.name = 'multi_worker'",)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, passed to every worker.")
@@ -45,19 +44,12 @@ flags.DEFINE_float("stop_grace_seconds", 10.0,
 
 EXIT_BAD_INPUT = 2
 EXIT_WORKER_FAILED = 1
+EXIT_PREEMPTED = 143  # lag_tf.main's code (not imported: the launcher does not load TensorFlow).
 
 
 def _fail(code: int, message: str) -> None:
   print(f"error: {message}", file=sys.stderr, flush=True)
   sys.exit(code)
-
-
-def host_commands(workers: Sequence[str], python: str, gin_files, gin_bindings,
-                  model_dir: str) -> List[str]:
-  """One shell line per worker: `env TF_CONFIG=... python -m lag_tf.main ...`."""
-  argv = main_argv(python, gin_files, gin_bindings, model_dir, MULTI_WORKER_BINDINGS)
-  return [shlex.join(["env", f"TF_CONFIG={tf_config_lib.tf_config(workers, index)}"] + argv)
-          for index in range(len(workers))]
 
 
 def _stream(index: int, stream) -> None:
@@ -103,7 +95,9 @@ def run_local_workers(argv: Sequence[str], num_workers: int, grace_seconds: floa
       threads.append(thread)
     while True:
       codes = [process.poll() for process in processes]
-      failed = [(i, code) for i, code in enumerate(codes) if code not in (None, 0)]
+      # 143 = preempted with a checkpoint (lag_tf.main): the workers stop together, so wait.
+      failed = [(i, code) for i, code in enumerate(codes)
+                if code not in (None, 0, EXIT_PREEMPTED)]
       if failed:
         index, code = failed[0]
         _stop(processes, grace_seconds)
@@ -112,10 +106,10 @@ def run_local_workers(argv: Sequence[str], num_workers: int, grace_seconds: floa
         print(f"error: worker {index} exited with code {code}; stopped the others",
               file=sys.stderr, flush=True)
         return EXIT_WORKER_FAILED
-      if all(code == 0 for code in codes):
+      if all(code in (0, EXIT_PREEMPTED) for code in codes):
         for thread in threads:
           thread.join(timeout=5)
-        return 0
+        return EXIT_PREEMPTED if EXIT_PREEMPTED in codes else 0
       time.sleep(0.2)
   except KeyboardInterrupt:
     _stop(processes, grace_seconds)

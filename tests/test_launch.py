@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from launch import tf_config, tpu_commands
-from launch.multi_worker import host_commands
+from launch.main_command import host_commands
 from launch.tpu_job import JobFailed, TpuJob
 from launch.tpu_spec import LaunchError, make_spec
 

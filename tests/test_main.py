@@ -6,21 +6,9 @@ import sys
 
 import pytest
 
+from trainer_fixtures import TINY_RUN
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_RUN = [
-    "--gin_file=gin/experiments/quickstart.gin",
-    "--gin_bindings=include 'data/stdlib_corpus_small.gin'",
-    "--gin_bindings=SEQUENCE_LENGTH = 32",
-    "--gin_bindings=D_MODEL = 32",
-    "--gin_bindings=D_FF = 64",
-    "--gin_bindings=Trainer.global_batch_size = 8",
-    "--gin_bindings=Trainer.train_steps = 20",
-    "--gin_bindings=Trainer.steps_per_loop = 10",
-    "--gin_bindings=Trainer.eval_every = 10",
-    "--gin_bindings=Trainer.checkpoint_every = 10",
-    "--gin_bindings=Trainer.jit_compile = False",
-    "--gin_bindings=WarmupDecaySchedule.total_steps = 20",
-]
 
 
 def run_main(args, data_dir, timeout=240):

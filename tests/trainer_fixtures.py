@@ -11,6 +11,22 @@ from lag_tf.training.trainer import Trainer, make_optimizer
 SMALL_CORPUS = "python_stdlib_corpus/small"
 SEQUENCE_LENGTH = 32
 
+# The binary's flags for the same tiny run (quickstart.gin made CI-sized: 20 steps).
+TINY_RUN = [
+    "--gin_file=gin/experiments/quickstart.gin",
+    "--gin_bindings=include 'data/stdlib_corpus_small.gin'",
+    "--gin_bindings=SEQUENCE_LENGTH = 32",
+    "--gin_bindings=D_MODEL = 32",
+    "--gin_bindings=D_FF = 64",
+    "--gin_bindings=Trainer.global_batch_size = 8",
+    "--gin_bindings=Trainer.train_steps = 20",
+    "--gin_bindings=Trainer.steps_per_loop = 10",
+    "--gin_bindings=Trainer.eval_every = 10",
+    "--gin_bindings=Trainer.checkpoint_every = 10",
+    "--gin_bindings=Trainer.jit_compile = False",
+    "--gin_bindings=WarmupDecaySchedule.total_steps = 20",
+]
+
 
 def tiny_config(kind="encoder", **changes):
   values = dict(kind=kind, num_layers=2, d_model=32, num_heads=2, d_ff=64, vocab_size=260,

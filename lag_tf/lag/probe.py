@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
 from lag_tf.growth import Candidate, ModelState, apply_candidate
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
@@ -75,8 +76,8 @@ def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
           "function_preserving": candidate.function_preserving, "growth_step": point.step,
           "candidate": candidate.to_dict(), "config": target.to_dict()}
   tf.io.gfile.makedirs(directory)
-  with tf.io.gfile.GFile(os.path.join(directory, "candidate.json"), "w") as f:
-    json.dump(info, f, indent=2, sort_keys=True, default=str)
+  atomic_file.write_text(os.path.join(directory, "candidate.json"),
+                         json.dumps(info, indent=2, sort_keys=True, default=str))
 
 
 def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,
@@ -111,7 +112,7 @@ def probe_candidate(candidate: Candidate, point: GrowthPoint, target: Transforme
   failed_marker = os.path.join(directory, "failed.txt")
   if tf.io.gfile.exists(failed_marker):
     with tf.io.gfile.GFile(failed_marker) as f:
-      failed = f.read().strip()
+      failed = f.read().strip() or "failed (no reason recorded)"
     tokens = _recorded_tokens_per_step(directory)
     return probe_result(candidate, target, directory, point.step, until_probe_step,
                         failed), tokens
@@ -126,8 +127,8 @@ def probe_candidate(candidate: Candidate, point: GrowthPoint, target: Transforme
     failed = str(error)
     logging.warning("Candidate %s failed: %s", candidate.name, failed)
     if trainer.is_chief:
-      with tf.io.gfile.GFile(failed_marker, "w") as f:
-        f.write(failed + "\n")
+      # Atomic: an empty marker left by a kill would read as "not failed" on restart.
+      atomic_file.write_text(failed_marker, failed + "\n")
   finally:
     del trainer
     gc.collect()

@@ -17,11 +17,29 @@ from absl import logging
 
 
 def read_metrics(path: str) -> list:
-  """All records of a metrics.jsonl file (an absent file has none)."""
+  """All records of a metrics.jsonl file (an absent file has none).
+
+  A process killed mid-append leaves a cut last line: it is skipped (the step is recomputed on
+  resume, and `truncate_after` rewrites the file without it).
+  """
+  return _read(path)[0]
+
+
+def _read(path: str):
+  """(records, whether the file needs rewriting: a cut or unparseable line)."""
   if not tf.io.gfile.exists(path):
-    return []
+    return [], False
   with tf.io.gfile.GFile(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    text = f.read()
+  records, damaged = [], bool(text) and not text.endswith("\n")
+  for line in text.splitlines():
+    if not line.strip():
+      continue
+    try:
+      records.append(json.loads(line))
+    except ValueError:
+      damaged = True
+  return records, damaged
 
 
 class MetricsLogger:
@@ -43,10 +61,11 @@ class MetricsLogger:
   def truncate_after(self, step: int) -> None:
     if not self.enabled or not tf.io.gfile.exists(self.path):
       return
-    records = read_metrics(self.path)
+    records, damaged = _read(self.path)
     kept = [r for r in records if r["step"] <= step]
-    if len(kept) == len(records):
+    if len(kept) == len(records) and not damaged:
       return
+    # Rewritten whole and renamed into place, so a kill here leaves the old file or the new one.
     temporary = self.path + ".tmp"
     with tf.io.gfile.GFile(temporary, "w") as f:
       f.write("".join(json.dumps(r) + "\n" for r in kept))

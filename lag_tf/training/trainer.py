@@ -10,6 +10,7 @@ number of examples consumed), so a resumed run continues the identical data stre
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import tempfile
 import time
@@ -21,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from lag_tf.models import TransformerConfig, build_transformer
+from lag_tf.training import preemption
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.metrics import MetricsLogger, read_metrics
 from lag_tf.training.schedules import WarmupDecaySchedule
@@ -73,6 +75,13 @@ class Trainer:
                checkpoint_every: int = 200, keep_checkpoints: int = 3,
                grad_clip_norm: Optional[float] = 1.0, jit_compile="auto", seed: int = 0,
                optimizer_fn=make_optimizer, name: str = ""):
+    for label, value in (("global_batch_size", global_batch_size),
+                         ("steps_per_loop", steps_per_loop),
+                         ("checkpoint_every", checkpoint_every)):
+      if not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"Trainer.{label}={value!r}: expected a positive integer")
+    if not isinstance(train_steps, numbers.Integral) or train_steps < 0:
+      raise ValueError(f"Trainer.train_steps={train_steps!r}: expected an integer >= 0")
     for label, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
       if value % steps_per_loop:
         raise ValueError(f"Trainer.{label}={value} is not a multiple of "
@@ -132,7 +141,8 @@ class Trainer:
     if latest:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
-      self.metrics.truncate_after(int(self.step.numpy()))
+    # Also without a checkpoint: a run killed before its first save left records to redo.
+    self.metrics.truncate_after(int(self.step.numpy()))
     return int(self.step.numpy())
 
   def save(self) -> str:
@@ -264,8 +274,17 @@ class Trainer:
         last_eval = self._evaluate_record(step)
         record.update(last_eval)
       self.metrics.write(step, record)
-      if step % self.checkpoint_every == 0 or step == until_step:
+      saved = step % self.checkpoint_every == 0 or step == until_step
+      if saved:
         self.save()
+      if step < until_step and preemption.stop_requested(self.strategy):
+        # SIGTERM: keep this loop's work (metrics above, checkpoint here), then stop.
+        if not saved:
+          self.save()
+        raise preemption.Preempted(
+            f"{self._prefix()}preempted at step {step}; checkpoint "
+            f"{self.checkpoint_manager.latest_checkpoint} saved, rerun the same command to "
+            "resume")
       if is_eval or step % self.checkpoint_every == 0:
         self.metrics.reset_clock(step)
     return last_eval or self._evaluate_record(step)

@@ -1,0 +1,27 @@
+"""Deterministic mode (a gin switch): the same config gives bit-identical runs, so a run that
+was preempted or killed and resumed logs exactly the metrics of an uninterrupted one.
+
+  configure_determinism.enabled = True
+
+Seeds Python, NumPy and TensorFlow (`keras.utils.set_random_seed`) and makes TF ops
+deterministic (`tf.config.experimental.enable_op_determinism`). Off by default: on GPUs some
+deterministic kernels are slower, and ops without a deterministic kernel then raise.
+"""
+
+from __future__ import annotations
+
+import gin
+import keras
+import tensorflow as tf
+from absl import logging
+
+
+@gin.configurable
+def configure_determinism(enabled: bool = False, seed: int = 0) -> bool:
+  """Called by the binary after the strategy is made; returns whether it is on."""
+  if not enabled:
+    return False
+  keras.utils.set_random_seed(seed)
+  tf.config.experimental.enable_op_determinism()
+  logging.info("Deterministic mode: seed %d, deterministic TF ops.", seed)
+  return True

@@ -1,0 +1,171 @@
+"""The bad-input table: every mistyped, impossible or conflicting input stops the binary before
+any training with exit 2 and one `error:` line on stderr, and leaves existing results alone.
+
+Most rows run `lag_tf.main.main` in this process (TensorFlow is imported once: a row costs
+about a second); the row that needs two logical CPUs runs the binary as a subprocess, because
+the CPU can only be split before TensorFlow initializes.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from lag_tf import main as main_lib
+from lag_tf import run_lock
+from lag_tf.training import preemption
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [
+    "--gin_file=gin/experiments/quickstart.gin",
+    "--gin_bindings=include 'data/stdlib_corpus_small.gin'",
+    "--gin_bindings=SEQUENCE_LENGTH = 32", "--gin_bindings=D_MODEL = 32",
+    "--gin_bindings=D_FF = 64", "--gin_bindings=Trainer.global_batch_size = 8",
+    "--gin_bindings=Trainer.train_steps = 20", "--gin_bindings=Trainer.steps_per_loop = 10",
+    "--gin_bindings=Trainer.eval_every = 10", "--gin_bindings=Trainer.checkpoint_every = 10",
+    "--gin_bindings=Trainer.jit_compile = False",
+]
+LAG = ["--gin_file=gin/experiments/lag_quickstart.gin",
+       "--gin_bindings=include 'data/stdlib_corpus_small.gin'"]
+GRADUAL = ["--gin_file=gin/experiments/gradual_tiny.gin",
+           "--gin_bindings=include 'data/stdlib_corpus_small.gin'"]
+BAD_PARAMETER_GIN = "include 'experiments/quickstart.gin'\n\nTrainer.train_stepz = 5\n"
+SYNTAX_GIN = "include 'experiments/quickstart.gin'\nTrainer.train_steps = = 5\n"
+
+
+def _run_in_process(argv, capsys, monkeypatch):
+  monkeypatch.setattr(preemption, "install", lambda: None)  # Keep pytest's own SIGTERM.
+  flags.FLAGS.unparse_flags()
+  code = None
+  try:
+    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv))
+  except SystemExit as exit_:
+    code = exit_.code
+  finally:
+    flags.FLAGS.unparse_flags()
+  return code, capsys.readouterr().err
+
+
+def _snapshot(directory):
+  """Every file under `directory` with its bytes (None if it does not exist)."""
+  if not os.path.exists(directory):
+    return None
+  files = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, directory)] = f.read()
+  return files
+
+
+def _setup_existing_run(model_dir):
+  """A model dir holding another run's config and results."""
+  os.makedirs(os.path.join(model_dir, "ckpt"))
+  for name, text in (("config.gin", "Trainer.train_steps = 7\n"),
+                     ("metrics.jsonl", '{"step": 0, "eval_loss": 5.5}\n'),
+                     ("ckpt/checkpoint", "model_checkpoint_path: \"ckpt-0\"\n")):
+    with open(os.path.join(model_dir, name), "w") as f:
+      f.write(text)
+
+
+def _setup_locked(model_dir):
+  """A live process (this one's parent: surely alive, and not us) holds the dir."""
+  os.makedirs(model_dir)
+  with open(run_lock.lock_path(model_dir), "w") as f:
+    f.write('{"pid": %d, "host": "%s", "started": "2026-11-01T00:00:00Z"}\n'
+            % (os.getppid(), run_lock.socket.gethostname()))
+
+
+# (id, flags, expected text of the error line, setup of the model dir or None)
+TABLE = [
+    ("unknown_configurable", TINY + ["--gin_bindings=Trainner.train_steps = 5"],
+     "did you mean 'Trainer", None),
+    ("unknown_parameter_binding", TINY + ["--gin_bindings=Trainer.train_stepz = 5"],
+     "did you mean 'Trainer.train_steps'", None),
+    ("unknown_parameter_in_file", ["--gin_file={tmp}/bad_parameter.gin"],
+     'bad_parameter.gin", line 3', None),
+    ("missing_gin_file", ["--gin_file=gin/experiments/no_such_experiment.gin"],
+     "gin file not found", None),
+    ("malformed_gin", ["--gin_file={tmp}/syntax.gin"], "syntax.gin, line 2", None),
+    ("missing_required_macro", ["--gin_file=gin/experiments/grow_once.gin",
+                                "--gin_bindings=include 'data/c4_en.gin'", "--no_data_dir"],
+     "DATA_DIR", None),
+    ("bad_model_kind", TINY + ["--gin_bindings=TransformerConfig.kind = 'seq2seq'"],
+     "TransformerConfig.kind", None),
+    ("unknown_experiment_kind", TINY + ["--gin_bindings=run_experiment.kind = 'dance'"],
+     "run_experiment.kind", None),
+    ("bad_strategy_name", TINY + ["--gin_bindings=make_strategy.name = 'mirroredd'"],
+     "make_strategy.name='mirroredd'", None),
+    ("negative_steps", TINY + ["--gin_bindings=Trainer.train_steps = -5"],
+     "Trainer.train_steps=-5", None),
+    ("loop_not_dividing_eval", TINY + ["--gin_bindings=Trainer.eval_every = 15"],
+     "not a multiple of Trainer.steps_per_loop", None),
+    ("vocabulary_smaller_than_tokenizer",
+     TINY + ["--gin_bindings=TransformerConfig.vocab_size = 100"],
+     "the tokenizer has 260 ids but TransformerConfig.vocab_size=100", None),
+    ("dataset_not_there",
+     TINY + ["--gin_bindings=LanguageModelingData.dataset_name = 'no_such_dataset'"],
+     "unknown tfds dataset 'no_such_dataset'", None),
+    ("dataset_not_prepared_in_data_dir",
+     TINY + ["--gin_bindings=include 'data/c4_en.gin'", "--empty_data_dir"],
+     "not prepared", None),
+    ("impossible_pool_shapes", LAG + ["--gin_bindings=TARGET_LAYERS = 1"],
+     "invalid growth pool", None),
+    ("bad_selector_rule", LAG + ["--gin_bindings=SelectorRule.rule = 'best_guess'"],
+     "SelectorRule.rule='best_guess'", None),
+    ("probe_longer_than_stage", GRADUAL + ["--gin_bindings=ProbeSchedule.probe_steps = 100000"],
+     "longer than the shortest growth stage", None),
+    ("changed_config", TINY, "different config.gin", _setup_existing_run),
+    ("model_dir_in_use", TINY, "is in use by pid", _setup_locked),
+    ("unexpected_argument", TINY + ["positional"], "unexpected arguments", None),
+]
+
+
+@pytest.mark.parametrize("extra, message, setup", [row[1:] for row in TABLE],
+                         ids=[row[0] for row in TABLE])
+def test_bad_input_is_refused_before_training(tmp_path, data_dir, capsys, monkeypatch, extra,
+                                              message, setup):
+  (tmp_path / "bad_parameter.gin").write_text(BAD_PARAMETER_GIN)
+  (tmp_path / "syntax.gin").write_text(SYNTAX_GIN)
+  model_dir = str(tmp_path / "run")
+  if setup:
+    setup(model_dir)
+  before = _snapshot(model_dir)
+  argv = [arg.format(tmp=tmp_path) for arg in extra if not arg.endswith("_data_dir")]
+  if "--no_data_dir" not in extra:
+    data = str(tmp_path / "empty") if "--empty_data_dir" in extra else data_dir
+    argv.append(f"--gin_bindings=DATA_DIR = '{data}'")
+  argv.append(f"--model_dir={model_dir}")
+  code, err = _run_in_process(argv, capsys, monkeypatch)
+  lines = err.strip().splitlines()
+  assert code == 2, err[-2000:]
+  assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines[-1:]
+  assert "Traceback" not in err
+  # Nothing existing was touched, and a fresh dir holds nothing a corrected rerun would trip on.
+  after = _snapshot(model_dir)
+  if before is not None:
+    assert after == before
+  elif after is not None:
+    assert not set(after) & {"config.gin", "metrics.jsonl", "run.lock"}, sorted(after)
+    assert not any(name.startswith("ckpt") for name in after), sorted(after)
+
+
+def test_global_batch_not_divisible_by_replicas(tmp_path, data_dir):
+  model_dir = tmp_path / "run"
+  command = [sys.executable, "-m", "lag_tf.main"] + TINY + [
+      "--gin_bindings=include 'hardware/cpu_mirrored_2.gin'",
+      "--gin_bindings=Trainer.global_batch_size = 7", f"--gin_bindings=DATA_DIR = '{data_dir}'",
+      f"--model_dir={model_dir}"]
+  result = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                          capture_output=True, text=True, timeout=240)
+  assert result.returncode == 2, result.stderr[-2000:]
+  line = result.stderr.strip().splitlines()[-1]
+  assert line.startswith("error: ") and "not divisible by the 2 replicas" in line, line
+  assert not (model_dir / "config.gin").exists()
+
+
+def test_table_has_at_least_15_inputs():
+  assert len(TABLE) + 1 >= 15
