@@ -1,6 +1,7 @@
 """launch/multi_worker.py end to end: 2 localhost worker processes under
 MultiWorkerMirroredStrategy train the CI-sized run to the same loss curve as one process with
-the same global batch (the chief writes metrics.jsonl). About 40 s on 2 cores."""
+the same global batch (the chief writes metrics.jsonl), and commit the same LAG decision on a
+CI-sized pool. About 90 s on 2 cores."""
 
 import math
 import os
@@ -9,6 +10,8 @@ import sys
 
 import pytest
 
+from lag_fixtures import TINY_BINDINGS
+from lag_tf.lag import decisions
 from lag_tf.training.metrics import read_metrics
 from trainer_fixtures import TINY_RUN
 
@@ -57,3 +60,31 @@ def test_two_worker_run_exits_cleanly_and_writes_the_summary(runs):
   base, _, two_workers = runs
   assert two_workers.returncode == 0, two_workers.stderr[-2000:]
   assert (base / "two_workers" / "summary.md").exists()
+
+
+LAG_RUN = (["--gin_file=gin/experiments/lag_quickstart.gin"]
+           + [f"--gin_bindings={b}" for b in TINY_BINDINGS] + [
+               "--gin_bindings=lag_experiment.base_steps = 10",
+               "--gin_bindings=lag_experiment.continue_steps = 2",
+               "--gin_bindings=ci_pool/growth.Pool.name = 'ci'",
+               "--gin_bindings=ci_pool/growth.Pool.candidates = [@stack/growth.Candidate(), "
+               "@zero_top/growth.Candidate(), @random_top/growth.Candidate()]",
+               "--gin_bindings=lag_experiment.pool = @ci_pool/growth.Pool()"])
+
+
+def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir):
+  results = {}
+  for name, module_args in (("single", ["lag_tf.main"]),
+                            ("two_workers", ["launch.multi_worker", "--num_workers=2"])):
+    command = [sys.executable, "-m"] + module_args + LAG_RUN + [
+        f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / name}"]
+    run = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (name, run.stderr[-3000:], run.stdout[-3000:])
+    results[name] = decisions.read_decision(str(tmp_path / name), 0)
+  single, multi = results["single"], results["two_workers"]
+  assert multi["winner"] == single["winner"] and multi["ranking"] == single["ranking"]
+  for candidate, record in single["candidates"].items():
+    for step, loss in record["eval_losses"].items():
+      assert math.isclose(loss, multi["candidates"][candidate]["eval_losses"][step],
+                          abs_tol=TOLERANCE), (candidate, step)
