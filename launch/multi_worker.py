@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import List, Sequence
+from typing import Sequence
 
 from absl import app, flags
 

@@ -13,7 +13,7 @@ import dataclasses
 import gc
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -138,7 +138,3 @@ def probe_candidate(candidate: Candidate, point: GrowthPoint, target: Transforme
 def _recorded_tokens_per_step(directory: str) -> int:
   with tf.io.gfile.GFile(os.path.join(directory, "candidate.json")) as f:
     return int(json.load(f)["tokens_per_step"])
-
-
-def candidate_dirs(stage_dir: str, names: List[str]) -> Dict[str, str]:
-  return {name: os.path.join(stage_dir, "candidates", name) for name in names}

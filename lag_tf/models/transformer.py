@@ -67,7 +67,7 @@ class TransformerBlock(keras.layers.Layer):
     self.ffn_dropout = keras.layers.Dropout(config.dropout, dtype=dtype)
 
   def build(self, input_shape):
-    d_model, width = self.config.d_model, self.config.attention_width
+    width = self.config.attention_width
     self.attention_norm.build(input_shape)
     for projection in (self.query, self.key, self.value):
       projection.build(input_shape)
@@ -75,7 +75,6 @@ class TransformerBlock(keras.layers.Layer):
     self.ffn_norm.build(input_shape)
     self.ffn_inner.build(input_shape)
     self.ffn_output.build(input_shape[:-1] + (self.config.d_ff,))
-    del d_model
     self.built = True
 
   def call(self, x, training=False):
