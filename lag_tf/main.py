@@ -65,6 +65,8 @@ def main(argv) -> None:
   try:
     strategy_lib.configure_devices()
     strategy = strategy_lib.make_strategy()
+    # TF's multi-worker runtime installs its own SIGTERM handler: take SIGTERM back.
+    preemption.install(force=True)
     determinism.configure_determinism()
   except (ValueError, RuntimeError) as error:
     _fail(EXIT_BAD_INPUT, str(error))

@@ -15,6 +15,7 @@ same command to resume).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -75,13 +76,23 @@ def _stop(processes, grace_seconds: float) -> None:
 def run_local_workers(argv: Sequence[str], num_workers: int, grace_seconds: float) -> int:
   """Starts `num_workers` copies of `argv`, each with its TF_CONFIG, and streams their output.
 
-  Returns 0 when all succeed; when one fails, stops the others (a lone worker would wait for
+  Returns 0 when all succeed; 143 when they were preempted (a SIGTERM to this launcher is
+  forwarded to every worker, which saves a checkpoint and exits 143); when one fails, stops the
+  others (a lone worker would wait for
   its peers forever in the next collective), prints which one failed and returns 1. Workers run
   in the caller's working directory (relative gin files and model dirs mean the same thing)
   with this repo on PYTHONPATH.
   """
   workers = [f"localhost:{port}" for port in tf_config_lib.free_local_ports(num_workers)]
   processes, threads = [], []
+
+  def forward_sigterm(signum, frame):  # Preemption of the host: every worker saves and exits 143.
+    del frame
+    for process in processes:
+      if process.poll() is None:
+        process.send_signal(signum)
+
+  signal.signal(signal.SIGTERM, forward_sigterm)
   try:
     for index in range(num_workers):
       env = dict(os.environ, TF_CONFIG=tf_config_lib.tf_config(workers, index))

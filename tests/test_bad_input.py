@@ -36,7 +36,7 @@ SYNTAX_GIN = "include 'experiments/quickstart.gin'\nTrainer.train_steps = = 5\n"
 
 
 def _run_in_process(argv, capsys, monkeypatch):
-  monkeypatch.setattr(preemption, "install", lambda: None)  # Keep pytest's own SIGTERM.
+  monkeypatch.setattr(preemption, "install", lambda force=False: None)  # Keep pytest's SIGTERM.
   flags.FLAGS.unparse_flags()
   code = None
   try:

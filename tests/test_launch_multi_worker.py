@@ -5,8 +5,10 @@ CI-sized pool. About 90 s on 2 cores."""
 
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -88,3 +90,46 @@ def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir):
     for step, loss in record["eval_losses"].items():
       assert math.isclose(loss, multi["candidates"][candidate]["eval_losses"][step],
                           abs_tol=TOLERANCE), (candidate, step)
+
+
+def test_sigterm_to_the_launcher_checkpoints_all_workers_and_the_rerun_resumes(tmp_path,
+                                                                               data_dir):
+  steps = 60
+  run = TINY_RUN + [f"--gin_bindings=Trainer.train_steps = {steps}",
+                    f"--gin_bindings=WarmupDecaySchedule.total_steps = {steps}",
+                    "--gin_bindings=Trainer.steps_per_loop = 5",
+                    f"--gin_bindings=DATA_DIR = '{data_dir}'"]
+  env = dict(os.environ, PYTHONPATH=REPO)
+  single = subprocess.run([sys.executable, "-m", "lag_tf.main"] + run +
+                          [f"--model_dir={tmp_path / 'single'}"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert single.returncode == 0, single.stderr[-3000:]
+  launcher = [sys.executable, "-m", "launch.multi_worker", "--num_workers=2"] + run + [
+      f"--model_dir={tmp_path / 'multi'}"]
+  process = subprocess.Popen(launcher, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  metrics = os.path.join(tmp_path / "multi", "metrics.jsonl")
+  deadline = time.time() + 300
+  while time.time() < deadline and process.poll() is None:
+    logged = [r["step"] for r in read_metrics(metrics)]
+    if logged and max(logged) >= 15:
+      process.send_signal(signal.SIGTERM)
+      break
+    time.sleep(0.05)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 143, stderr[-3000:]
+  stopped_at = max(r["step"] for r in read_metrics(metrics))
+  assert 15 <= stopped_at < steps
+  again = subprocess.run(launcher, cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+  assert again.returncode == 0, again.stderr[-3000:]
+  resumed = read_metrics(metrics)
+  assert [r["step"] for r in resumed] == sorted({r["step"] for r in resumed})  # Each step once.
+  expected = {r["step"]: r for r in read_metrics(os.path.join(tmp_path / "single",
+                                                              "metrics.jsonl"))}
+  assert sorted(expected) == [r["step"] for r in resumed]
+  for record in resumed:
+    for key in ("loss", "eval_loss"):
+      if key in record:
+        assert math.isclose(record[key], expected[record["step"]][key], abs_tol=TOLERANCE), (
+            record["step"], key)

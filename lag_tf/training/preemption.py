@@ -37,10 +37,15 @@ _requested = threading.Event()
 _installed = False
 
 
-def install() -> None:
-  """Routes SIGTERM to the stop flag (main thread only; idempotent)."""
+def install(force: bool = False) -> None:
+  """Routes SIGTERM to the stop flag (main thread only; idempotent unless `force`).
+
+  force: install again even if installed, e.g. after creating a MultiWorkerMirroredStrategy,
+  whose runtime (the coordination service's SIGTERM preemption notifier) replaces the process'
+  SIGTERM handler with its own.
+  """
   global _installed
-  if _installed:
+  if _installed and not force:
     return
   signal.signal(signal.SIGTERM, _on_sigterm)
   _installed = True
