@@ -4,25 +4,38 @@ Both contenders are a BERT-mini-sized masked-LM encoder (4 layers, d_model 256, 
 FFN 1024, sequence 128, vocabulary 8192, tied output embedding, no dropout), trained by the
 *same* `lag_tf.training.Trainer` loop (Orbit pattern: one `tf.function` runs --steps steps
 through `strategy.run`; AdamW, loss normalized by the all-reduced weight sum, global-norm
-clipping) on the *same* fixed in-memory MLM batches, fed through
+clipping) on the *same* fixed in-memory MLM batches (BERT masking, 15%), fed through
 `strategy.distribute_datasets_from_function`:
 
-  lag_tf     `lag_tf.models.build_transformer` (pre-LN).
+  lag_tf     `lag_tf.models.build_transformer` (pre-LN) with lag_tf's masked-LM loss: the
+             vocabulary head runs only on the predicted positions, gathered into one flat set
+             of rows per replica batch (lag_tf.training.losses).
   keras_hub  `keras_hub.models.BertBackbone` + `keras_hub.layers.MaskedLMHead` tied to the
-             backbone's token embedding (what `BertMaskedLM` builds), wrapped so it maps
-             token ids to logits at every position, as lag_tf does (same work, same loss).
+             backbone's token embedding (what `BertMaskedLM` builds), with keras-hub's own
+             interface: `mask_positions` [batch, P] per sequence, P = the largest count of
+             predicted positions in one sequence of the data (the smallest P that drops no
+             target, so both contenders minimize the same loss).
 
-Each runs with and without XLA (`jit_compile` on the per-replica step). The contenders are
-alternated within one process (A B C D, then D C B A, ...), so a machine shared with other
-jobs slows every contender alike; tokens/s are medians over the repeats.
+Each runs with and without XLA (`jit_compile` on the per-replica step). Reference rows, never
+in the ratio: keras-hub with lag_tf's flat gather (same head work as lag_tf: the difference
+left is the encoder), and lag_tf with the head at every position (before the gathered head).
+The contenders are alternated within one process (A B C D, then D C B A, ...), so a machine
+shared with other jobs slows every contender alike; tokens/s are medians over the repeats.
 
-MFU = lag_tf's counted training FLOP/s (`training_flops_per_token` x tokens/s: 6 x matmul
-parameters + 12 x layers x sequence x width, PaLM appendix B) / the FLOP/s of a large
-float32 `tf.linalg.matmul` (2 n^3 per call, plain tf.function: oneDNN, which on this CPU is
-faster than XLA's dot; the XLA matmul is timed too and reported). The matmul is timed right
-after every training measurement, and MFU is the median of those paired ratios, so a burst
-of load from other jobs cancels out; the throughput ratio is likewise the median of the
+MFU = lag_tf's counted training FLOP/s / the FLOP/s of a large float32 `tf.linalg.matmul`
+(2 n^3 per call, plain tf.function: oneDNN, which on this CPU is faster than XLA's dot; the
+XLA matmul is timed too and reported). FLOPs are counted the PaLM way (appendix B: 6 x matmul
+parameters + 12 x layers x sequence x width per token, `training_flops_per_token`), with the
+head (transform + vocabulary projection) counted only for the predicted share of tokens: the
+model never computes the rest, so counting it would inflate MFU. The matmul is timed right
+after every training measurement and MFU is the median of those paired ratios, so a burst of
+load from other jobs cancels out; the throughput ratio is likewise the median of the
 per-repeat ratios of the best settings (best = highest median tokens/s).
+
+"step's matmuls only" rows time every matmul of one training step (forward and both
+backward products of each dense layer, attention's batched products, the gathered head) and
+nothing else: counted FLOPs over that time is the MFU no implementation of this step with
+these kernels can exceed.
 
   python benchmarks/throughput.py [--steps 10] [--warmup_steps 2] [--repeats 5] [--seed 0]
                                   [--bf16]
@@ -54,6 +67,7 @@ import keras
 from lag_tf.data import objectives
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import losses
 from lag_tf.training import trainer as trainer_lib
 
 CONFIG = TransformerConfig(kind="encoder", num_layers=4, d_model=256, num_heads=4, d_ff=1024,
@@ -82,11 +96,21 @@ class FixedBatches:
     spec = objectives.MaskingSpec(
         mask_id=MASK_ID, special_ids=tuple(range(NUM_SPECIAL_IDS)),
         replacement_ids=np.arange(NUM_SPECIAL_IDS, config.vocab_size, dtype=np.int32))
+    self.masking = spec  # The Trainer sizes its gathered masked-LM head from the probability.
     features = objectives.features_for(
         "mlm", tf.constant(windows), tf.range(len(windows), dtype=tf.int64), seed,
         objectives.TRAIN_STREAM, spec)
     self.examples = {name: value.numpy() for name, value in features.items()}
     self.num_batches = num_batches
+
+  def predicted_fraction(self) -> float:
+    """Share of tokens the MLM loss predicts (weight 1) in these batches."""
+    return float(self.examples["weights"].mean())
+
+  def max_predictions_per_sequence(self) -> int:
+    """The most predicted positions in one sequence: the smallest per-sequence
+    `mask_positions` length that drops no target."""
+    return int((self.examples["weights"] > 0).sum(axis=1).max())
 
   def train_dataset(self, input_context, global_batch_size, objective, start_example=0):
     del objective, start_example
@@ -109,11 +133,15 @@ class FixedBatches:
 # ---- models --------------------------------------------------------------------------------
 
 class KerasHubMaskedLM(keras.Model):
-  """keras-hub's BERT backbone + tied masked-LM head: token ids [b, L] -> logits [b, L, v].
+  """keras-hub's BERT backbone + tied masked-LM head, with lag_tf's model interface.
 
-  The head gathers every position (mask_positions = 0..L-1), so it does the same work as
-  lag_tf's head. The unused pooler is frozen; segment ids are 0 and the padding mask is all
-  ones (packed batches).
+  `encode(token_ids)` is the backbone's sequence output; `predict_logits(hidden)` runs
+  keras-hub's `MaskedLMHead` on any rows of hidden states, so the Trainer's masked-LM loss
+  gathers the predicted positions for keras-hub exactly as it does for lag_tf (one flat set
+  of rows per replica batch: the same work as lag_tf's head, and less than keras-hub's own
+  per-sequence `mask_positions`, which must be padded to the longest sequence's count).
+  The unused pooler is frozen; segment ids are 0 and the padding mask is all ones (packed
+  batches).
   """
 
   def __init__(self, config: TransformerConfig, **kwargs):
@@ -131,14 +159,43 @@ class KerasHubMaskedLM(keras.Model):
         intermediate_activation="gelu",
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="mlm_head")
 
-  def call(self, token_ids, training=False):
+  def encode(self, token_ids, training=False):
     ones = keras.ops.ones_like(token_ids)
     outputs = self.backbone({"token_ids": token_ids, "segment_ids": ones * 0,
                              "padding_mask": ones}, training=training)
-    positions = keras.ops.broadcast_to(
-        keras.ops.arange(keras.ops.shape(token_ids)[1], dtype="int32")[None],
-        keras.ops.shape(token_ids))
-    return keras.ops.cast(self.head(outputs["sequence_output"], positions), "float32")
+    return outputs["sequence_output"]
+
+  def predict_logits(self, hidden):
+    # MaskedLMHead takes [batch, length, d] and positions [batch, n]: present the rows as one
+    # sequence whose positions are all of its rows.
+    shape = keras.ops.shape(hidden)
+    rows = keras.ops.reshape(hidden, (1, -1, shape[-1]))
+    positions = keras.ops.arange(keras.ops.shape(rows)[1], dtype="int32")[None]
+    logits = keras.ops.cast(self.head(rows, positions), "float32")
+    return keras.ops.reshape(logits, tuple(shape[:-1]) + (-1,))
+
+  def call(self, token_ids, training=False):
+    return self.predict_logits(self.encode(token_ids, training=training))
+
+
+def per_sequence_loss(model: KerasHubMaskedLM, positions_per_sequence: int):
+  """keras-hub's own masked-LM interface as the Trainer's loss: `mask_positions` [b, P] (the
+  first P predicted positions of each sequence, padded with weight-0 positions), the head
+  gathering them per sequence, as `BertMaskedLM` does. With P = the data's largest count
+  the loss equals lag_tf's."""
+
+  def replica_loss(batch, training):
+    weights = tf.cast(batch["weights"], tf.float32)
+    length = weights.shape[1]
+    order = tf.range(length)[None]
+    key = tf.where(weights > 0, order, order + length)
+    _, positions = tf.math.top_k(-key, k=positions_per_sequence, sorted=True)
+    hidden = model.encode(batch["inputs"], training=training)
+    logits = tf.cast(model.head(hidden, positions), tf.float32)
+    return losses.token_sums(logits, tf.gather(batch["targets"], positions, batch_dims=1),
+                             tf.gather(weights, positions, batch_dims=1))
+
+  return replica_loss
 
 
 def build_keras_hub(config: TransformerConfig):
@@ -148,17 +205,32 @@ def build_keras_hub(config: TransformerConfig):
 
 
 def make_trainer(kind: str, jit_compile: bool, data: FixedBatches, model_dir: str,
-                 steps_per_loop: int, seed: int,
-                 config: TransformerConfig = CONFIG) -> trainer_lib.Trainer:
-  """A real lag_tf Trainer; for 'keras_hub' its model is the keras-hub one (same loop)."""
+                 steps_per_loop: int, seed: int, config: TransformerConfig = CONFIG,
+                 every_position: bool = False,
+                 per_sequence_positions: bool = False) -> trainer_lib.Trainer:
+  """A real lag_tf Trainer; for 'keras_hub' its model is the keras-hub one (same loop).
+
+  every_position: run the vocabulary head at every position (lag_tf before the gathered
+  masked-LM head; reported for reference, never compared).
+  per_sequence_positions: keras-hub only: its own `mask_positions` interface instead of
+  lag_tf's flat gather of predicted rows.
+  """
   kwargs = dict(global_batch_size=GLOBAL_BATCH_SIZE, train_steps=10**9,
                 steps_per_loop=steps_per_loop, eval_every=0, checkpoint_every=steps_per_loop,
                 jit_compile=jit_compile, seed=seed, name=kind)
   strategy = tf.distribute.get_strategy()
   if kind == "lag_tf":
-    return trainer_lib.Trainer(config, data, strategy, model_dir, **kwargs)
-  with mock.patch.object(trainer_lib, "build_transformer", build_keras_hub):
-    return trainer_lib.Trainer(CONFIG, data, strategy, model_dir, **kwargs)
+    trainer = trainer_lib.Trainer(config, data, strategy, model_dir, **kwargs)
+  else:
+    with mock.patch.object(trainer_lib, "build_transformer", build_keras_hub):
+      trainer = trainer_lib.Trainer(CONFIG, data, strategy, model_dir, **kwargs)
+  # Both are set before the first trace, which is when the loop reads them.
+  if every_position:
+    trainer.mask_probability = None
+  if per_sequence_positions:
+    trainer._replica_loss = per_sequence_loss(trainer.model,
+                                              data.max_predictions_per_sequence())
+  return trainer
 
 
 # ---- measurements --------------------------------------------------------------------------
@@ -229,6 +301,72 @@ class Matmul:
     return 2.0 * self.n**3 / statistics.median(self.seconds_per_call)
 
 
+class StepMatmuls:
+  """The training step's matmuls and nothing else, in one `tf.function` (oneDNN, or XLA).
+
+  Every dense layer's forward product and both backward products (dX = dY W^T, dW = X^T dY),
+  attention's six batched products per layer (scores, probabilities x values, and their
+  gradients) and the gathered head's products, at lag_tf's shapes. Each product is consumed
+  through one element, so nothing is pruned and no extra pass over its output is timed. The
+  time is what a step would take if everything but its matmuls were free: counted FLOPs over
+  it bound the MFU any implementation of this step can reach with these kernels.
+  """
+
+  def __init__(self, config: TransformerConfig, global_batch_size: int, head_rows: int,
+               jit_compile: bool = False, calls: int = 2):
+    self.label = f"step's matmuls only ({'XLA' if jit_compile else 'oneDNN'})"
+    self.calls = calls
+    tokens = global_batch_size * config.max_len
+    d, a, f, v = config.d_model, config.attention_width, config.d_ff, config.vocab_size
+    # (rows, inner, cols) of y[rows, cols] = x[rows, inner] w[inner, cols], and how often.
+    dense = [((tokens, d, a), 3 * config.num_layers), ((tokens, a, d), config.num_layers),
+             ((tokens, d, f), config.num_layers), ((tokens, f, d), config.num_layers),
+             ((head_rows, d, d), 1), ((head_rows, d, v), 1)]
+    rng = np.random.default_rng(2)
+
+    def constant(*shape):
+      # Variables, not constants: grappler would fold matmuls of constants at trace time.
+      return tf.Variable(rng.standard_normal(shape, dtype=np.float32), trainable=False)
+
+    # (a, b, transpose_a, transpose_b). Every product gets operands of its own: identical
+    # products would be merged by common-subexpression elimination (grappler and XLA).
+    products = []
+    self.flops = 0.0
+    for (rows, inner, cols), repeats in dense:
+      for _ in range(repeats):
+        x, w, dy = constant(rows, inner), constant(inner, cols), constant(rows, cols)
+        products += [(x, w, False, False), (dy, w, False, True), (x, dy, True, False)]
+        self.flops += 3 * 2.0 * rows * inner * cols
+    heads = global_batch_size * config.num_heads
+    length, key_dim = config.max_len, config.key_dim
+    for _ in range(2 * config.num_layers):
+      q, k = constant(heads, length, key_dim), constant(heads, length, key_dim)
+      p = constant(heads, length, length)
+      # Per layer: scores Q K^T and its gradient dS^T Q-like, P V and its gradients.
+      products += [(q, k, False, True), (p, k, False, False), (p, q, True, False)]
+      self.flops += 3 * 2.0 * heads * length * length * key_dim
+
+    def run():
+      total = tf.constant(0.0)
+      for x, w, transpose_a, transpose_b in products:
+        y = tf.linalg.matmul(x, w, transpose_a=transpose_a, transpose_b=transpose_b)
+        total += tf.reshape(y, [-1])[0]
+      return total
+
+    self.fn = tf.function(run, jit_compile=jit_compile)
+    self.seconds = []
+
+  def warm_up(self, steps=None):
+    del steps
+    self.fn().numpy()
+
+  def measure(self):
+    started = time.perf_counter()
+    for _ in range(self.calls):
+      self.fn().numpy()
+    self.seconds.append((time.perf_counter() - started) / self.calls)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--steps", type=int, default=10,
@@ -253,30 +391,50 @@ def main(argv=None):
 
   data = FixedBatches(CONFIG, GLOBAL_BATCH_SIZE, args.num_batches, args.seed)
   tokens_per_step = GLOBAL_BATCH_SIZE * CONFIG.max_len
-  flops_per_token = training_flops_per_token(CONFIG)
+  predicted = data.predicted_fraction()
+  # Model FLOPs: the head counted at the predicted positions only, where it runs.
+  flops_per_token = training_flops_per_token(CONFIG, predicted_fraction=predicted)
+  every_token_flops = training_flops_per_token(CONFIG)  # the PaLM convention, for reference
+  head_rows = losses.prediction_capacity(tokens_per_step, data.masking.probability)
   model_dir = tempfile.mkdtemp(prefix="lag_tf_throughput_")
-  settings = [(kind, jit, CONFIG) for kind in ("lag_tf", "keras_hub") for jit in (True, False)]
+  # (kind, XLA, config, head at every position)
+  # (kind, XLA, config, head variant): 'gathered' = lag_tf's flat gather of predicted rows
+  # (losses.py), 'per-sequence' = keras-hub's own mask_positions, 'every-position' = the
+  # head at every token. Only lag_tf gathered and keras-hub per-sequence (each one's own
+  # interface) enter the ratio; the other rows show where the difference comes from.
+  settings = [("lag_tf", jit, CONFIG, "gathered") for jit in (True, False)]
+  settings += [("keras_hub", jit, CONFIG, "per-sequence") for jit in (True, False)]
+  settings += [("keras_hub", True, CONFIG, "gathered"), ("lag_tf", True, CONFIG, "every-position")]
   if args.bf16:
     bf16 = CONFIG.replace(dtype_policy="mixed_bfloat16")
-    settings += [("lag_tf", True, bf16), ("lag_tf", False, bf16)]
+    settings += [("lag_tf", True, bf16, "gathered"), ("lag_tf", False, bf16, "gathered")]
   contenders = []
-  for kind, jit, config in settings:
+  for kind, jit, config, head in settings:
     is_bf16 = config.dtype_policy != "float32"
-    label = f"{kind} {'XLA' if jit else 'no XLA'}{' bf16' if is_bf16 else ''}"
+    label = f"{kind} {'XLA' if jit else 'no XLA'}{' bf16' if is_bf16 else ''} {head} head"
     trainer = make_trainer(kind, jit, data, f"{model_dir}/{len(contenders)}", args.steps,
-                           args.seed, config)
+                           args.seed, config, every_position=head == "every-position",
+                           per_sequence_positions=head == "per-sequence")
+    own_interface = head == ("gathered" if kind == "lag_tf" else "per-sequence")
     contenders.append(TrainContender(label, trainer, args.steps, tokens_per_step,
-                                     flops_per_token, in_ratio=not is_bf16))
+                                     flops_per_token, in_ratio=own_interface and not is_bf16))
   peak = Matmul(args.matmul_size, args.matmul_calls, jit_compile=False)
   peak_xla = Matmul(args.matmul_size, args.matmul_calls, jit_compile=True)
-  for thing in contenders + [peak, peak_xla]:
+  matmuls_only = StepMatmuls(CONFIG, GLOBAL_BATCH_SIZE, head_rows)
+  matmuls_only_xla = StepMatmuls(CONFIG, GLOBAL_BATCH_SIZE, head_rows, jit_compile=True)
+  for thing in contenders + [peak, peak_xla, matmuls_only, matmuls_only_xla]:
     thing.warm_up(args.warmup_steps)
+  bound_ratios = []  # counted FLOP/s at the matmuls-only time / the matmul peak, per repeat
   for repeat in range(args.repeats):
     # A B C D, then D C B A, ...: drifts in the machine's load hit every contender alike.
     for contender in (contenders if repeat % 2 == 0 else contenders[::-1]):
       contender.measure()
       contender.peak_flops.append(peak.measure())  # paired: same moment's load
     peak_xla.measure()
+    matmuls_only_xla.measure()
+    matmuls_only.measure()
+    bound_ratios.append(flops_per_token * tokens_per_step / matmuls_only.seconds[-1]
+                        / peak.measure())
     print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
   rows = []
@@ -285,6 +443,12 @@ def main(argv=None):
     rows.append((c.label, f"{c.tokens_per_second():,.0f}", f"{min(c.seconds_per_step) * 1e3:,.0f}",
                  f"{step_time * 1e3:,.0f}", f"{flops_per_token * c.tokens_per_second() / 1e9:,.1f}",
                  f"{c.mfu():.3f}", f"{c.losses[-1]:.3f}"))
+  for bound in (matmuls_only, matmuls_only_xla):
+    bound_seconds = statistics.median(bound.seconds)
+    rows.append((bound.label, f"{tokens_per_step / bound_seconds:,.0f}",
+                 f"{min(bound.seconds) * 1e3:,.0f}", f"{bound_seconds * 1e3:,.0f}",
+                 f"{flops_per_token * tokens_per_step / bound_seconds / 1e9:,.1f}",
+                 f"{statistics.median(bound_ratios):.3f}" if bound is matmuls_only else "", ""))
   for matmul in (peak, peak_xla):
     rows.append((matmul.label, "", f"{min(matmul.seconds_per_call) * 1e3:,.0f}",
                  f"{statistics.median(matmul.seconds_per_call) * 1e3:,.0f}",
@@ -293,14 +457,22 @@ def main(argv=None):
   widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
   print(f"BERT-mini MLM training step: {CONFIG.num_layers} layers, d_model {CONFIG.d_model}, "
         f"{CONFIG.num_heads} heads, FFN {CONFIG.d_ff}, sequence {CONFIG.max_len}, batch "
-        f"{GLOBAL_BATCH_SIZE}, vocabulary {CONFIG.vocab_size} ({tokens_per_step} tokens/step); "
-        f"{args.steps} steps per tf.function call, {args.repeats} alternated repeats.")
+        f"{GLOBAL_BATCH_SIZE}, vocabulary {CONFIG.vocab_size} ({tokens_per_step} tokens/step, "
+        f"{predicted:.1%} predicted; the gathered head runs {head_rows} rows, keras-hub's "
+        f"per-sequence head {GLOBAL_BATCH_SIZE} x {data.max_predictions_per_sequence()}); "
+        f"{args.steps} steps "
+        f"per tf.function call, {args.repeats} alternated repeats.")
   print(f"tokens/s, GFLOP/s: medians; GFLOP/s = {flops_per_token / 1e6:.2f} MFLOP/token "
-        f"(lag_tf's count, also for keras-hub) x tokens/s; MFU: median over repeats of "
-        f"GFLOP/s / the f32 matmul's FLOP/s timed right after; matmul rows: ms per call.")
+        f"(lag_tf's count with the head at the predicted positions, also for keras-hub and "
+        f"the every-position row; counting the head at every token would be "
+        f"{every_token_flops / 1e6:.2f}) x tokens/s; MFU: median over repeats of GFLOP/s / "
+        f"the f32 matmul's FLOP/s timed right after; matmul rows: ms per call.")
   for row in (header,) + tuple(rows):
     print("  ".join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
                     for i, (cell, width) in enumerate(zip(row, widths))))
+  print(f"MFU bound: the step's matmuls alone reach MFU {statistics.median(bound_ratios):.3f} "
+        f"(counted FLOPs / their time / the matmul peak); no implementation of this step with "
+        f"these kernels goes above it.")
   if peak_xla.flops_per_second() > peak.flops_per_second():
     print("note: the XLA matmul was faster than the plain one; MFU uses the plain one.")
 

@@ -1,4 +1,5 @@
-"""The throughput benchmark's fixtures (never its timings): fixed batches, keras-hub model."""
+"""The throughput benchmark's fixtures (never its timings): fixed batches, keras-hub model and
+its per-sequence loss, the matmuls-only step."""
 
 import importlib.util
 import os
@@ -8,6 +9,8 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import losses
 
 _PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                      "benchmarks", "throughput.py")
@@ -51,3 +54,41 @@ def test_keras_hub_model_gives_logits_at_every_position():
   logits = model(np.ones((2, TINY.max_len), np.int32))
   assert tuple(logits.shape) == (2, TINY.max_len, TINY.vocab_size)
   assert logits.dtype == tf.float32
+
+
+def test_fixed_batches_report_their_predicted_positions():
+  data = throughput.FixedBatches(TINY, global_batch_size=4, num_batches=3, seed=0)
+  weights = data.examples["weights"]
+  assert data.predicted_fraction() == pytest.approx(weights.mean())
+  assert data.max_predictions_per_sequence() == max((row > 0).sum() for row in weights)
+  assert data.masking.probability == 0.15
+
+
+def test_keras_hub_per_sequence_loss_equals_the_gathered_loss():
+  """keras-hub's own mask_positions interface and lag_tf's flat gather minimize the same
+  loss on the benchmark's batches (so the ratio compares equal work)."""
+  pytest.importorskip("keras_hub")
+  config = TINY.replace(max_len=16)
+  data = throughput.FixedBatches(config, global_batch_size=4, num_batches=1, seed=0)
+  batch = {k: tf.constant(v) for k, v in data.examples.items()}
+  model = throughput.build_keras_hub(config)
+  per_sequence = throughput.per_sequence_loss(model, data.max_predictions_per_sequence())
+  got = [float(x) for x in per_sequence(batch, False)]
+  want = [float(x) for x in losses.token_loss_sums(model, batch, False, mask_probability=0.15)]
+  every = [float(x) for x in losses.token_loss_sums(model, batch, False)]
+  assert got[1] == want[1] == every[1] == data.examples["weights"].sum() > 0
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  np.testing.assert_allclose(got, every, rtol=1e-5)
+
+
+def test_step_matmuls_do_the_counted_flops():
+  """The matmuls-only step is the counted step: its FLOPs equal training_flops_per_token with
+  the head at the gathered rows."""
+  batch, rows = 4, 16
+  step = throughput.StepMatmuls(TINY, batch, head_rows=rows, calls=1)
+  tokens = batch * TINY.max_len
+  expected = tokens * training_flops_per_token(TINY, predicted_fraction=rows / tokens)
+  assert step.flops == pytest.approx(expected)
+  step.warm_up()
+  step.measure()
+  assert len(step.seconds) == 1 and step.seconds[0] > 0

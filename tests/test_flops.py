@@ -1,5 +1,7 @@
 """FLOP counter against hand-computed counts."""
 
+import pytest
+
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import matmul_parameters, training_flops_per_token
 
@@ -18,3 +20,17 @@ def test_encoder_adds_the_mlm_transform_and_head_dim_counts():
   # q,k,v 3*4*6=72, output 6*4=24, ffn 64 -> 160; head 40 + transform 16.
   assert matmul_parameters(config) == 216
   assert training_flops_per_token(config, sequence_length=7) == 6 * 216 + 12 * 1 * 7 * 6
+
+
+def test_head_counted_only_for_the_predicted_share():
+  config = TransformerConfig(kind="encoder", num_layers=1, d_model=4, num_heads=2, d_ff=8,
+                             vocab_size=10, max_len=5)
+  # Blocks: q,k,v 48 + output 16 + ffn 64 = 128; head: output 40 + transform 16 = 56.
+  assert matmul_parameters(config) == 184
+  attention = 12 * 1 * 5 * 4
+  assert training_flops_per_token(config) == 6 * 184 + attention
+  assert training_flops_per_token(config, predicted_fraction=0.25) == (
+      6 * 128 + 6 * 56 * 0.25 + attention)
+  assert training_flops_per_token(config, predicted_fraction=0.0) == 6 * 128 + attention
+  with pytest.raises(ValueError, match="predicted_fraction"):
+    training_flops_per_token(config, predicted_fraction=1.5)

@@ -102,7 +102,8 @@ class TransformerBlock(keras.layers.Layer):
 class Transformer(keras.Model):
   """Token + position embeddings, `num_layers` blocks, final LayerNorm, LM head.
 
-  `call(token_ids)` returns float32 logits [batch, length, vocab_size].
+  `call(token_ids)` returns float32 logits [batch, length, vocab_size]; it is
+  `predict_logits(encode(token_ids))`.
   """
 
   def __init__(self, config: TransformerConfig, **kwargs):
@@ -145,13 +146,25 @@ class Transformer(keras.Model):
     self.built = True
 
   def call(self, token_ids, training=False):
+    return self.predict_logits(self.encode(token_ids, training=training))
+
+  def encode(self, token_ids, training=False):
+    """Token ids [batch, length] -> final hidden states [batch, length, d_model]."""
     length = ops.shape(token_ids)[1]
     positions = ops.arange(length, dtype="int32")
     x = self.token_embedding(token_ids) + self.position_embedding(positions)[None]
     x = self.embedding_dropout(x, training=training)
     for block in self.blocks:
       x = block(x, training=training)
-    x = self.final_norm(x)
+    return self.final_norm(x)
+
+  def predict_logits(self, hidden):
+    """Hidden states [..., d_model] -> float32 logits [..., vocab_size].
+
+    Separate from `encode` so a masked-LM loss can run the head only at the positions it
+    predicts (lag_tf.training.losses): the vocabulary projection is the largest matmul.
+    """
+    x = hidden
     if self.config.kind == "encoder":
       x = self.transform_norm(self.transform(x))
     if self.config.tie_embeddings:

@@ -22,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from lag_tf.models import TransformerConfig, build_transformer
+from lag_tf.training import losses
 from lag_tf.training import preemption
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.metrics import MetricsLogger, read_metrics
@@ -114,6 +115,10 @@ class Trainer:
       jit_compile = strategy_lib.supports_xla(strategy)
     self.jit_compile = bool(jit_compile)
     self.tokens_per_step = global_batch_size * model_config.max_len
+    # A masked LM runs its vocabulary head only at the positions it predicts (losses.py).
+    masking = getattr(data, "masking", None)
+    self.mask_probability = (masking.probability if model_config.objective == "mlm"
+                             and masking is not None else None)
 
     keras.utils.set_random_seed(seed)
     with strategy.scope():
@@ -155,14 +160,8 @@ class Trainer:
 
   def _replica_loss(self, batch, training: bool):
     """(sum of weighted token losses, sum of weights, weighted correct count) on one replica."""
-    logits = self.model(batch["inputs"], training=training)
-    token_losses = keras.losses.sparse_categorical_crossentropy(
-        batch["targets"], logits, from_logits=True)
-    weights = tf.cast(batch["weights"], tf.float32)
-    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                               tf.cast(batch["targets"], tf.int32)), tf.float32)
-    return (tf.reduce_sum(token_losses * weights), tf.reduce_sum(weights),
-            tf.reduce_sum(correct * weights))
+    return losses.token_loss_sums(self.model, batch, training,
+                                  mask_probability=self.mask_probability)
 
   def _make_train_loop(self):
     variables = self.model.trainable_variables
