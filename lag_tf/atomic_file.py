@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
-
 
 def write_text(path: str, text: str) -> None:
   if "://" in path:
+    import tensorflow as tf  # Only object stores need it; keeps lag_tf.analysis TF-free.
     with tf.io.gfile.GFile(path, "w") as f:
       f.write(text)
     return

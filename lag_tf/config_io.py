@@ -181,7 +181,7 @@ def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: b
 def write_operative_config(model_dir: str) -> None:
   """The bindings actually used by this run (gin.operative_config_str)."""
   try:
-    with tf.io.gfile.GFile(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-      f.write(gin.operative_config_str())
+    atomic_file.write_text(os.path.join(model_dir, "operative_config.gin"),
+                           gin.operative_config_str())
   except (tf.errors.OpError, OSError):
     pass  # The model dir was already checked; nothing useful to add to the real error.

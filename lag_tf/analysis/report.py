@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from lag_tf import atomic_file
 from lag_tf.analysis import plots, runs, summary as summary_lib
 
 REPORT_DIR = "report"
@@ -238,8 +239,7 @@ def build_report(experiment_dir: str, target_rho: float = 0.8, num_resamples: in
                                        seed, confidence, sustained)
   lines += section + _base_section(experiment.base_metrics)
   path = os.path.join(report_dir, "report.md")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(lines).rstrip() + "\n")
+  atomic_file.write_text(path, "\n".join(lines).rstrip() + "\n")
   headline.update(report=path, experiment_dir=experiment_dir)
   return headline
 

@@ -18,9 +18,9 @@ import dataclasses
 import os
 
 import gin
-import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import validate_pool
 from lag_tf.lag import decisions
@@ -136,5 +136,4 @@ def _write_summary(model_dir: str, chief: bool, summary: dict, records) -> None:
   lines.append(f"final eval loss {summary['final_eval_loss']:.4f} after {summary['steps']} steps")
   if records:
     lines.append(f"stage winners: {' -> '.join(summary['winners'])}")
-  with tf.io.gfile.GFile(os.path.join(model_dir, "summary.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  atomic_file.write_text(os.path.join(model_dir, "summary.md"), "\n".join(lines) + "\n")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 
 import gin
-import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, validate_pool
 from lag_tf.lag import decisions
@@ -86,11 +86,12 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
             "steps": int(winner.step.numpy()), "flops": flops}
   if chief:
     phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
-    with tf.io.gfile.GFile(os.path.join(model_dir, "summary.md"), "w") as f:
-      f.write("# LAG summary\n\n" + table + "\n\n" +
-              f"winner `{record['winner']}` continued to step {result['steps']}: final eval "
-              f"loss {result['final_eval_loss']:.4f} "
-              f"(checkpoint: candidates/{record['winner']}/ckpt)\n\n"
-              f"training compute, TFLOPs: {phases}\n")
+    atomic_file.write_text(
+        os.path.join(model_dir, "summary.md"),
+        "# LAG summary\n\n" + table + "\n\n" +
+        f"winner `{record['winner']}` continued to step {result['steps']}: final eval "
+        f"loss {result['final_eval_loss']:.4f} "
+        f"(checkpoint: candidates/{record['winner']}/ckpt)\n\n"
+        f"training compute, TFLOPs: {phases}\n")
   logging.info("Done: %s", result)
   return result
