@@ -92,3 +92,20 @@ def test_step_matmuls_do_the_counted_flops():
   step.warm_up()
   step.measure()
   assert len(step.seconds) == 1 and step.seconds[0] > 0
+
+
+def test_xla_step_with_the_gathered_head_compiles_at_benchmark_width(tmp_path, monkeypatch):
+  """Regression: with the row gather inside the head's tf.cond, its IndexedSlices gradient left
+  the cond with a runtime shape and tf2xla refused the step ("UnsortedSegmentSum must be a
+  compile-time constant") at this width, while tiny models compiled fine."""
+  monkeypatch.setattr(throughput, "GLOBAL_BATCH_SIZE", 4)
+  config = throughput.CONFIG.replace(num_layers=1)
+  data = throughput.FixedBatches(config, global_batch_size=4, num_batches=1, seed=0)
+  first_losses = []
+  for jit_compile in (True, False):
+    trainer = throughput.make_trainer("lag_tf", jit_compile, data, str(tmp_path / str(jit_compile)),
+                                      steps_per_loop=1, seed=0, config=config)
+    assert trainer.mask_probability == 0.15  # the gathered head, not every position
+    first_losses.append(float(trainer._train_loop(trainer._train_iterator(), tf.constant(1))))
+  assert np.isfinite(first_losses[0])
+  assert first_losses[0] == pytest.approx(first_losses[1], abs=1e-4)
