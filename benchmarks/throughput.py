@@ -397,7 +397,6 @@ def main(argv=None):
   every_token_flops = training_flops_per_token(CONFIG)  # the PaLM convention, for reference
   head_rows = losses.prediction_capacity(tokens_per_step, data.masking.probability)
   model_dir = tempfile.mkdtemp(prefix="lag_tf_throughput_")
-  # (kind, XLA, config, head at every position)
   # (kind, XLA, config, head variant): 'gathered' = lag_tf's flat gather of predicted rows
   # (losses.py), 'per-sequence' = keras-hub's own mask_positions, 'every-position' = the
   # head at every token. Only lag_tf gathered and keras-hub per-sequence (each one's own

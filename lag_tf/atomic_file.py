@@ -18,7 +18,7 @@ def write_text(path: str, text: str) -> None:
     return
   temporary = f"{path}.tmp.{os.getpid()}"
   try:
-    with open(temporary, "w") as f:
+    with open(temporary, "w", encoding="utf-8") as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
