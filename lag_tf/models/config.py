@@ -26,6 +26,8 @@ class TransformerConfig:
     width growth can add heads without changing d_model.
   tie_embeddings: the output projection reuses the token embedding (transposed).
   dtype_policy: 'float32' or 'mixed_bfloat16' (bf16 compute, f32 variables and logits).
+  fused_kernels: run the blocks' LayerNorm, bias + GELU and attention as lag_tf.models.kernels'
+    fused TensorFlow ops (same function and variables; faster, see README "Performance").
   """
 
   kind: str = "encoder"
@@ -41,6 +43,7 @@ class TransformerConfig:
   tie_embeddings: bool = True
   layer_norm_epsilon: float = 1e-6
   dtype_policy: str = "float32"
+  fused_kernels: bool = True
 
   def __post_init__(self):
     if self.kind not in MODEL_KINDS:

@@ -2,8 +2,9 @@
 
 Blocks are addressable by index (`model.blocks[i]`), and every variable has a stable name in
 `model.weight_tree()`; the growth operators (lag_tf/growth) read and write weights through that
-tree, never through Keras' auto-generated variable paths. Only `keras.ops` is used in `call`, so
-the code does not depend on the backend.
+tree, never through Keras' auto-generated variable paths. With `config.fused_kernels` (the
+default) the blocks' LayerNorms, bias + GELU and attention run as lag_tf.models.kernels' fused
+TensorFlow ops (same function, same variables, faster); with it off, only `keras.ops` is used.
 
 Weight tree layout (shapes for d = d_model, a = num_heads * key_dim, f = d_ff, v = vocab_size):
 
@@ -27,6 +28,7 @@ from typing import Dict, List
 import keras
 from keras import ops
 
+from lag_tf.models import kernels
 from lag_tf.models.config import TransformerConfig
 
 
@@ -81,15 +83,28 @@ class TransformerBlock(keras.layers.Layer):
     config = self.config
     batch, length = ops.shape(x)[0], ops.shape(x)[1]
     heads_shape = (batch, length, config.num_heads, config.key_dim)
-    normed = self.attention_norm(x)
+    normed = self._norm(self.attention_norm, x)
     query = ops.reshape(self.query(normed), heads_shape)
     key = ops.reshape(self.key(normed), heads_shape)
     value = ops.reshape(self.value(normed), heads_shape)
-    attended = ops.dot_product_attention(query, key, value, is_causal=config.kind == "decoder")
+    causal = config.kind == "decoder"
+    if config.fused_kernels:
+      attended = kernels.attention(query, key, value, causal=causal)
+    else:
+      attended = ops.dot_product_attention(query, key, value, is_causal=causal)
     attended = ops.reshape(attended, (batch, length, config.attention_width))
     x = x + self.attention_dropout(self.attention_output(attended), training=training)
-    hidden = self.ffn_inner(self.ffn_norm(x))
+    normed = self._norm(self.ffn_norm, x)
+    if config.fused_kernels and config.activation == "gelu":
+      hidden = kernels.bias_gelu(ops.matmul(normed, self.ffn_inner.kernel), self.ffn_inner.bias)
+    else:
+      hidden = self.ffn_inner(normed)
     return x + self.ffn_dropout(self.ffn_output(hidden), training=training)
+
+  def _norm(self, layer: keras.layers.LayerNormalization, x):
+    if self.config.fused_kernels:
+      return kernels.layer_norm(x, layer.gamma, layer.beta, self.config.layer_norm_epsilon)
+    return layer(x)
 
   def weight_dict(self) -> Dict[str, keras.Variable]:
     weights = {}

@@ -163,9 +163,18 @@ class Trainer:
     return losses.token_loss_sums(self.model, batch, training,
                                   mask_probability=self.mask_probability)
 
+  def _apply_gradients(self, gradients):
+    """The optimizer half of a step: clips the all-reduced gradients and applies them."""
+    if self.grad_clip_norm:
+      gradients, _ = tf.clip_by_global_norm(gradients, self.grad_clip_norm)
+    # The optimizer all-reduces (sums) again across replicas; pre-divide so the sum is exact.
+    replicas = self.strategy.num_replicas_in_sync
+    if replicas > 1:
+      gradients = [g / replicas for g in gradients]
+    self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+
   def _make_train_loop(self):
     variables = self.model.trainable_variables
-    replicas = self.strategy.num_replicas_in_sync
 
     def replica_step(batch):
       context = tf.distribute.get_replica_context()
@@ -175,13 +184,7 @@ class Trainer:
         loss = loss_sum / tf.maximum(global_weight, 1.0)
       # Embedding gradients arrive as IndexedSlices; densify so all replicas reduce alike.
       gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-      gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-      if self.grad_clip_norm:
-        gradients, _ = tf.clip_by_global_norm(gradients, self.grad_clip_norm)
-      # The optimizer all-reduces (sums) again across replicas; pre-divide so the sum is exact.
-      if replicas > 1:
-        gradients = [g / replicas for g in gradients]
-      self.optimizer.apply_gradients(zip(gradients, variables))
+      self._apply_gradients(context.all_reduce(tf.distribute.ReduceOp.SUM, gradients))
       return loss
 
     if self.jit_compile:
