@@ -95,11 +95,14 @@ def test_bfloat16_inputs_keep_their_dtype_and_float32_statistics():
   assert attended.dtype == tf.bfloat16
 
 
-@pytest.mark.parametrize("kind", ["encoder", "decoder"])
-@pytest.mark.parametrize("dtype_policy", ["float32", "mixed_bfloat16"])
-def test_transformer_with_fused_kernels_equals_keras_layers(kind, dtype_policy):
+@pytest.mark.parametrize("kind,dtype_policy,activation", [
+    ("encoder", "float32", "gelu"), ("decoder", "float32", "gelu"),
+    ("encoder", "mixed_bfloat16", "gelu"), ("decoder", "mixed_bfloat16", "gelu"),
+    ("encoder", "float32", "silu")])  # silu: fused LayerNorm and attention, Keras' FFN
+def test_transformer_with_fused_kernels_equals_keras_layers(kind, dtype_policy, activation):
   config = TransformerConfig(kind=kind, num_layers=2, d_model=32, num_heads=4, d_ff=64,
-                             vocab_size=50, max_len=12, dtype_policy=dtype_policy)
+                             vocab_size=50, max_len=12, dtype_policy=dtype_policy,
+                             activation=activation)
   keras.utils.set_random_seed(0)
   fused = build_transformer(config)
   plain = build_transformer(config.replace(fused_kernels=False))
