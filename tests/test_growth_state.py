@@ -44,7 +44,8 @@ def test_tree_map_copy_and_equals():
   assert not copy.equals(state)  # The copy owns its arrays.
   assert state.with_zero_optimizer_state(3).optimizer_step == 3
   assert not state.without_optimizer_state().has_optimizer_state
-  assert state.nbytes() == 3 * 4 * state.params()
+  assert state.nbytes() == 4 * 4 * state.params()  # Weights, m, v, moment ages.
+  np.testing.assert_array_equal(doubled.moment_ages["blocks"][0]["query/kernel"], 7)
 
 
 def _adamw():

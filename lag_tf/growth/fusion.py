@@ -112,4 +112,4 @@ def deep_fusion(config, state, rng, *, other: ModelState, noise_scale=0.0):
   if step is not None:
     step = max(step, other.optimizer_step)
   return new_config, ModelState(new_config, fused["weights"], fused.get("first_moments"),
-                                fused.get("second_moments"), step)
+                                fused.get("second_moments"), step, fused.get("moment_ages"))

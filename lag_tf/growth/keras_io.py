@@ -3,8 +3,9 @@
 AdamW (keras 3.15, keras/src/optimizers/adam.py) keeps one momentum and one velocity variable
 per trainable variable, in the lists `_momentums` / `_velocities`, at the index
 `optimizer._get_variable_index(variable)` (a map built by `optimizer.build(variables)` and keyed
-by the variable's identity, also under tf.distribute). `iterations` is the step counter used for
-bias correction and by learning-rate schedules. A `LossScaleOptimizer` is unwrapped to its inner
+by the variable's identity, also under tf.distribute). `iterations` is the step counter used by
+learning-rate schedules (and by stock AdamW's bias correction); `GrowthAdamW` also keeps a
+moment-birth slot per variable, written from and read into `ModelState.moment_ages`. A `LossScaleOptimizer` is unwrapped to its inner
 optimizer.
 """
 
@@ -14,8 +15,10 @@ from typing import Dict, Tuple
 
 import keras
 import numpy as np
+from absl import logging
 
 from lag_tf.growth.state import ModelState, tree_items, tree_map
+from lag_tf.training.optimizers import GrowthAdamW
 
 _UNSUPPORTED = ("amsgrad", "use_ema")
 
@@ -71,10 +74,14 @@ def state_from_model(model, optimizer=None) -> ModelState:
   if not adam.built:
     raise ValueError("ModelState.from_model: the optimizer is not built yet (it has no moments)")
   momentums, velocities = _moment_variables(adam, tree)
+  step = int(np.asarray(adam.iterations.numpy()))
+  ages = None  # Stock AdamW: every moment is as old as the step counter.
+  if isinstance(adam, GrowthAdamW):
+    ages = tree_map(lambda v: np.float32(step) - _to_numpy(adam.moment_births(v)), tree)
   return ModelState(model.config, weights,
                     first_moments=tree_map(_to_numpy, momentums),
                     second_moments=tree_map(_to_numpy, velocities),
-                    optimizer_step=int(np.asarray(adam.iterations.numpy())))
+                    optimizer_step=step, moment_ages=ages)
 
 
 def _assign(variable, value: np.ndarray, path: str) -> None:
@@ -114,4 +121,13 @@ def assign_state(state: ModelState, model, optimizer=None) -> None:
   momentums, velocities = _moment_variables(adam, tree)
   _assign_tree(momentums, state.first_moments, "first_moments")
   _assign_tree(velocities, state.second_moments, "second_moments")
+  step = np.float32(state.optimizer_step)
+  if isinstance(adam, GrowthAdamW):
+    births = tree_map(adam.moment_births, tree)
+    _assign_tree(births, tree_map(lambda age: step - age, state.moment_ages), "moment_births")
+  elif any(np.any(age != step) for _, age in tree_items(state.moment_ages)):
+    logging.warning("ModelState.assign_to: %s has one step counter for all parameters; moments "
+                    "younger than step %d get the bias correction of step %d (use "
+                    "make_optimizer.bias_correction='per_parameter')", type(adam).__name__,
+                    state.optimizer_step, state.optimizer_step)
   adam.iterations.assign(state.optimizer_step)

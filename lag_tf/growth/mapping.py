@@ -38,6 +38,7 @@ class Role(enum.Enum):
   WEIGHTS = "weights"
   FIRST_MOMENT = "first_moments"
   SECOND_MOMENT = "second_moments"
+  MOMENT_AGE = "moment_ages"  # Counts, not values: never scaled; fresh units start at age 0.
 
   @property
   def is_weights(self) -> bool:
@@ -50,6 +51,8 @@ class Role(enum.Enum):
       return weight_factor
     if self is Role.FIRST_MOMENT:
       return gradient_factor
+    if self is Role.MOMENT_AGE:
+      return np.ones_like(np.asarray(gradient_factor, dtype=np.float64))
     return np.square(gradient_factor)
 
   def fresh(self, path: str, shape, rng: Optional[np.random.Generator], init: str = "default",
@@ -62,11 +65,11 @@ class Role(enum.Enum):
 
 def map_state(state: ModelState, new_config: TransformerConfig,
               grow_tree: Callable[[Tree, Role], Tree]) -> ModelState:
-  """Rewrites the weights and, if present, both moment trees (weights first: only the weights
+  """Rewrites the weights and, if present, the moment and moment-age trees (weights first: only the weights
   pass draws from the rng, so the draws do not depend on whether moments are present)."""
   grown = {name: grow_tree(tree, Role(name)) for name, tree in state.trees().items()}
   return ModelState(new_config, grown["weights"], grown.get("first_moments"),
-                    grown.get("second_moments"), state.optimizer_step)
+                    grown.get("second_moments"), state.optimizer_step, grown.get("moment_ages"))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

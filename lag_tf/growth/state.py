@@ -141,7 +141,11 @@ class ModelState:
 
   weights: the weight tree (layout of `Transformer.weight_tree()`).
   first_moments / second_moments: AdamW's m and v, same layout; both or neither.
-  optimizer_step: AdamW's `iterations` (drives bias correction and LR schedules).
+  optimizer_step: AdamW's `iterations` (drives the learning-rate schedule).
+  moment_ages: per element, how many updates its moments have accumulated (float32, same
+    layout): what its bias correction counts (lag_tf/training/optimizers.py). Growth copies a
+    copied unit's age and gives fresh units age 0. Default with moments: `optimizer_step`
+    everywhere (a model trained from scratch).
   """
 
   config: TransformerConfig
@@ -149,16 +153,25 @@ class ModelState:
   first_moments: Optional[Tree] = None
   second_moments: Optional[Tree] = None
   optimizer_step: Optional[int] = None
+  moment_ages: Optional[Tree] = None
 
   def __post_init__(self):
     if (self.first_moments is None) != (self.second_moments is None):
       raise ValueError("ModelState: first_moments and second_moments must be given together")
     if self.has_optimizer_state and self.optimizer_step is None:
       raise ValueError("ModelState: optimizer moments given without optimizer_step")
+    if self.moment_ages is not None and not self.has_optimizer_state:
+      raise ValueError("ModelState: moment_ages given without optimizer moments")
     check_tree_shapes(self.config, self.weights)
     if self.has_optimizer_state:
       check_tree_shapes(self.config, self.first_moments, "first_moments")
       check_tree_shapes(self.config, self.second_moments, "second_moments")
+      if self.moment_ages is None:
+        step = np.float32(self.optimizer_step)
+        object.__setattr__(self, "moment_ages",
+                           tree_map(lambda w: np.full(np.shape(w), step, np.float32),
+                                    self.weights))
+      check_tree_shapes(self.config, self.moment_ages, "moment_ages")
 
   @classmethod
   def init(cls, config: TransformerConfig, rng: np.random.Generator) -> "ModelState":
@@ -186,6 +199,7 @@ class ModelState:
     if self.has_optimizer_state:
       trees["first_moments"] = self.first_moments
       trees["second_moments"] = self.second_moments
+      trees["moment_ages"] = self.moment_ages
     return trees
 
   def params(self) -> int:
@@ -197,20 +211,26 @@ class ModelState:
                    for _, leaf in tree_items(tree)))
 
   def tree_map(self, fn: Callable[[np.ndarray], np.ndarray]) -> "ModelState":
-    """Applies `fn` to every leaf of the weights and of the moments (shapes must not change)."""
-    trees = {name: tree_map(fn, tree) for name, tree in self.trees().items()}
+    """Applies `fn` to every leaf of the weights and of the moments (shapes must not change);
+    moment ages are counts, not values: they are copied unchanged."""
+    trees = {name: tree_map(np.copy if name == "moment_ages" else fn, tree)
+             for name, tree in self.trees().items()}
     return dataclasses.replace(self, **trees)
 
   def replace(self, **changes) -> "ModelState":
     return dataclasses.replace(self, **changes)
 
   def without_optimizer_state(self) -> "ModelState":
-    return dataclasses.replace(self, first_moments=None, second_moments=None, optimizer_step=None)
+    return dataclasses.replace(self, first_moments=None, second_moments=None, optimizer_step=None,
+                               moment_ages=None)
 
   def with_zero_optimizer_state(self, optimizer_step: int = 0) -> "ModelState":
+    """Fresh moments (zero, age 0) at `optimizer_step` (the schedule's step continues)."""
     return dataclasses.replace(self, first_moments=zeros_like_tree(self.weights),
                                second_moments=zeros_like_tree(self.weights),
-                               optimizer_step=int(optimizer_step))
+                               optimizer_step=int(optimizer_step),
+                               moment_ages=tree_map(lambda w: np.zeros(np.shape(w), np.float32),
+                                                    self.weights))
 
   def copy(self) -> "ModelState":
     return self.tree_map(np.copy)

@@ -23,6 +23,7 @@ from absl import logging
 
 from lag_tf.models import TransformerConfig, build_transformer
 from lag_tf.training import losses
+from lag_tf.training import optimizers
 from lag_tf.training import preemption
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.metrics import MetricsLogger, read_metrics
@@ -35,12 +36,19 @@ class DivergenceError(RuntimeError):
 
 @gin.configurable
 def make_optimizer(learning_rate=None, weight_decay: float = 0.01, beta_1: float = 0.9,
-                   beta_2: float = 0.999, epsilon: float = 1e-6) -> keras.optimizers.AdamW:
-  """AdamW; LayerNorm parameters and biases are excluded from weight decay (as in BERT)."""
+                   beta_2: float = 0.999, epsilon: float = 1e-6,
+                   bias_correction: str = "per_parameter") -> keras.optimizers.AdamW:
+  """AdamW; LayerNorm parameters and biases are excluded from weight decay (as in BERT).
+
+  bias_correction: 'per_parameter' (each parameter's moments count their own age, so fresh
+    moments after growth get a fresh Adam's correction; optimizers.py) or 'global' (stock
+    AdamW, one counter for all: reproduces runs made before per-parameter correction).
+  """
   if learning_rate is None:
     learning_rate = WarmupDecaySchedule()
-  optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
-                                     beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+  optimizer = optimizers.adamw(bias_correction, learning_rate=learning_rate,
+                               weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
+                               epsilon=epsilon)
   optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
   return optimizer
 
