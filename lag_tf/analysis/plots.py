@@ -142,3 +142,24 @@ def plot_stage_decision(stage: int, eval_losses: Mapping[str, Mapping[int, float
   axes.set_title(f"Stage {stage}: probe evals")
   axes.legend(fontsize="small", ncol=2)
   return _save(figure, path)
+
+
+def plot_loss_vs_flops(curves: Mapping[str, Tuple[Sequence[float], Sequence[float],
+                                                  Sequence[float], Sequence[float]]],
+                       path: str, title: str = "Eval loss against training compute",
+                       budget_flops: Optional[float] = None) -> str:
+  """Per method: (flops, mean loss, band low, band high) over seeds; the band is shaded.
+  `budget_flops` draws the common budget as a vertical line."""
+  figure, axes = _figure(7.2, 4.6)
+  for name, (flops, mean, low, high) in curves.items():
+    flops = np.asarray(flops) / 1e12
+    line, = axes.plot(flops, mean, label=name, linewidth=1.6)
+    axes.fill_between(flops, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+  if budget_flops:
+    axes.axvline(budget_flops / 1e12, color="gray", linestyle="--", label="budget")
+  axes.set_xlabel("cumulative training TFLOPs (probes of losing candidates included)")
+  axes.set_ylabel("eval loss")
+  axes.set_title(title)
+  axes.grid(True, alpha=0.3)
+  axes.legend(fontsize="small", ncol=2)
+  return _save(figure, path)

@@ -1,0 +1,195 @@
+r"""Does growing reach a scratch model's loss for less compute? The comparison suite.
+
+  python benchmarks/speedup.py --suite small --model_kind encoder --seeds 3 --out /tmp/speedup
+  python benchmarks/speedup.py --suite accelerator --model_kind decoder --print_cost \
+      --gin_bindings="DATA_DIR='gs://my-bucket/tensorflow_datasets'"
+
+For one target model, on the same data, tokenizer, batch and optimizer, every method of
+`lag_tf.lag.budget.METHODS` (scratch; gradual stacking, MIDAS and one-shot stacking; adaptive
+gradual stacking with rule `lag` and with rule `init_loss`; one-shot LAG over a pool) runs once
+per seed under the same training-FLOP budget, probes included (budget.py plans the steps). Each
+run is one `python -m lag_tf.main` process with the suite's gin file plus the method's bindings,
+in <out>/<model_kind>/<method>/seed-<s>/ (a normal lag_tf model dir: rerunning the suite
+resumes unfinished runs and skips finished ones). Then the report
+(<out>/<model_kind>/report/report.md + loss_vs_flops.png) is written, and the last line is
+
+  speedup: method=<best growth method> flops_speedup=<x> ci=[<lo>,<hi>] lag_vs_fixed=<d> ...
+
+Suites are gin files: gin/experiments/speedup_{smoke,small,accelerator}.gin (or a path).
+Exit codes: 0 done; 1 a run failed (its log is named); 2 bad arguments or suite config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util  # noqa: F401  gin reads files through importlib.util.
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import gin  # noqa: E402
+
+from lag_tf import config_io  # noqa: E402
+from lag_tf import experiments  # noqa: E402,F401  Registers every configurable.
+from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
+from lag_tf.analysis.speedup_runs import read_json, write_run_info  # noqa: E402
+from lag_tf.lag import budget  # noqa: E402
+from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
+from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
+
+SUITES = {name: f"gin/experiments/speedup_{name}.gin"
+          for name in ("smoke", "small", "accelerator")}
+KINDS = ("encoder", "decoder")
+
+
+class SuiteError(ValueError):
+  """Bad arguments or suite configuration (exit 2)."""
+
+
+def suite_file(suite: str) -> str:
+  path = SUITES.get(suite, suite)
+  full = path if os.path.isabs(path) else os.path.join(REPO, path)
+  if not os.path.isfile(full):
+    raise SuiteError(f"--suite={suite!r}: expected one of {sorted(SUITES)} or a gin file")
+  return full
+
+
+def load_suite(gin_file: str, kind: str, extra_bindings):
+  """Parses the suite's gin file in this process (it never trains here) and plans it."""
+  bindings = [f"TransformerConfig.kind = '{kind}'"] + list(extra_bindings)
+  try:
+    config_io.parse([gin_file], bindings)
+    suite = budget.SpeedupSuite()
+    target = TransformerConfig().replace(num_layers=suite.target_layers)
+    batch = gin.query_parameter("Trainer.global_batch_size")
+    try:
+      mask = gin.query_parameter("LanguageModelingData.mlm_probability")
+    except ValueError:
+      mask = 0.15  # LanguageModelingData's default.
+    plans = budget.plans(suite, target, batch, mask, StagePoolTemplate())
+  except (config_io.ConfigError, ValueError) as error:
+    raise SuiteError(config_io.one_line(str(error))) from None
+  return suite, target, bindings, plans
+
+
+def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
+  budget_flops = next(iter(plans.values())).budget_flops
+  print(f"suite {suite.name}: target {target.kind}, {target.num_layers} layers x d_model "
+        f"{target.d_model}, {count_parameters(target):,} parameters; budget "
+        f"{suite.budget_steps} target steps = {budget_flops / 1e12:.2f} TFLOPs per run; "
+        f"seeds {list(seeds)}")
+  print("| method | stages (layers x steps) | probe k | probe overhead | total TFLOPs |")
+  print("| --- | --- | ---: | ---: | ---: |")
+  for method, plan in plans.items():
+    stages = " -> ".join(f"{p.layers}x{p.steps}" for p in plan.phases)
+    print(f"| {method} | {stages} | {plan.probe_steps} | "
+          f"{plan.overhead_flops / plan.budget_flops:.1%} | {plan.total_flops / 1e12:.2f} |")
+  total = sum(p.total_flops for p in plans.values()) * len(seeds)
+  print(f"suite total: {total / 1e15:.3f} PFLOPs ({len(plans)} methods x {len(seeds)} seeds); "
+        f"at {sustained_tflops:g} sustained TFLOP/s: {total / (sustained_tflops * 1e12) / 3600:.2f}"
+        " hours of training (evaluation and compilation not included)")
+  return total
+
+
+def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str) -> float:
+  """Runs (or resumes) one method/seed; returns its wall seconds this attempt."""
+  method_dir = os.path.join(suite_dir, plan.method)
+  model_dir = os.path.join(method_dir, f"seed-{seed}")
+  info_path = os.path.join(method_dir, f"seed-{seed}.json")
+  info = read_json(info_path) or {}
+  if info.get("finished"):
+    return 0.0
+  method_bindings = budget.method_bindings(plan, seed)
+  experiment = ("train" if plan.method == "scratch" else
+                "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
+  info.update({"method": plan.method, "seed": seed, "kind": kind, "experiment": experiment,
+               "plan": plan.to_dict(), "bindings": list(bindings) + method_bindings,
+               "finished": False})
+  write_run_info(method_dir, f"seed-{seed}.json", info)
+  command = ([sys.executable, "-m", "lag_tf.main", f"--gin_file={gin_file}",
+              f"--model_dir={model_dir}"]
+             + [f"--gin_bindings={b}" for b in list(bindings) + method_bindings])
+  log_path = os.path.join(method_dir, f"seed-{seed}.log")
+  started = time.time()
+  with open(log_path, "a") as log:
+    code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+  seconds = time.time() - started
+  info["wall_seconds"] = info.get("wall_seconds", 0.0) + seconds
+  info["finished"] = code == 0
+  write_run_info(method_dir, f"seed-{seed}.json", info)
+  if code != 0:
+    raise RuntimeError(f"{plan.method} seed {seed} exited {code}; see {log_path}")
+  return seconds
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--suite", default="small", help=f"{sorted(SUITES)} or a gin file")
+  parser.add_argument("--model_kind", default="encoder", choices=KINDS + ("both",))
+  parser.add_argument("--seeds", type=int, default=None,
+                      help="number of seeds (default: the suite's SpeedupSuite.seeds)")
+  parser.add_argument("--out", default="/tmp/lag_tf_speedup")
+  parser.add_argument("--methods", default=None,
+                      help=f"comma-separated subset of {','.join(budget.METHODS)}")
+  parser.add_argument("--gin_bindings", action="append", default=[],
+                      help="extra bindings for every run (e.g. DATA_DIR='...')")
+  parser.add_argument("--print_cost", action="store_true",
+                      help="print the plan and its cost, run nothing")
+  parser.add_argument("--report_only", action="store_true",
+                      help="write the report from the runs already in --out")
+  parser.add_argument("--sustained_tflops", type=float, default=None,
+                      help="throughput for the time estimate (default: the suite's "
+                           "SpeedupSuite.sustained_tflops)")
+  args = parser.parse_args(argv)
+  kinds = KINDS if args.model_kind == "both" else (args.model_kind,)
+  try:
+    gin_file = suite_file(args.suite)
+    if args.seeds is not None and args.seeds < 1:
+      raise SuiteError(f"--seeds={args.seeds}: expected >= 1")
+    headlines = []
+    for kind in kinds:
+      extra = list(args.gin_bindings)
+      if args.methods:
+        chosen = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        extra.append(f"SpeedupSuite.methods = {chosen!r}")
+      suite, target, bindings, plans = load_suite(gin_file, kind, extra)
+      seeds = (list(suite.seeds) if args.seeds is None else
+               list(suite.seeds[:args.seeds]) + list(range(max(suite.seeds) + 1,
+                                                          max(suite.seeds) + 1 + args.seeds
+                                                          - len(suite.seeds))))
+      print_plan(suite, target, plans, seeds, args.sustained_tflops or suite.sustained_tflops)
+      if args.print_cost:
+        continue
+      suite_dir = os.path.join(args.out, kind)
+      if not args.report_only:
+        total = len(plans) * len(seeds)
+        done = 0
+        for seed in seeds:
+          for plan in plans.values():
+            done += 1
+            print(f"[{done}/{total}] {kind} {plan.method} seed {seed} ...", flush=True)
+            seconds = run_one(gin_file, bindings, plan, seed, suite_dir, kind)
+            print(f"[{done}/{total}] {kind} {plan.method} seed {seed}: "
+                  f"{'done' if seconds else 'already finished'}"
+                  + (f" in {seconds:.0f} s" if seconds else ""), flush=True)
+      headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}")
+      print(open(os.path.join(suite_dir, "report", "report.md")).read())
+      headlines.append(headline)
+  except SuiteError as error:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+  except RuntimeError as error:
+    print(f"error: {config_io.one_line(str(error))}", file=sys.stderr)
+    return 1
+  for headline in headlines:
+    print(headline_line(headline))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,112 @@
+"""Growth against scratch at equal compute: the maths (pure numpy; no TF, no files).
+
+A method's *curve* is its eval loss against the training FLOPs it has spent, probes of losing
+candidates included. Its compute ratio against scratch at a target loss T is
+
+  ratio = F_scratch(T) / F_method(T)
+
+where F(T) is the FLOPs at which a curve first reaches T (linear interpolation between evals).
+A method that never reaches T (its final loss L stays above T) is compared at its own final
+loss instead: ratio = F_scratch(L) / F_method_total, which is below 1. So the ratio is always
+"scratch's compute for a loss / the method's compute for the same loss": > 1 means growth saved
+compute. Confidence intervals are over seeds (Student t, the seeds paired across methods).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from scipy import stats
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+  """Eval losses at cumulative training FLOPs (ascending)."""
+
+  flops: np.ndarray
+  losses: np.ndarray
+
+  def __post_init__(self):
+    object.__setattr__(self, "flops", np.asarray(self.flops, np.float64))
+    object.__setattr__(self, "losses", np.asarray(self.losses, np.float64))
+    if self.flops.shape != self.losses.shape or self.flops.ndim != 1 or not len(self.flops):
+      raise ValueError("Curve: flops and losses must be equal-length, non-empty vectors")
+    if np.any(np.diff(self.flops) < 0):
+      raise ValueError("Curve: flops must not decrease")
+
+  @property
+  def final_loss(self) -> float:
+    return float(self.losses[-1])
+
+  @property
+  def total_flops(self) -> float:
+    return float(self.flops[-1])
+
+  def loss_at(self, flops: float) -> float:
+    """The loss at `flops`, interpolated linearly between evals (clamped at the ends)."""
+    return float(np.interp(flops, self.flops, self.losses))
+
+
+def flops_to_reach(curve: Curve, target: float) -> Optional[float]:
+  """FLOPs at which the curve first reaches `target` (None: never)."""
+  below = np.nonzero(curve.losses <= target)[0]
+  if not len(below):
+    return None
+  i = int(below[0])
+  if i == 0:
+    return float(curve.flops[0])
+  f0, f1, l0, l1 = curve.flops[i - 1], curve.flops[i], curve.losses[i - 1], curve.losses[i]
+  return float(f0 + (f1 - f0) * (l0 - target) / (l0 - l1))
+
+
+def compute_ratio(method: Curve, scratch: Curve, target: float) -> Tuple[float, bool]:
+  """(scratch FLOPs / method FLOPs for a common loss, whether the method reached `target`)."""
+  reached = flops_to_reach(method, target)
+  if reached is not None and reached > 0:
+    scratch_flops = flops_to_reach(scratch, target)
+    if scratch_flops is None:  # Scratch never got there: it needed at least its whole budget.
+      scratch_flops = scratch.total_flops
+    return scratch_flops / reached, True
+  common = method.final_loss
+  scratch_flops = flops_to_reach(scratch, common)
+  if scratch_flops is None:
+    scratch_flops = scratch.total_flops
+  return scratch_flops / method.total_flops, False
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Tuple[float, float, float]:
+  """(mean, low, high): Student-t interval over the values (NaN bounds for one value)."""
+  values = np.asarray([v for v in values if v is not None and math.isfinite(v)], np.float64)
+  if not len(values):
+    return math.nan, math.nan, math.nan
+  mean = float(values.mean())
+  if len(values) < 2:
+    return mean, math.nan, math.nan
+  half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1)
+               / math.sqrt(len(values)))
+  return mean, mean - half, mean + half
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      confidence: float = 0.95) -> Tuple[float, float, float]:
+  """Mean and CI of a - b over paired seeds."""
+  return mean_ci([x - y for x, y in zip(a, b)], confidence)
+
+
+def mean_curve(curves: Sequence[Curve], grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+  """Mean and min/max band of curves interpolated on `grid` (NaN beyond a curve's range)."""
+  rows = []
+  for curve in curves:
+    row = np.interp(grid, curve.flops, curve.losses)
+    row[(grid < curve.flops[0]) | (grid > curve.flops[-1])] = np.nan
+    rows.append(row)
+  rows = np.asarray(rows)
+  with np.errstate(all="ignore"):
+    import warnings
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)
+      return np.nanmean(rows, 0), np.nanmin(rows, 0), np.nanmax(rows, 0)

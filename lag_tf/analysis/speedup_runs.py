@@ -1,0 +1,114 @@
+"""Reads a comparison suite's runs (written by `benchmarks/speedup.py`) into FLOP curves.
+
+Suite layout: <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside it,
+seed-<s>.json is the suite's record of the run (method, seed, experiment kind, the
+equal-compute plan with each phase's depth, steps and FLOPs per step, wall seconds, finished)
+and seed-<s>.log its output. The curve of a run is its eval loss against the
+training FLOPs spent, in the order the run spent them:
+
+* the first model (scratch, or the small base) from `metrics.jsonl`;
+* per growth: every *losing* candidate's probe FLOPs are added at the growth point (the decision
+  needs all probes before the winner continues), then the winner's evals from its own
+  candidate dir (its probe steps are the start of its run and count once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+from lag_tf import atomic_file
+from lag_tf.analysis.runs import as_float, read_json, read_metrics
+from lag_tf.analysis.speedup import Curve
+
+
+@dataclasses.dataclass
+class MethodRun:
+  method: str
+  seed: int
+  curve: Curve
+  winners: List[str]               # Per growth, the committed candidate ([] for scratch).
+  overhead_flops: float            # Losing candidates' probes.
+  total_flops: float
+  budget_flops: float
+  wall_seconds: float
+  finished: bool
+
+
+def _evals(path: str) -> List[tuple]:
+  return [(int(r["step"]), as_float(r["eval_loss"])) for r in read_metrics(path)
+          if "eval_loss" in r]
+
+
+def _growth_dirs(run_dir: str, experiment: str, growth: int):
+  """(decision file, candidates dir) of the growth-th growth (1-based)."""
+  if experiment == "lag":
+    return (os.path.join(run_dir, "decisions", "stage-0.json"),
+            os.path.join(run_dir, "candidates"))
+  return (os.path.join(run_dir, "decisions", f"stage-{growth}.json"),
+          os.path.join(run_dir, f"stage-{growth}", "candidates"))
+
+
+def read_method_run(run_dir: str) -> Optional[MethodRun]:
+  """The run's curve and decisions, or None if it has not started (no record)."""
+  info = read_json(run_dir.rstrip("/") + ".json")
+  if info is None:
+    return None
+  plan = info["plan"]
+  phases = plan["phases"]
+  points = [(step * phases[0]["flops_per_step"], loss)
+            for step, loss in _evals(os.path.join(run_dir, "metrics.jsonl"))
+            if step <= phases[0]["steps"]]
+  spent = phases[0]["steps"] * phases[0]["flops_per_step"]
+  winners, overhead_total = [], 0.0
+  for growth, phase in enumerate(phases[1:], start=1):
+    decision_path, candidates_dir = _growth_dirs(run_dir, info["experiment"], growth)
+    decision = read_json(decision_path)
+    if decision is None:
+      break
+    winner = decision["winner"]
+    winners.append(winner)
+    overhead = sum(int(c["probe_steps_trained"]) * phase["flops_per_step"]
+                   for name, c in decision["candidates"].items() if name != winner)
+    overhead_total += overhead
+    growth_step = int(decision["growth_step"])
+    start = spent + overhead
+    points += [(start + (step - growth_step) * phase["flops_per_step"], loss)
+               for step, loss in _evals(os.path.join(candidates_dir, winner, "metrics.jsonl"))
+               if step >= growth_step]
+    spent = start + phase["steps"] * phase["flops_per_step"]
+  points.sort()
+  if not points:
+    return None
+  flops, losses = zip(*points)
+  return MethodRun(method=info["method"], seed=int(info["seed"]), curve=Curve(flops, losses),
+                   winners=winners, overhead_flops=overhead_total, total_flops=flops[-1],
+                   budget_flops=float(plan["budget_flops"]),
+                   wall_seconds=float(info.get("wall_seconds", 0.0)),
+                   finished=bool(info.get("finished")))
+
+
+def read_suite(suite_dir: str) -> Dict[str, Dict[int, MethodRun]]:
+  """{method: {seed: run}} for every run dir under `suite_dir` that has started."""
+  runs: Dict[str, Dict[int, MethodRun]] = {}
+  if not os.path.isdir(suite_dir):
+    return runs
+  for method in sorted(os.listdir(suite_dir)):
+    method_dir = os.path.join(suite_dir, method)
+    if not os.path.isdir(method_dir) or method == "report":
+      continue
+    for name in sorted(os.listdir(method_dir)):
+      if name.startswith("seed-") and name.endswith(".json"):
+        run = read_method_run(os.path.join(method_dir, name[:-len(".json")]))
+        if run is not None:
+          runs.setdefault(run.method, {})[run.seed] = run
+  return runs
+
+
+def write_run_info(method_dir: str, name: str, info: dict) -> None:
+  """A run's record, written atomically (the suite updates it after every attempt)."""
+  os.makedirs(method_dir, exist_ok=True)
+  atomic_file.write_text(os.path.join(method_dir, name),
+                         json.dumps(info, indent=2, sort_keys=True))

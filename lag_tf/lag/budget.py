@@ -1,0 +1,216 @@
+"""Equal-compute plans for the growth-vs-scratch comparison (`benchmarks/speedup.py`).
+
+Every method trains the same target model and spends the same training-FLOP budget: the budget
+of training the target from scratch for `SpeedupSuite.budget_steps` steps. A growth method
+spends part of it on smaller models; a LAG method also spends every *losing* candidate's probe
+(the winner's probe is the start of its own continued run, so it is not overhead). The plans
+below choose each method's step counts so that its total, probes included, equals the budget
+(to within one step of the last model). Pure functions: no TF, no gin state besides the
+`SpeedupSuite` configurable.
+
+FLOPs per step follow the project's convention (DESIGN.md): 6 x matmul parameters + attention,
+the vocabulary head counted at the positions it predicts (the masked share for an encoder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+import gin
+
+from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
+from lag_tf.models.config import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
+
+# The methods, in report order. Gradual ones grow through `stage_layers`; one-shot ones grow
+# once from `one_shot_base_layers` to the target.
+METHODS = ("scratch", "gradual_stacking", "midas", "stack_once", "lag_gradual",
+           "init_loss_gradual", "lag_once")
+GRADUAL_MODES = {"gradual_stacking": "gradual_stacking", "midas": "midas",
+                 "lag_gradual": "adaptive", "init_loss_gradual": "adaptive"}
+RULES = {"lag_gradual": "lag", "init_loss_gradual": "init_loss", "lag_once": "lag",
+         "gradual_stacking": "lag", "midas": "lag", "stack_once": "lag"}
+LAG_METHODS = ("lag_gradual", "init_loss_gradual", "lag_once")
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class SpeedupSuite:
+  """One comparison suite (declared in gin/experiments/speedup_*.gin).
+
+  budget_steps: steps of the target model from scratch; its FLOPs are every method's budget.
+  stage_layers: depths of the gradual methods' stages; the last one is the target depth.
+  one_shot_base_layers / one_shot_base_share: the one-shot methods' small model and the share
+    of the budget it trains for before growing to the target.
+  probe_steps: k for LAG's probes (and the fixed strategies' first post-growth steps).
+  init_loss_probe_steps: probe length of the init_loss rule, which needs only the loss at step
+    0; one step keeps its wasted probe compute minimal (the rule cannot use more).
+  one_shot_pool_size: candidates in `lag_once`'s pool (declared in the suite's gin file).
+  seeds: one run of every method per seed (initialization, data order, growth noise).
+  methods: which of METHODS to run.
+  sustained_tflops: training throughput assumed for the suite's printed time estimate.
+  """
+
+  name: str = "small"
+  budget_steps: int = 1200
+  stage_layers: Tuple[int, ...] = (1, 2, 3, 4)
+  one_shot_base_layers: int = 2
+  one_shot_base_share: float = 0.25
+  probe_steps: int = 25
+  init_loss_probe_steps: int = 1
+  one_shot_pool_size: int = 4
+  seeds: Tuple[int, ...] = (0, 1, 2)
+  methods: Tuple[str, ...] = METHODS
+  sustained_tflops: float = 0.15
+
+  def __post_init__(self):
+    unknown = [m for m in self.methods if m not in METHODS]
+    if unknown:
+      raise ValueError(f"SpeedupSuite.methods: unknown {unknown}; expected some of {METHODS}")
+    layers = list(self.stage_layers)
+    if len(layers) < 2 or any(b <= a for a, b in zip(layers, layers[1:])):
+      raise ValueError(f"SpeedupSuite.stage_layers={self.stage_layers}: expected increasing "
+                       "depths")
+    if not 1 <= self.one_shot_base_layers < layers[-1]:
+      raise ValueError(f"SpeedupSuite.one_shot_base_layers={self.one_shot_base_layers} must be "
+                       f"in [1, {layers[-1]})")
+    if not 0.0 < self.one_shot_base_share < 1.0:
+      raise ValueError("SpeedupSuite.one_shot_base_share must be in (0, 1)")
+    if self.budget_steps < 1 or self.probe_steps < 1 or self.init_loss_probe_steps < 1:
+      raise ValueError("SpeedupSuite: budget_steps, probe_steps and init_loss_probe_steps must "
+                       "be >= 1")
+
+  @property
+  def target_layers(self) -> int:
+    return self.stage_layers[-1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """One model trained by a method: its depth, steps, FLOPs per step; `overhead_flops` are the
+  losing candidates' probes spent when this phase's model was chosen."""
+
+  layers: int
+  steps: int
+  flops_per_step: float
+  overhead_flops: float = 0.0
+
+  @property
+  def flops(self) -> float:
+    return self.steps * self.flops_per_step + self.overhead_flops
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodPlan:
+  method: str
+  phases: List[Phase]
+  probe_steps: int            # 0 for scratch.
+  budget_flops: float
+
+  @property
+  def total_flops(self) -> float:
+    return sum(p.flops for p in self.phases)
+
+  @property
+  def overhead_flops(self) -> float:
+    return sum(p.overhead_flops for p in self.phases)
+
+  @property
+  def stage_steps(self) -> List[int]:
+    return [p.steps for p in self.phases]
+
+  def to_dict(self) -> dict:
+    return {"method": self.method, "probe_steps": self.probe_steps,
+            "budget_flops": self.budget_flops, "total_flops": self.total_flops,
+            "overhead_flops": self.overhead_flops,
+            "phases": [dataclasses.asdict(p) for p in self.phases]}
+
+
+def flops_per_step(config: TransformerConfig, global_batch_size: int,
+                   mask_probability: float) -> float:
+  """Training FLOPs of one step of `config` (head at predicted positions only for an encoder)."""
+  predicted = mask_probability if config.kind == "encoder" else 1.0
+  return global_batch_size * config.max_len * training_flops_per_token(
+      config, predicted_fraction=predicted)
+
+
+def pool_sizes(stage_layers: Sequence[int], template: StagePoolTemplate) -> List[int]:
+  """Candidates per growth stage of adaptive gradual stacking (stage 1 onwards)."""
+  return [len(stage_pool(template, a, b, i + 1))
+          for i, (a, b) in enumerate(zip(stage_layers, stage_layers[1:]))]
+
+
+def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
+                global_batch_size: int, mask_probability: float,
+                template: StagePoolTemplate = StagePoolTemplate()) -> MethodPlan:
+  """Step counts of `method` under the suite's budget; ValueError if it cannot fit."""
+  def fps(layers: int) -> float:
+    return flops_per_step(target.replace(num_layers=layers), global_batch_size,
+                          mask_probability)
+
+  budget = suite.budget_steps * fps(suite.target_layers)
+  if method == "scratch":
+    return MethodPlan(method, [Phase(suite.target_layers, suite.budget_steps,
+                                     fps(suite.target_layers))], 0, budget)
+  probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
+  if method in GRADUAL_MODES:
+    layers = list(suite.stage_layers)
+    sizes = (pool_sizes(layers, template) if GRADUAL_MODES[method] == "adaptive"
+             else [1] * (len(layers) - 1))
+    overheads = [0.0] + [(size - 1) * probe * fps(n) for size, n in zip(sizes, layers[1:])]
+    # Equal steps per stage; the last stage takes what the budget has left.
+    per_stage = int((budget - sum(overheads)) // sum(fps(n) for n in layers))
+    steps = [per_stage] * (len(layers) - 1)
+    spent = sum(s * fps(n) for s, n in zip(steps, layers)) + sum(overheads)
+    steps.append(int(round((budget - spent) / fps(layers[-1]))))
+  else:  # stack_once, lag_once
+    layers = [suite.one_shot_base_layers, suite.target_layers]
+    size = suite.one_shot_pool_size if method == "lag_once" else 1
+    overheads = [0.0, (size - 1) * probe * fps(layers[1])]
+    base_steps = int(round(suite.one_shot_base_share * budget / fps(layers[0])))
+    after = (budget - base_steps * fps(layers[0]) - overheads[1]) / fps(layers[1])
+    steps = [base_steps, int(round(after))]
+  phases = [Phase(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
+  if min(steps[1:]) < probe or steps[0] < 1:
+    raise ValueError(f"method {method}: the budget of {suite.budget_steps} target steps leaves "
+                     f"stages of {steps} steps, shorter than the probe ({probe}); raise "
+                     "SpeedupSuite.budget_steps or lower probe_steps")
+  return MethodPlan(method, phases, probe, budget)
+
+
+def method_bindings(plan: MethodPlan, seed: int) -> List[str]:
+  """The gin bindings that make the suite's gin file run `plan` for `seed`."""
+  method, phases = plan.method, plan.phases
+  bindings = [f"Trainer.seed = {seed}", f"LanguageModelingData.seed = {seed}",
+              f"ProbeSchedule.growth_seed = {seed}",
+              f"WarmupDecaySchedule.total_steps = {phases[0].steps}"]
+  if method == "scratch":
+    return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
+                       f"Trainer.train_steps = {phases[0].steps}"]
+  bindings.append(f"ProbeSchedule.probe_steps = {plan.probe_steps}")
+  bindings.append("ProbeSchedule.eval_steps = " + _tuple(sorted(
+      {0, plan.probe_steps // 2, plan.probe_steps})))
+  bindings.append(f"SelectorRule.rule = '{RULES[method]}'")
+  if method in GRADUAL_MODES:
+    return bindings + ["run_experiment.kind = 'gradual'", f"NUM_LAYERS = {phases[0].layers}",
+                       f"gradual_experiment.mode = '{GRADUAL_MODES[method]}'",
+                       f"StageSchedule.stage_layers = {_tuple(p.layers for p in phases)}",
+                       f"StageSchedule.stage_steps = {_tuple(p.steps for p in phases)}"]
+  pool = "LAG_ONCE_POOL" if method == "lag_once" else "STACK_ONCE_POOL"
+  return bindings + ["run_experiment.kind = 'lag'", f"NUM_LAYERS = {phases[0].layers}",
+                     f"TARGET_LAYERS = {phases[1].layers}", f"lag_experiment.pool = %{pool}",
+                     f"lag_experiment.base_steps = {phases[0].steps}",
+                     f"lag_experiment.continue_steps = {phases[1].steps - plan.probe_steps}"]
+
+
+def _tuple(values) -> str:
+  values = list(values)
+  return "(" + ", ".join(str(v) for v in values) + ("," if len(values) == 1 else "") + ")"
+
+
+def plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_size: int,
+          mask_probability: float, template: StagePoolTemplate = StagePoolTemplate()
+          ) -> Dict[str, MethodPlan]:
+  return {m: plan_method(m, suite, target, global_batch_size, mask_probability, template)
+          for m in suite.methods}

@@ -1,0 +1,119 @@
+"""The growth-vs-scratch comparison: equal-budget plans, the speedup maths, and the smoke suite
+end to end (every method runs, the report and the headline line are written)."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lag_tf.analysis.speedup import Curve, compute_ratio, flops_to_reach, mean_ci
+from lag_tf.lag import budget
+from lag_tf.lag.gradual import StagePoolTemplate
+from lag_tf.models import TransformerConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = TransformerConfig(kind="encoder", num_layers=4, d_model=64, num_heads=2, d_ff=256,
+                           vocab_size=260, max_len=64)
+
+
+def test_flops_to_reach_interpolates_the_first_crossing():
+  curve = Curve([0, 10, 20, 30], [5.0, 3.0, 2.0, 2.5])
+  assert flops_to_reach(curve, 4.0) == pytest.approx(5.0)
+  assert flops_to_reach(curve, 2.0) == pytest.approx(20.0)
+  assert flops_to_reach(curve, 1.9) is None
+  assert flops_to_reach(curve, 6.0) == 0.0
+
+
+def test_compute_ratio_above_and_below_one():
+  scratch = Curve([0, 100], [5.0, 3.0])
+  faster = Curve([0, 50, 100], [5.0, 3.0, 2.5])
+  ratio, reached = compute_ratio(faster, scratch, target=3.0)
+  assert reached and ratio == pytest.approx(2.0)
+  slower = Curve([0, 100], [5.0, 4.0])  # Never reaches 3.0: compared at its own final loss.
+  ratio, reached = compute_ratio(slower, scratch, target=3.0)
+  assert not reached and ratio == pytest.approx(0.5)
+
+
+def test_mean_ci_is_a_student_t_interval():
+  mean, low, high = mean_ci([1.0, 2.0, 3.0])
+  assert mean == 2.0 and low == pytest.approx(2.0 - 4.3027 / math.sqrt(3), abs=1e-3)
+  assert high - mean == pytest.approx(mean - low)
+  assert math.isnan(mean_ci([1.0])[1])
+
+
+@pytest.mark.parametrize("method", budget.METHODS)
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_every_plan_spends_the_budget_probes_included(method, kind):
+  suite = budget.SpeedupSuite(budget_steps=1000, stage_layers=(1, 2, 3, 4), probe_steps=20)
+  target = TARGET.replace(kind=kind)
+  plan = budget.plan_method(method, suite, target, 32, 0.15, StagePoolTemplate())
+  last_step = plan.phases[-1].flops_per_step
+  assert abs(plan.total_flops - plan.budget_flops) <= last_step  # Within one target step.
+  assert [p.layers for p in plan.phases][-1] == 4
+  if method in budget.LAG_METHODS:
+    assert plan.overhead_flops > 0
+  else:
+    assert plan.overhead_flops == 0
+  bindings = budget.method_bindings(plan, seed=3)
+  assert "Trainer.seed = 3" in bindings and "LanguageModelingData.seed = 3" in bindings
+
+
+def test_adaptive_overhead_counts_the_losing_candidates_of_every_stage():
+  suite = budget.SpeedupSuite(budget_steps=1000, stage_layers=(1, 2, 3, 4), probe_steps=20)
+  plan = budget.plan_method("lag_gradual", suite, TARGET, 32, 0.15, StagePoolTemplate())
+  # 1 -> 2: copy_top + zero_top (top = middle = bottom); 2 -> 3: middle = bottom; 3 -> 4: all.
+  assert budget.pool_sizes((1, 2, 3, 4), StagePoolTemplate()) == [2, 3, 4]
+  expected = sum((size - 1) * 20 * phase.flops_per_step
+                 for size, phase in zip([2, 3, 4], plan.phases[1:]))
+  assert plan.overhead_flops == pytest.approx(expected)
+
+
+def test_a_budget_shorter_than_the_probe_is_refused():
+  suite = budget.SpeedupSuite(budget_steps=30, stage_layers=(1, 2, 3, 4), probe_steps=25)
+  with pytest.raises(ValueError, match="shorter than the probe"):
+    budget.plan_method("lag_gradual", suite, TARGET, 32, 0.15, StagePoolTemplate())
+
+
+def test_bad_suite_arguments_exit_2_with_one_line(tmp_path):
+  result = subprocess.run([sys.executable, "benchmarks/speedup.py", "--suite", "nope",
+                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode == 2
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "--suite='nope'" in errors[0]
+
+
+def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
+  out = tmp_path / "suite"
+  command = [sys.executable, "benchmarks/speedup.py", "--suite", "smoke", "--model_kind",
+             "decoder", "--seeds", "1", "--out", str(out),
+             f"--gin_bindings=DATA_DIR = '{data_dir}'"]
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  last = result.stdout.strip().splitlines()[-1]
+  assert re.match(r"speedup: method=\w+ flops_speedup=[\d.]+ ci=\[nan,nan\] lag_vs_fixed=", last)
+  suite_dir = out / "decoder"
+  report = (suite_dir / "report" / "report.md").read_text()
+  for method in budget.METHODS:
+    assert f"| {method} |" in report
+    record = json.loads((suite_dir / method / "seed-0.json").read_text())
+    assert record["finished"] and record["wall_seconds"] > 0
+  assert (suite_dir / "report" / "loss_vs_flops.png").stat().st_size > 1000
+  summary = json.loads((suite_dir / "report" / "summary.json").read_text())
+  # Each run spent the budget (its last eval is at its total FLOPs, probes included).
+  from lag_tf.analysis.speedup_runs import read_suite
+  runs = read_suite(str(suite_dir))
+  for method, by_seed in runs.items():
+    run = by_seed[0]
+    assert run.total_flops == pytest.approx(run.budget_flops, rel=0.03), method
+  assert summary["headline"]["best_method"] != "scratch"
+  # Rerunning resumes nothing and rewrites the same report.
+  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert again.returncode == 0 and "already finished" in again.stdout
+  assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
+                    float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
