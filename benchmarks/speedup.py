@@ -82,7 +82,8 @@ def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
   print(f"suite {suite.name}: target {target.kind}, {target.num_layers} layers x d_model "
         f"{target.d_model}, {count_parameters(target):,} parameters; budget "
         f"{suite.budget_steps} target steps = {budget_flops / 1e12:.2f} TFLOPs per run; "
-        f"seeds {list(seeds)}")
+        f"seeds {list(seeds)}; peak learning rate "
+        f"{suite.peak_learning_rates.get(target.kind, 'from the gin file')}")
   print("| method | stages (layers x steps) | probe k | probe overhead | total TFLOPs |")
   print("| --- | --- | ---: | ---: | ---: |")
   for method, plan in plans.items():
@@ -96,7 +97,8 @@ def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
   return total
 
 
-def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str) -> float:
+def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str,
+            peak_learning_rate) -> float:
   """Runs (or resumes) one method/seed; returns its wall seconds this attempt."""
   method_dir = os.path.join(suite_dir, plan.method)
   model_dir = os.path.join(method_dir, f"seed-{seed}")
@@ -104,7 +106,7 @@ def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str)
   info = read_json(info_path) or {}
   if info.get("finished"):
     return 0.0
-  method_bindings = budget.method_bindings(plan, seed)
+  method_bindings = budget.method_bindings(plan, seed, peak_learning_rate)
   experiment = ("train" if plan.method == "scratch" else
                 "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
   info.update({"method": plan.method, "seed": seed, "kind": kind, "experiment": experiment,
@@ -173,7 +175,8 @@ def main(argv=None) -> int:
           for plan in plans.values():
             done += 1
             print(f"[{done}/{total}] {kind} {plan.method} seed {seed} ...", flush=True)
-            seconds = run_one(gin_file, bindings, plan, seed, suite_dir, kind)
+            seconds = run_one(gin_file, bindings, plan, seed, suite_dir, kind,
+                              suite.peak_learning_rates.get(kind))
             print(f"[{done}/{total}] {kind} {plan.method} seed {seed}: "
                   f"{'done' if seconds else 'already finished'}"
                   + (f" in {seconds:.0f} s" if seconds else ""), flush=True)

@@ -1,4 +1,4 @@
-"""A CI-sized LAG set-up: tiny encoder on the small embedded corpus, a 3-4 candidate pool, and a
+"""A CI-sized LAG set-up: the quickstart's tiny decoder on the small embedded corpus, a 3-4 candidate pool, and a
 throwaway growth operator whose weights are NaN (to test failure isolation)."""
 
 import numpy as np
@@ -15,7 +15,7 @@ TINY_BINDINGS = [
     "Trainer.eval_batches = 4", "Trainer.checkpoint_every = 10", "Trainer.jit_compile = False",
     "WarmupDecaySchedule.total_steps = 10", "WarmupDecaySchedule.warmup_steps = 2",
     "ProbeSchedule.probe_steps = 6", "ProbeSchedule.eval_steps = (0, 2, 4)",
-    "ProbeSchedule.rewarmup_steps = 2",
+    "ProbeSchedule.rewarmup_steps = 2", "lag_experiment.scratch_baseline = False",
 ]
 BASE_STEPS = 10
 

@@ -163,3 +163,21 @@ def test_candidates_see_the_identical_data_stream(tmp_path, data_dir):
   assert len(set(digests.values())) == 1, digests
   # And it continues the base model's stream rather than restarting it.
   assert int(point.examples_seen) == 4 * 8
+
+
+def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(tmp_path,
+                                                                               data_dir):
+  parse_lag_config(data_dir)
+  model_dir = str(tmp_path)
+  result = lag_experiment(strategy(), model_dir, pool=small_pool(), base_steps=BASE_STEPS,
+                          continue_steps=4, scratch_baseline=True)
+  scratch = read_metrics(os.path.join(model_dir, "scratch", "metrics.jsonl"))
+  steps = max(r["step"] for r in scratch)
+  # The grown config from scratch for the whole run's FLOPs: base (2 layers) + 3 probes + the
+  # continuation, in 4-layer steps; more than the winner's own 4-layer steps after growth.
+  assert result["flops"]["total"] > 0 and steps > 6 + 4
+  assert result["scratch_eval_loss"] == pytest.approx(scratch[-1]["eval_loss"])
+  summary = open(os.path.join(model_dir, "summary.md")).read()
+  assert f"scratch baseline at equal training FLOPs ({steps} steps" in summary
+  assert any(verdict in summary for verdict in ("growing beat scratch", "scratch beat growing",
+                                                "cannot tell them apart"))

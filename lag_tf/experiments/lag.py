@@ -17,6 +17,7 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
+from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, validate_pool
 from lag_tf.lag import decisions
 from lag_tf.lag.probe import GrowthPoint
@@ -45,12 +46,14 @@ def compute_by_phase(record: dict, base_config: TransformerConfig,
 def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                    base_steps: int = gin.REQUIRED, continue_steps: int = 0,
                    schedule: ProbeSchedule = None, rule: SelectorRule = None,
-                   keep_loser_checkpoints: bool = True) -> dict:
+                   keep_loser_checkpoints: bool = True, scratch_baseline: bool = False) -> dict:
   """base_steps: steps of the small model before growth.
   continue_steps: steps the winner trains after its probe (the total after growth is
     probe_steps + continue_steps).
   keep_loser_checkpoints: False deletes the losers' checkpoints after the commit (their
     metrics stay).
+  scratch_baseline: also train the grown config from scratch for the run's whole training
+    FLOPs (probes included) in <model_dir>/scratch, and compare in summary.md.
   """
   schedule = schedule or ProbeSchedule()
   rule = rule or SelectorRule()
@@ -84,6 +87,15 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                            continue_steps)
   result = {"winner": record["winner"], "final_eval_loss": final["eval_loss"],
             "steps": int(winner.step.numpy()), "flops": flops}
+  tokens_per_step = winner.tokens_per_step
+  del winner
+  baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
+  if scratch_baseline:
+    target = targets[record["winner"]]
+    steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step)
+    scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
+    result["scratch_eval_loss"] = scratch["eval_loss"]
+    baseline = scratch_lib.comparison_line(final, scratch, steps)
   if chief:
     phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
     atomic_file.write_text(
@@ -92,6 +104,6 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
         f"winner `{record['winner']}` continued to step {result['steps']}: final eval "
         f"loss {result['final_eval_loss']:.4f} "
         f"(checkpoint: candidates/{record['winner']}/ckpt)\n\n"
-        f"training compute, TFLOPs: {phases}\n")
+        f"training compute, TFLOPs: {phases}\n\n{baseline}\n")
   logging.info("Done: %s", result)
   return result

@@ -15,7 +15,7 @@ the vocabulary head counted at the positions it predicts (the masked share for a
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import gin
 
@@ -50,6 +50,9 @@ class SpeedupSuite:
   seeds: one run of every method per seed (initialization, data order, growth noise).
   methods: which of METHODS to run.
   sustained_tflops: training throughput assumed for the suite's printed time estimate.
+  peak_learning_rates: {model kind: peak learning rate} of the schedule family every method
+    shares (base models, every post-growth stage and scratch), tuned once on scratch; a kind
+    not listed keeps the gin file's WarmupDecaySchedule / ProbeSchedule values.
   """
 
   name: str = "small"
@@ -63,6 +66,7 @@ class SpeedupSuite:
   seeds: Tuple[int, ...] = (0, 1, 2)
   methods: Tuple[str, ...] = METHODS
   sustained_tflops: float = 0.15
+  peak_learning_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     unknown = [m for m in self.methods if m not in METHODS]
@@ -179,12 +183,16 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
   return MethodPlan(method, phases, probe, budget)
 
 
-def method_bindings(plan: MethodPlan, seed: int) -> List[str]:
+def method_bindings(plan: MethodPlan, seed: int,
+                    peak_learning_rate: Optional[float] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
   method, phases = plan.method, plan.phases
   bindings = [f"Trainer.seed = {seed}", f"LanguageModelingData.seed = {seed}",
               f"ProbeSchedule.growth_seed = {seed}",
               f"WarmupDecaySchedule.total_steps = {phases[0].steps}"]
+  if peak_learning_rate is not None:
+    bindings += [f"WarmupDecaySchedule.peak_learning_rate = {peak_learning_rate!r}",
+                 f"ProbeSchedule.peak_learning_rate = {peak_learning_rate!r}"]
   if method == "scratch":
     return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
                        f"Trainer.train_steps = {phases[0].steps}"]
