@@ -117,3 +117,34 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert again.returncode == 0 and "already finished" in again.stdout
   assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
                     float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
+
+
+def _documented_suite_commands():
+  """Every `python benchmarks/speedup.py ...` command in README.md and the gin file headers."""
+  texts = [open(os.path.join(REPO, "README.md")).read()]
+  gin_dir = os.path.join(REPO, "gin", "experiments")
+  texts += [open(os.path.join(gin_dir, name)).read() for name in sorted(os.listdir(gin_dir))
+            if name.endswith(".gin")]
+  commands = set()
+  for text in texts:
+    for line in text.replace("\\\n", " ").splitlines():
+      line = line.lstrip("#` ").strip().rstrip("`")
+      if line.startswith("python benchmarks/speedup.py"):
+        commands.add(line)
+  return sorted(commands)
+
+
+def test_documented_suite_commands_plan_without_errors(tmp_path):
+  """Each documented suite command, run with --print_cost (it plans and prices, trains nothing:
+  the real runs take up to an hour per model kind here)."""
+  import shlex
+  commands = _documented_suite_commands()
+  assert len(commands) >= 3, commands
+  for command in commands:
+    argv = shlex.split(command)[1:]
+    argv = [a if not a.startswith("/tmp/") else str(tmp_path / "out") for a in argv]
+    result = subprocess.run([sys.executable] + argv + ["--print_cost"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (command, result.stderr[-2000:])
+    assert "hours of training" in result.stdout, command
+  assert not (tmp_path / "out").exists()  # Planning writes nothing.
