@@ -34,8 +34,9 @@ def _fmt_ci(mean: float, low: float, high: float, digits: int = 3) -> str:
 
 
 def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun]) -> dict:
-  """Per-seed measurements of one method against scratch on the same seeds, and their CIs."""
-  seeds = sorted(s for s in runs if s in scratch)
+  """Per-seed measurements of one method against scratch on the same seeds, and their CIs.
+  Only finished runs count: a partial curve has not spent the budget."""
+  seeds = sorted(s for s in runs if s in scratch and runs[s].finished and scratch[s].finished)
   final, ratio, easy, wall_ratio, reached, overhead, wall = [], [], [], [], 0, [], []
   for seed in seeds:
     run, base = runs[seed], scratch[seed]
@@ -93,12 +94,15 @@ def build_speedup_report(suite_dir: str, title: str = "") -> dict:
 def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
   top = max(run.total_flops for by_seed in runs.values() for run in by_seed.values())
   grid = np.linspace(0.0, top, 200)
-  curves = {}
+  curves = {}  # Mean over the finished seeds, band = their min and max.
   for method, by_seed in runs.items():
-    mean, low, high = mean_curve([r.curve for r in by_seed.values()], grid)
+    finished = [r.curve for r in by_seed.values() if r.finished]
+    if not finished:
+      continue
+    mean, low, high = mean_curve(finished, grid)
     keep = ~np.isnan(mean)
-    curves[f"{method} ({len(by_seed)} seeds)"] = (grid[keep], mean[keep], low[keep],
-                                                  high[keep])
+    curves[f"{method} ({len(finished)} seeds)"] = (grid[keep], mean[keep], low[keep],
+                                                   high[keep])
   budget = next(iter(runs["scratch"].values())).budget_flops
   plots.plot_loss_vs_flops(curves, path, title=title or "Eval loss against training compute",
                            budget_flops=budget)
