@@ -97,6 +97,16 @@ def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
   return total
 
 
+def choose_seeds(suite_seeds, count):
+  """The suite's seeds, or the first `count` of them extended by the next integers."""
+  seeds = list(suite_seeds)
+  if count is None:
+    return seeds
+  while len(seeds) < count:
+    seeds.append(max(seeds) + 1)
+  return seeds[:count]
+
+
 def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str,
             peak_learning_rate) -> float:
   """Runs (or resumes) one method/seed; returns its wall seconds this attempt."""
@@ -104,9 +114,13 @@ def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str,
   model_dir = os.path.join(method_dir, f"seed-{seed}")
   info_path = os.path.join(method_dir, f"seed-{seed}.json")
   info = read_json(info_path) or {}
+  method_bindings = budget.method_bindings(plan, seed, peak_learning_rate)
+  if info and info.get("bindings") != list(bindings) + method_bindings:
+    # Never mix settings in one report, never touch the earlier run: a new --out is needed.
+    raise SuiteError(f"{model_dir} was run with other settings ({info_path}); use another "
+                     "--out for a changed suite")
   if info.get("finished"):
     return 0.0
-  method_bindings = budget.method_bindings(plan, seed, peak_learning_rate)
   experiment = ("train" if plan.method == "scratch" else
                 "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
   info.update({"method": plan.method, "seed": seed, "kind": kind, "experiment": experiment,
@@ -160,10 +174,7 @@ def main(argv=None) -> int:
         chosen = tuple(m.strip() for m in args.methods.split(",") if m.strip())
         extra.append(f"SpeedupSuite.methods = {chosen!r}")
       suite, target, bindings, plans = load_suite(gin_file, kind, extra)
-      seeds = (list(suite.seeds) if args.seeds is None else
-               list(suite.seeds[:args.seeds]) + list(range(max(suite.seeds) + 1,
-                                                          max(suite.seeds) + 1 + args.seeds
-                                                          - len(suite.seeds))))
+      seeds = choose_seeds(suite.seeds, args.seeds)
       print_plan(suite, target, plans, seeds, args.sustained_tflops or suite.sustained_tflops)
       if args.print_cost:
         continue
@@ -180,7 +191,10 @@ def main(argv=None) -> int:
             print(f"[{done}/{total}] {kind} {plan.method} seed {seed}: "
                   f"{'done' if seconds else 'already finished'}"
                   + (f" in {seconds:.0f} s" if seconds else ""), flush=True)
-      headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}")
+      try:
+        headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}")
+      except ValueError as error:
+        raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())
       headlines.append(headline)
   except SuiteError as error:

@@ -117,6 +117,12 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert again.returncode == 0 and "already finished" in again.stdout
   assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
                     float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
+  # Other settings into the same --out are refused before anything is touched.
+  before = (suite_dir / "scratch" / "seed-0.json").read_text()
+  changed = subprocess.run(command + ["--gin_bindings=Trainer.eval_batches = 3"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
+  assert changed.returncode == 2 and "other settings" in changed.stderr
+  assert (suite_dir / "scratch" / "seed-0.json").read_text() == before
 
 
 def _documented_suite_commands():
@@ -148,3 +154,14 @@ def test_documented_suite_commands_plan_without_errors(tmp_path):
     assert result.returncode == 0, (command, result.stderr[-2000:])
     assert "hours of training" in result.stdout, command
   assert not (tmp_path / "out").exists()  # Planning writes nothing.
+
+
+def test_seeds_come_from_the_suite_then_the_next_integers():
+  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+  try:
+    import speedup as suite_binary
+  finally:
+    sys.path.pop(0)
+  assert suite_binary.choose_seeds((0, 1, 2), None) == [0, 1, 2]
+  assert suite_binary.choose_seeds((0, 1, 2), 2) == [0, 1]
+  assert suite_binary.choose_seeds((0,), 3) == [0, 1, 2]
