@@ -10,6 +10,9 @@ Flags live here and nowhere else. Exit codes, each non-zero one with one line on
   143  preempted (SIGTERM): the current loop finished and a checkpoint was saved; rerun the
        same command to resume (also after kill -9: every write is resumable).
 One process owns a model dir at a time (`<model_dir>/run.lock`, see lag_tf/run_lock.py).
+`--dry_run` checks everything and prints the plan (phases, FLOPs, time) without training
+(lag_tf/dry_run.py); bindings without effect are warned about (`--strict_bindings`: exit 2).
+TensorFlow's start-up banners and gin's include lines show only with `-v 1`.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import sys  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from lag_tf import config_io, run_lock  # noqa: E402
-from lag_tf.experiments import run_experiment  # noqa: E402
-from lag_tf.training import determinism, preemption  # noqa: E402
-from lag_tf.training import strategy as strategy_lib  # noqa: E402
+from lag_tf import console  # noqa: E402
+
+with console.native_stderr_hidden(not console.verbose_requested(sys.argv)):
+  from lag_tf import bindings as bindings_lib, config_io, dry_run, plan, run_lock  # noqa: E402
+  from lag_tf.experiments import run_experiment  # noqa: E402
+  from lag_tf.training import determinism, preemption  # noqa: E402
+  from lag_tf.training import strategy as strategy_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, in order; later ones override earlier.")
@@ -36,6 +42,12 @@ flags.DEFINE_multi_string("gin_search_paths", [],
 flags.DEFINE_string("model_dir", None, "Experiment directory (local path or gs://).")
 flags.DEFINE_bool("allow_config_change", False,
                   "Resume in a model dir whose config.gin differs from this run's config.")
+flags.DEFINE_enum("dry_run", None, ["plan", "calibrate"],
+                  "Check everything and print the plan without training or writing the model "
+                  "dir; bare --dry_run means 'plan', 'calibrate' also times a few steps.")
+flags.DEFINE_float("dry_run_flops_per_second", None,
+                   "Throughput for --dry_run's wall-time estimate (default: an assumed figure).")
+flags.DEFINE_bool("strict_bindings", False, "Exit 2 if a gin binding has no effect in this run.")
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -56,10 +68,16 @@ def main(argv) -> None:
     _fail(EXIT_BAD_INPUT, "--model_dir is required")
   if not FLAGS.gin_file:
     _fail(EXIT_BAD_INPUT, "give at least one --gin_file (e.g. gin/experiments/quickstart.gin)")
+  console.hide_gin_file_lookups(logging.get_verbosity() < 1)
+  recorded = []
   try:
-    config_io.parse(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
+    with bindings_lib.record(recorded):
+      config_io.parse(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
   except config_io.ConfigError as error:
     _fail(EXIT_BAD_INPUT, str(error))
+  if FLAGS.dry_run:
+    _dry_run(recorded)
+    return
 
   # Devices and the strategy come before any other TF op (DESIGN.md).
   try:
@@ -70,6 +88,12 @@ def main(argv) -> None:
     determinism.configure_determinism()
   except (ValueError, RuntimeError) as error:
     _fail(EXIT_BAD_INPUT, str(error))
+  try:  # Bindings without effect; a bad value is reported by the run itself below.
+    the_plan = plan.build_plan(strategy.num_replicas_in_sync)
+  except (ValueError, TypeError):
+    the_plan = None
+  if the_plan is not None:
+    _check_bindings(recorded, the_plan)
   chief = strategy_lib.is_chief(strategy)
   had_config = config_io.has_config(FLAGS.model_dir)
   lock = run_lock.RunLock(FLAGS.model_dir)
@@ -104,8 +128,32 @@ def main(argv) -> None:
     lock.release()
 
 
+def _check_bindings(recorded, the_plan) -> None:
+  warnings = bindings_lib.unused(recorded, the_plan)
+  for warning in warnings:
+    print(f"warning: {warning}", file=sys.stderr, flush=True)
+  if warnings and FLAGS.strict_bindings:
+    _fail(EXIT_BAD_INPUT, f"{len(warnings)} binding(s) without effect (--strict_bindings); "
+          f"first: {warnings[0]}")
+
+
+def _dry_run(recorded) -> None:
+  try:
+    text, the_plan = dry_run.run(FLAGS.model_dir, FLAGS.dry_run == "calibrate",
+                                 FLAGS.dry_run_flops_per_second, FLAGS.allow_config_change)
+  except (ValueError, TypeError, RuntimeError) as error:
+    _fail(EXIT_BAD_INPUT, str(error))
+  print(text, flush=True)
+  _check_bindings(recorded, the_plan)
+
+
+def _parse_flags(argv):
+  """absl's parser, with a bare `--dry_run` meaning `--dry_run=plan`."""
+  return app.parse_flags_with_usage(["--dry_run=plan" if a == "--dry_run" else a for a in argv])
+
+
 def run() -> None:
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

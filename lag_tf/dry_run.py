@@ -1,0 +1,157 @@
+"""`lag_tf.main --dry_run`: everything a run checks before training, and its plan, without
+building a dataset pipeline, training, or writing into the model dir.
+
+Checks: the gin config (parsed by the binary), the strategy setting, the experiment's arguments,
+pools, probe and stage schedules and Trainer settings (lag_tf.plan), the dataset (prepared in
+its data dir, or the embedded corpus, which a run prepares itself), and the model dir (a
+different config.gin or a live run.lock refuse a real run). Returns the plan text; raises
+ValueError (or ConfigError / LockHeldError) with the one-line message a run would give.
+
+The wall-time estimate divides the plan's training FLOPs by a throughput: measured by timing a
+few training steps of the first phase's model (`calibrate`; this builds that model and reads a
+few batches, in a temporary dir), given, or the assumed ASSUMED_FLOPS_PER_SECOND.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Optional, Tuple
+
+import gin
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from lag_tf import config_io, plan as plan_lib, run_lock
+from lag_tf.data import LanguageModelingData
+from lag_tf.data import tfds_loading
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import determinism
+from lag_tf.training import strategy as strategy_lib
+from lag_tf.training.trainer import Trainer, make_optimizer
+
+# A 2-core CPU trains the tiny encoders at roughly this rate (README "Performance" measures
+# 165 GFLOP/s for BERT-mini; the 2 x 128 models reach less). Say so whenever it is used.
+ASSUMED_FLOPS_PER_SECOND = 1e11
+
+
+def strategy_settings() -> Tuple[Optional[tf.distribute.Strategy], Optional[int], str]:
+  """(strategy or None, replicas or None, description). Local strategies are created (cheap);
+  'tpu' and 'multi_worker' are checked without connecting to their hardware or peers."""
+  settings = plan_lib.arguments(strategy_lib.make_strategy)
+  name = settings["name"]
+  if name not in strategy_lib.STRATEGIES:
+    raise ValueError(f"make_strategy.name={name!r}: expected one of {strategy_lib.STRATEGIES}")
+  if name == "tpu":
+    if settings["tpu_address"] is None:
+      raise ValueError("make_strategy.tpu_address is required for name='tpu' "
+                       "(use 'local' on a TPU VM)")
+    return None, None, f"tpu at {settings['tpu_address']!r} (replicas known on the TPU)"
+  if name == "multi_worker":
+    try:
+      cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except ValueError as error:
+      raise ValueError(f"TF_CONFIG is not JSON: {error}") from None
+    workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    return None, None, f"multi_worker with {workers or 'no'} workers in TF_CONFIG"
+  strategy_lib.configure_devices()
+  strategy = strategy_lib.make_strategy()
+  return strategy, strategy.num_replicas_in_sync, (
+      f"{name} ({strategy.num_replicas_in_sync} replica(s))")
+
+
+def data_status(data: LanguageModelingData) -> str:
+  """Where the data is, or ValueError if a run could not read it. A remote data dir that cannot
+  be reached from here (no network or credentials) is reported, not refused."""
+  base = data.dataset_name.split(":")[0].split("/")[0]
+  where = data.data_dir or "tfds' default data dir"
+  try:
+    builder = tfds.builder(data.dataset_name, data_dir=data.data_dir)
+    prepared = builder.is_prepared()
+  except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
+    raise ValueError(f"unknown tfds dataset {data.dataset_name!r}: "
+                     f"{str(error).splitlines()[0]}") from None
+  except (tf.errors.OpError, OSError) as error:
+    return f"{data.dataset_name} in {where}: not checked ({config_io.one_line(error)[:120]})"
+  if not prepared:
+    if base in tfds_loading._OFFLINE_PREPARABLE:  # pylint: disable=protected-access
+      return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
+              "this machine's standard library first (no download)")
+    raise ValueError(f"dataset {builder.info.full_name} is not prepared in data_dir="
+                     f"{str(builder.data_dir_root)!r}")
+  for split in (data.train_split, data.eval_split):
+    if tfds_loading.split_num_bytes(builder, split) is None and split not in builder.info.splits:
+      raise ValueError(f"cannot read split {split!r} of {builder.info.full_name}")
+  if data.text_key not in builder.info.features:
+    raise ValueError(f"text_key {data.text_key!r} is not a feature of {builder.info.full_name}")
+  return f"{builder.info.full_name} prepared in {builder.data_dir_root}"
+
+
+def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
+  """What a run would find in the model dir (read only); raises what it would refuse."""
+  try:
+    owner = run_lock.read_lock(model_dir)
+    path = os.path.join(model_dir, "config.gin")
+    previous = None
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        previous = f.read()
+  except (tf.errors.OpError, OSError) as error:
+    return f"{model_dir}: not checked ({config_io.one_line(error)[:120]})"
+  if owner is not None and not run_lock.is_stale(owner):
+    raise run_lock.LockHeldError(run_lock._describe(model_dir, owner))  # pylint: disable=protected-access
+  if previous is None:
+    return f"{model_dir}: new run"
+  if previous == gin.config_str():
+    return f"{model_dir}: same config; a run resumes from its checkpoints"
+  if not allow_config_change:
+    raise config_io.ConfigError(
+        f"{model_dir} holds a run with a different config.gin; use a new --model_dir, or pass "
+        "--allow_config_change to resume it with the new config (the old file is kept)")
+  return f"{model_dir}: different config.gin, kept as config.gin.<n> (--allow_config_change)"
+
+
+def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
+              loops: int = 2) -> float:
+  """Training FLOP/s of the plan's first phase's model, timed over `loops` loops after one
+  warm-up loop (tracing, compilation), in a temporary dir."""
+  phase = next(p for p in plan.phases if p.steps > 0)
+  per_loop = plan.trainer["steps_per_loop"]
+  with tempfile.TemporaryDirectory(prefix="lag_tf_calibrate_") as directory:
+    trainer = Trainer(phase.config, data, strategy, directory, train_steps=per_loop * (loops + 1),
+                      eval_every=0, checkpoint_every=per_loop * (loops + 1), eval_batches=1,
+                      name="calibrate")
+    trainer.train(until_step=per_loop)
+    start = time.perf_counter()
+    trainer.train(until_step=per_loop * (loops + 1))
+    seconds = time.perf_counter() - start
+  tokens = loops * per_loop * trainer.tokens_per_step
+  return tokens * training_flops_per_token(phase.config) / seconds
+
+
+def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[float],
+        allow_config_change: bool) -> Tuple[str, plan_lib.Plan]:
+  """The dry run: (text to print, plan). Raises the errors a real run would raise."""
+  strategy, replicas, strategy_text = strategy_settings()
+  determinism.configure_determinism()
+  make_optimizer()  # Cheap (no variables); evaluates its gin bindings as the base's does.
+  data = LanguageModelingData()
+  plan = plan_lib.build_plan(replicas, data)
+  lines = [f"strategy: {strategy_text}", f"data: {data_status(data)}",
+           f"model dir: {model_dir_status(model_dir, allow_config_change)}"]
+  if calibrate_throughput:
+    if strategy is None:
+      raise ValueError("--dry_run=calibrate needs a strategy of this machine; run it on the "
+                       "TPU VM or worker, or give --dry_run_flops_per_second")
+    flops_per_second = calibrate(plan, strategy, data)
+    source = f"measured now on {plan.phases[0].name}'s model"
+  elif flops_per_second:
+    source = "given by --dry_run_flops_per_second"
+  else:
+    flops_per_second = ASSUMED_FLOPS_PER_SECOND
+    source = ("assumed, a 2-core CPU; measure with --dry_run=calibrate or give "
+              "--dry_run_flops_per_second")
+  lines.append(plan_lib.format_plan(plan, flops_per_second, source))
+  return "\n".join(lines), plan

@@ -1,0 +1,313 @@
+"""A run's plan, computed from the parsed gin config without building data or models.
+
+`build_plan` reads what the experiment would read (run_experiment.kind, the experiment's
+arguments, TransformerConfig, the pool, ProbeSchedule, SelectorRule, StageSchedule, the
+Trainer settings), checks what a run checks before training, and returns every phase a run
+trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
+summary.md and decision records). It also says which Trainer/ProbeSchedule/... parameters the
+experiment sets itself, for lag_tf.bindings' unused-binding report.
+
+Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
+survivors (exact) at the costliest candidate's FLOPs (exact when all candidates share a target,
+as LAG pools do).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import numbers
+from typing import Dict, List, Optional, Tuple
+
+import gin
+
+from lag_tf.data import LanguageModelingData
+from lag_tf.experiments import gradual as gradual_lib
+from lag_tf.experiments import registry
+from lag_tf.growth import validate_pool
+from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.selector import SelectorRule, halving_rungs
+from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training.trainer import Trainer
+
+ANY_PARAMETER = "*"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """One stretch of training: `count` models of `config`, each `steps` steps."""
+
+  name: str
+  role: str  # 'train', 'base', 'probe', 'continue', 'scratch' or 'grow' (no training).
+  config: TransformerConfig
+  steps: int
+  tokens_per_step: int
+  count: int = 1
+
+  @property
+  def params(self) -> int:
+    return count_parameters(self.config)
+
+  @property
+  def tokens(self) -> int:
+    return self.count * self.steps * self.tokens_per_step
+
+  @property
+  def flops(self) -> float:
+    return self.tokens * training_flops_per_token(self.config)
+
+
+@dataclasses.dataclass
+class Plan:
+  kind: str
+  phases: List[Phase]
+  trainer: Dict[str, object]
+  # (configurable, parameter) -> what sets it instead, for parameters the experiment passes
+  # in every call; "no effect: why" for bindings the run ignores (ANY_PARAMETER: all of them).
+  overrides: Dict[Tuple[str, str], str] = dataclasses.field(default_factory=dict)
+  # Configurables the run calls that building the plan does not.
+  calls: Tuple[str, ...] = ()
+
+  @property
+  def total_flops(self) -> float:
+    return sum(p.flops for p in self.phases)
+
+  @property
+  def probe_flops(self) -> float:
+    return sum(p.flops for p in self.phases if p.role == "probe")
+
+  @property
+  def probe_share(self) -> float:
+    return self.probe_flops / self.total_flops if self.total_flops else 0.0
+
+
+def arguments(fn, skip=("strategy", "model_dir", "model_config", "data")) -> Dict[str, object]:
+  """What gin passes to `fn` when the caller passes nothing: its defaults, then the bindings
+  (references evaluated, so their configurables check their values as in a run)."""
+  values = {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if name not in skip and name != "self" and p.kind not in (p.VAR_POSITIONAL,
+                                                                      p.VAR_KEYWORD)}
+  values.update(gin.get_bindings(fn))
+  name = getattr(fn, "__name__", str(fn))
+  for parameter, value in values.items():
+    if value is gin.REQUIRED:
+      raise ValueError(f"{name}.{parameter} is required but not bound")
+  return values
+
+
+def check_trainer(settings: Dict[str, object], replicas: Optional[int],
+                  config: TransformerConfig, data: LanguageModelingData) -> None:
+  """The checks Trainer makes when it is built, with its messages."""
+  for label in ("global_batch_size", "steps_per_loop", "checkpoint_every"):
+    value = settings[label]
+    if not isinstance(value, numbers.Integral) or value < 1:
+      raise ValueError(f"Trainer.{label}={value!r}: expected a positive integer")
+  steps = settings["train_steps"]
+  if not isinstance(steps, numbers.Integral) or steps < 0:
+    raise ValueError(f"Trainer.train_steps={steps!r}: expected an integer >= 0")
+  for label in ("eval_every", "checkpoint_every"):
+    if settings[label] % settings["steps_per_loop"]:
+      raise ValueError(f"Trainer.{label}={settings[label]} is not a multiple of "
+                       f"Trainer.steps_per_loop={settings['steps_per_loop']}")
+  if replicas and settings["global_batch_size"] % replicas:
+    raise ValueError(f"Trainer.global_batch_size={settings['global_batch_size']} is not "
+                     f"divisible by the {replicas} replicas of the strategy")
+  if data.vocab_size > config.vocab_size:
+    raise ValueError(f"the tokenizer has {data.vocab_size} ids but TransformerConfig."
+                     f"vocab_size={config.vocab_size}")
+
+
+def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
+                  probe_steps: int, tokens: int) -> List[Phase]:
+  names = list(targets)
+  if rule.rule != "successive_halving":
+    return [Phase(f"{prefix}probe {n} ({i} of {len(names)})", "probe", targets[n], probe_steps,
+                  tokens) for i, n in enumerate(names, 1)]
+  costliest = max(targets.values(), key=training_flops_per_token)
+  rungs = halving_rungs(rule, probe_steps, len(names))
+  phases, alive, previous = [], len(names), 0
+  for index, rung in enumerate(rungs, 1):
+    phases.append(Phase(f"{prefix}probe rung {index} of {len(rungs)}: {alive} of {len(names)} "
+                        f"to step {rung}", "probe", costliest, rung - previous, tokens, alive))
+    previous, alive = rung, max(1, math.ceil(alive / rule.halving_eta))
+  return phases
+
+
+def _targets(pool, base: TransformerConfig, context: str = "") -> Dict[str, TransformerConfig]:
+  try:
+    return validate_pool(pool, base)
+  except ValueError as error:
+    raise ValueError(f"{context}invalid growth pool: {error}") from None
+
+
+def _winner(targets: Dict[str, TransformerConfig]) -> TransformerConfig:
+  return max(targets.values(), key=training_flops_per_token)
+
+
+def _plan_train(trainer, tokens, base):
+  return [Phase("train", "train", base, trainer["train_steps"], tokens)], {}
+
+
+def _plan_grow(trainer, tokens, base):
+  args = arguments(registry.EXPERIMENTS["grow"])
+  pool, candidate = args["pool"], args["candidate"]
+  if candidate not in pool.names:
+    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
+                     f"{pool.name!r}: {', '.join(pool.names)}")
+  targets = validate_pool(pool, base)
+  return ([Phase("base", "base", base, args["base_steps"], tokens),
+           Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
+                 tokens)],
+          {("Trainer", "train_steps"): "grow_experiment.base_steps"})
+
+
+def _plan_lag(trainer, tokens, base):
+  args = arguments(registry.EXPERIMENTS["lag"])
+  schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
+  targets = _targets(args["pool"], base)
+  phases = [Phase("base", "base", base, args["base_steps"], tokens)]
+  phases += _probe_phases("", targets, rule, schedule.probe_steps, tokens)
+  phases.append(Phase("continue the winner", "continue", _winner(targets),
+                      args["continue_steps"], tokens))
+  return phases, {("Trainer", "train_steps"): "lag_experiment.base_steps (base) and "
+                  "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"}
+
+
+def _plan_study(trainer, tokens, base):
+  args = arguments(registry.EXPERIMENTS["study"])
+  if not 0 <= args["worker_index"] < args["worker_count"]:
+    raise ValueError(f"study_experiment.worker_index={args['worker_index']} is outside "
+                     f"[0, worker_count={args['worker_count']})")
+  if args["schedule"] is None:
+    ProbeSchedule()  # The study replaces its steps; the rest is checked as in a run.
+  pool = args["pool"]
+  targets = _targets(pool, base)
+  mine = [n for i, n in enumerate(pool.names) if i % args["worker_count"] == args["worker_index"]]
+  phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
+                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens)]
+  for seed in args["seeds"]:
+    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens)
+               for n in mine]
+  total = "study_experiment.total_steps"
+  return phases, {("Trainer", "train_steps"): f"study_experiment.base_steps (base) and {total}",
+                  ("ProbeSchedule", "probe_steps"): total,
+                  ("ProbeSchedule", "eval_steps"): "study_experiment.dense_every, dense_until "
+                  "and log_points",
+                  ("ProbeSchedule", "growth_seed"): "study_experiment.seeds"}
+
+
+def _plan_gradual(trainer, tokens, base):
+  args = arguments(registry.EXPERIMENTS["gradual"])
+  mode = args["mode"]
+  if mode not in gradual_lib.MODES:
+    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {gradual_lib.MODES}")
+  stages = args["stages"] or StageSchedule()
+  template = gradual_lib._template(mode, args["template"] or StagePoolTemplate())  # pylint: disable=protected-access
+  schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
+  steps, layers = stages.steps(), stages.stage_layers
+  if base.num_layers != layers[0]:
+    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
+                     f"has num_layers={base.num_layers}")
+  if mode != "scratch" and schedule.probe_steps > min(steps[1:]):
+    raise ValueError(f"ProbeSchedule.probe_steps={schedule.probe_steps} is longer than the "
+                     f"shortest growth stage ({min(steps[1:])} steps)")
+  overrides = {("Trainer", "train_steps"): "StageSchedule (each stage's steps)"}
+  if mode in ("gradual_stacking", "midas"):
+    for parameter in ("positions", "zero_layers"):
+      overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
+  phases, config = [], base
+  pools = []
+  for i in range(1, len(layers)):
+    pool = stage_pool(template, layers[i - 1], layers[i], i)
+    targets = _targets(pool, config, f"stage {i}: ")
+    pools.append(targets)
+    config = next(iter(targets.values()))
+  if mode == "scratch":
+    final = base.replace(num_layers=layers[-1])
+    reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
+    overrides.update({(name, ANY_PARAMETER): reason for name in
+                      ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
+    overrides[("Trainer", "train_steps")] = "the scratch budget (StageSchedule's FLOPs)"
+    return [Phase("scratch", "scratch", final, gradual_lib.scratch_steps(stages, base),
+                  tokens)], overrides
+  phases.append(Phase("stage 0: base", "base", base, steps[0], tokens))
+  for i, targets in enumerate(pools, 1):
+    phases += _probe_phases(f"stage {i}: ", targets, rule, schedule.probe_steps, tokens)
+    phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
+                        steps[i] - schedule.probe_steps, tokens))
+  return phases, overrides
+
+
+PLANNERS = {"train": _plan_train, "grow": _plan_grow, "lag": _plan_lag, "study": _plan_study,
+            "gradual": _plan_gradual}
+
+
+def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = None) -> Plan:
+  """The plan of the run the parsed gin config declares (ValueError: what a run would refuse).
+
+  replicas: the strategy's replicas (None when unknown without the hardware, e.g. a TPU).
+  """
+  kind = arguments(registry.run_experiment)["kind"]
+  if kind not in PLANNERS:
+    raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(registry.EXPERIMENTS)}")
+  base = TransformerConfig()
+  data = data or LanguageModelingData()
+  trainer = arguments(Trainer)
+  check_trainer(trainer, replicas, base, data)
+  tokens = trainer["global_batch_size"] * base.max_len
+  phases, overrides = PLANNERS[kind](trainer, tokens, base)
+  if kind != "train":
+    overrides[("Trainer", "name")] = "the experiment (each phase's name)"
+  for phase in phases:
+    if phase.steps < 0:
+      raise ValueError(f"{phase.name}: {phase.steps} steps; expected >= 0")
+  experiment = registry.EXPERIMENTS[kind].__name__
+  return Plan(kind=kind, phases=phases, trainer=trainer, overrides=overrides,
+              calls=("run_experiment", experiment, "Trainer"))
+
+
+def estimate_seconds(plan: Plan, flops_per_second: float) -> float:
+  return plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
+
+
+def _duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  if seconds < 120:
+    return f"{seconds:.0f} s"
+  if seconds < 2 * 3600:
+    return f"{seconds / 60:.1f} min"
+  return f"{seconds / 3600:.1f} h"
+
+
+def _shape(config: TransformerConfig) -> str:
+  return (f"{config.kind} {config.num_layers}x{config.d_model} h{config.num_heads} "
+          f"ff{config.d_ff} L{config.max_len}")
+
+
+def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> str:
+  """The plan as a table, then totals, probe share and the wall-time estimate."""
+  rows = [("phase", "model", "params", "steps", "tokens", "TFLOPs", "time")]
+  for p in plan.phases:
+    steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
+    rows.append((p.name, _shape(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
+                 f"{p.flops / 1e12:.3f}", _duration(p.flops / flops_per_second)))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = [f"plan: run_experiment.kind={plan.kind!r}, {plan.trainer['global_batch_size']} "
+           f"examples per step"]
+  for index, row in enumerate(rows):
+    lines.append("  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                                  for i, (cell, w) in enumerate(zip(row, widths))))
+    if index == 0:
+      lines.append("  " + "  ".join("-" * w for w in widths))
+  tokens = sum(p.tokens for p in plan.phases)
+  lines.append(f"total: {tokens:,} tokens, {plan.total_flops / 1e12:.3f} training TFLOPs "
+               "(6 x matmul parameters + attention per token, lag_tf.models.flops); "
+               f"probing {plan.probe_flops / 1e12:.3f} TFLOPs = {plan.probe_share:.1%}")
+  lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
+               f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
+               "growth and compilation not included")
+  return "\n".join(lines)
