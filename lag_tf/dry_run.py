@@ -115,19 +115,20 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
 
 def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
               loops: int = 2) -> float:
-  """Training FLOP/s of the plan's first phase's model, timed over `loops` loops after one
-  warm-up loop (tracing, compilation), in a temporary dir."""
+  """Training FLOP/s of the plan's first phase's model: `loops` loops of the Trainer's step,
+  timed after one warm-up loop (tracing, compilation), without evaluating or saving; the
+  Trainer lives in a temporary dir."""
   phase = next(p for p in plan.phases if p.steps > 0)
-  per_loop = plan.trainer["steps_per_loop"]
+  per_loop = tf.constant(plan.trainer["steps_per_loop"])
   with tempfile.TemporaryDirectory(prefix="lag_tf_calibrate_") as directory:
-    trainer = Trainer(phase.config, data, strategy, directory, train_steps=per_loop * (loops + 1),
-                      eval_every=0, checkpoint_every=per_loop * (loops + 1), eval_batches=1,
-                      name="calibrate")
-    trainer.train(until_step=per_loop)
+    trainer = Trainer(phase.config, data, strategy, directory, name="calibrate")
+    iterator = trainer._train_iterator()  # pylint: disable=protected-access
+    float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
     start = time.perf_counter()
-    trainer.train(until_step=per_loop * (loops + 1))
+    for _ in range(loops):
+      float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
     seconds = time.perf_counter() - start
-  tokens = loops * per_loop * trainer.tokens_per_step
+  tokens = loops * int(per_loop) * trainer.tokens_per_step
   return tokens * training_flops_per_token(phase.config) / seconds
 
 

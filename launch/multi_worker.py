@@ -7,7 +7,7 @@ per-host commands of a real cluster.
     --model_dir=gs://my-bucket/runs/mw --gin_file=gin/experiments/quickstart.gin
 
 Each local worker's output is streamed with a `[worker i]` prefix. If a worker fails the others
-are stopped and the launcher exits 1. Exit codes: 0 all workers done; 2 bad flags (one `error:`
+are stopped and the launcher exits 1. --dry_run prints the workers' commands instead. Exit codes: 0 all workers done; 2 bad flags (one `error:`
 line); 1 a worker failed; 143 the workers were preempted and saved a checkpoint (rerun the
 same command to resume).
 """
@@ -36,6 +36,8 @@ flags.DEFINE_string("model_dir", None, "Experiment directory shared by all worke
 flags.DEFINE_integer("num_workers", 2, "Worker processes to start on this host.")
 flags.DEFINE_bool("print_commands", False,
                   "Print each host's command (with its TF_CONFIG) instead of running workers.")
+flags.DEFINE_bool("dry_run", False, "Print each local worker's command (with its TF_CONFIG) "
+                  "instead of starting the workers.")
 flags.DEFINE_string("hosts", None, "With --print_commands: host:port,host:port,... (worker 0 "
                     "is the chief).")
 flags.DEFINE_string("python", None, "Python interpreter of the workers (default: this one; "
@@ -153,6 +155,13 @@ def main(argv) -> None:
     _fail(EXIT_BAD_INPUT, f"--num_workers={FLAGS.num_workers} must be at least 1")
   command = main_argv(FLAGS.python or sys.executable, FLAGS.gin_file, FLAGS.gin_bindings,
                       FLAGS.model_dir, MULTI_WORKER_BINDINGS)
+  if FLAGS.dry_run:
+    workers = [f"localhost:{2222 + i}" for i in range(FLAGS.num_workers)]
+    for line in host_commands(workers, FLAGS.python or sys.executable, FLAGS.gin_file,
+                              FLAGS.gin_bindings, FLAGS.model_dir):
+      print(line)
+    print(f"(dry run: the {FLAGS.num_workers} local workers get free ports when started)")
+    return
   sys.exit(run_local_workers(command, FLAGS.num_workers, FLAGS.stop_grace_seconds))
 
 

@@ -1,0 +1,159 @@
+"""Every command README.md and the gin/experiments/*.gin headers document runs.
+
+`python -m lag_tf.main ...` runs with `--dry_run` (in this process: TensorFlow is imported once
+and a dry run costs about a second, where a subprocess costs ~10 s of imports on this machine),
+with the model dir moved to a temporary dir (a dry run writes nothing; a leftover run in the
+documented dir must not decide the test). A `--gin_bindings=...` line of a gin header (a
+variant, e.g. `gradual_experiment.mode='midas'`) is dry-run on that header's command.
+`python -m launch....` runs as a subprocess with `--dry_run` (the launchers import no
+TensorFlow), and the lag_tf.main command it would start is dry-run too.
+`python -m lag_tf.analyze ...` runs as a subprocess on a small synthetic study dir.
+"""
+
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from lag_tf import main as main_lib
+from lag_tf.training import preemption
+from analysis_fixtures import write_study
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMAND = re.compile(r"python -m (?:lag_tf|launch)\.")
+
+
+def _commands_in(text: str):
+  """Commands in a text: continuation lines joined, `a && b` split, stopped at two spaces
+  followed by a remark (`cmd     (or: ...)`)."""
+  commands = []
+  for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+    for part in line.split("&&"):
+      match = COMMAND.search(part)
+      if match:
+        command = re.split(r"\s{3,}|`", part[match.start():])[0].split()
+        if len(command) > 3:  # Not a bare mention of the module.
+          commands.append(" ".join(command))
+  return commands
+
+
+def readme_commands():
+  with open(os.path.join(REPO, "README.md")) as f:
+    text = f.read()
+  blocks = re.findall(r"```\n(.*?)```", text, re.S)
+  spans = re.findall(r"`(python -m [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+  return [("README.md", c) for c in _commands_in("\n".join(blocks + spans))]
+
+
+def gin_header(path):
+  lines = []
+  with open(path) as f:
+    for line in f:
+      if not line.startswith("#"):
+        break
+      lines.append(line[1:].strip())
+  return "\n".join(lines)
+
+
+def gin_commands():
+  found = []
+  for path in sorted(glob.glob(os.path.join(REPO, "gin", "experiments", "*.gin"))):
+    header = gin_header(path)
+    name = os.path.relpath(path, REPO)
+    commands = _commands_in(header)
+    found += [(name, c) for c in commands]
+    mains = [c for c in commands if c.startswith("python -m lag_tf.main")]
+    for line in re.sub(r"\\\n\s*", " ", header).splitlines():
+      variants = re.findall(r"--gin_bindings=(\"[^\"]*\"|'[^']*')", line)
+      if variants and not COMMAND.search(line):
+        assert mains, f"{name} documents bindings without a lag_tf.main command to use them"
+        found.append((f"{name} variant", mains[0] + " " + " ".join(
+            f"--gin_bindings={v}" for v in variants)))
+  return found
+
+
+ALL = readme_commands() + gin_commands()
+
+
+def _argv(command: str):
+  return shlex.split(command)[3:]  # After `python -m module`.
+
+
+def _with_model_dir(argv, model_dir):
+  """Local model dirs move to `model_dir`; gs:// ones stay (nothing reads or writes them)."""
+  return [f"--model_dir={model_dir}" if a.startswith("--model_dir=") and "gs://" not in a
+          else a for a in argv]
+
+
+def dry_run_main(argv, capsys, monkeypatch):
+  monkeypatch.setattr(preemption, "install", lambda force=False: None)
+  flags.FLAGS.unparse_flags()
+  code = 0
+  try:
+    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv + ["--dry_run=plan"]))
+  except SystemExit as exit_:
+    code = exit_.code
+  finally:
+    flags.FLAGS.unparse_flags()
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def test_the_documents_have_the_commands():
+  modules = {shlex.split(c)[2] for _, c in ALL}
+  assert {"lag_tf.main", "lag_tf.analyze", "launch.cloud_tpu", "launch.multi_worker"} <= modules
+  assert any("grow_once.gin" in c and "CANDIDATE=" in c for source, c in ALL
+             if source == "README.md")
+  assert len(ALL) >= 15, ALL
+
+
+MAIN = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.main"]
+
+
+@pytest.mark.parametrize("source, command", MAIN, ids=[f"{s}: {c[:90]}" for s, c in MAIN])
+def test_main_command_dry_runs(source, command, tmp_path, capsys, monkeypatch):
+  argv = _with_model_dir(_argv(command), tmp_path / "run")
+  code, out, err = dry_run_main(argv, capsys, monkeypatch)
+  assert code == 0, (source, err[-2000:])
+  assert "total:" in out and "estimated wall time" in out
+  if not source.endswith("variant"):  # A variant may make the file's own bindings moot.
+    assert "warning:" not in err, err  # No binding without effect in a documented command.
+  assert not os.path.exists(tmp_path / "run")
+
+
+LAUNCH = [(s, c) for s, c in ALL if shlex.split(c)[2].startswith("launch.")]
+
+
+@pytest.mark.parametrize("source, command", LAUNCH, ids=[f"{s}: {c[:90]}" for s, c in LAUNCH])
+def test_launcher_dry_runs_and_its_main_command_too(source, command, tmp_path, capsys,
+                                                    monkeypatch):
+  argv = _with_model_dir(_argv(command), tmp_path / "run")
+  dry = [] if "--print_commands" in argv else ["--dry_run"]
+  result = subprocess.run([sys.executable, "-m", shlex.split(command)[2]] + argv + dry,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 0, (source, result.stderr[-2000:])
+  assert "lag_tf.main" in result.stdout
+  main_argv = [a for a in argv if a.startswith(("--gin_file=", "--gin_bindings=", "--model_dir"))]
+  code, _, err = dry_run_main(main_argv, capsys, monkeypatch)
+  assert code == 0, (source, err[-2000:])
+
+
+ANALYZE = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.analyze"]
+
+
+@pytest.mark.parametrize("source, command", ANALYZE, ids=[f"{s}: {c[:90]}" for s, c in ANALYZE])
+def test_analyze_command_runs_on_a_small_study(source, command, tmp_path):
+  root = write_study(tmp_path / "study")
+  argv = [f"--experiment_dir={root}" if a.startswith("--experiment_dir=") else a
+          for a in _argv(command)]
+  result = subprocess.run([sys.executable, "-m", "lag_tf.analyze"] + argv + ["--bootstrap=50"],
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
+                          text=True, timeout=180)
+  assert result.returncode == 0, (source, result.stderr[-2000:])
+  assert os.path.exists(os.path.join(root, "report", "report.md"))

@@ -1,0 +1,187 @@
+"""`lag_tf.main --dry_run`: the plan's FLOPs, bindings without effect, refusals like a real run,
+nothing written; and a quiet console (a bad binding prints one stderr line)."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from absl import flags
+
+from lag_tf import config_io, console, dry_run
+from lag_tf import main as main_lib
+from lag_tf import plan as plan_lib
+from lag_tf.lag.selector import SelectorRule
+from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import preemption
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--gin_bindings=include 'data/stdlib_corpus_small.gin'"]
+LAG = ["--gin_file=gin/experiments/lag_quickstart.gin"] + SMALL
+
+
+def run_main(argv, capsys, monkeypatch):
+  monkeypatch.setattr(preemption, "install", lambda force=False: None)
+  flags.FLAGS.unparse_flags()
+  code = 0
+  try:
+    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv))
+  except SystemExit as exit_:
+    code = exit_.code
+  finally:
+    flags.FLAGS.unparse_flags()
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def _dry(argv, tmp_path, data_dir, capsys, monkeypatch, mode="plan"):
+  argv = argv + [f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / 'run'}",
+                 f"--dry_run={mode}"]
+  return run_main(argv, capsys, monkeypatch)
+
+
+def _probe_overhead():
+  spec = importlib.util.spec_from_file_location(
+      "probe_overhead", os.path.join(REPO, "benchmarks", "probe_overhead.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("rule", ["lag", "successive_halving"])
+def test_lag_plan_flops_match_the_probe_overhead_count(rule):
+  config_io.parse(["experiments/lag_quickstart.gin"], [f"SelectorRule.rule = '{rule}'"])
+  plan = plan_lib.build_plan(replicas=1)
+  base, probes, continuation = _probe_overhead().phase_flops(
+      SelectorRule(rule=rule, halving_eta=2), plan_lib.ProbeSchedule(),
+      plan_lib.TransformerConfig(),
+      plan_lib.validate_pool(config_io.gin.query_parameter("lag_experiment.pool")
+                             .scoped_configurable_fn(), plan_lib.TransformerConfig()),
+      plan.phases[0].steps, plan.phases[-1].steps, plan.phases[0].tokens_per_step)
+  assert [p.role for p in plan.phases][0] == "base" and plan.phases[-1].role == "continue"
+  assert plan.phases[0].flops == pytest.approx(base)
+  assert plan.probe_flops == pytest.approx(probes)
+  assert plan.phases[-1].flops == pytest.approx(continuation)
+  assert plan.probe_share == pytest.approx(probes / (base + probes + continuation))
+  if rule == "successive_halving":
+    counts = [p.count for p in plan.phases if p.role == "probe"]
+    assert counts[0] == len(config_io.gin.query_parameter("lag_experiment.pool")
+                            .scoped_configurable_fn().names) and counts == sorted(counts)[::-1]
+
+
+def test_gradual_plan_stages_add_up_and_scratch_spends_the_same_flops():
+  config_io.parse(["experiments/gradual_tiny.gin"], [])
+  adaptive = plan_lib.build_plan(replicas=1)
+  stages = plan_lib.StageSchedule(stage_layers=(1, 2, 3, 4), total_steps=400)
+  winner_steps = [p.steps for p in adaptive.phases if p.role in ("base", "continue")]
+  probe_steps = plan_lib.ProbeSchedule().probe_steps
+  assert [s + (probe_steps if i else 0) for i, s in enumerate(winner_steps)] == stages.steps()
+  config_io.parse(["experiments/gradual_tiny.gin"], ["gradual_experiment.mode = 'scratch'"])
+  scratch = plan_lib.build_plan(replicas=1)
+  assert [p.role for p in scratch.phases] == ["scratch"]
+  spent = sum(p.flops for p in adaptive.phases if p.role != "probe")
+  winners_probes = sum(p.flops for p in adaptive.phases if " (1 of " in p.name)
+  assert scratch.total_flops == pytest.approx(spent + winners_probes, rel=0.01)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, data_dir, capsys, monkeypatch):
+  code, out, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 0, err
+  for text in ("phase", "base", "probe stack (1 of 10)", "continue the winner", "probing",
+               "estimated wall time", "assumed", "new run"):
+    assert text in out, text
+  assert not (tmp_path / "run").exists() and "warning" not in err
+
+
+def test_a_binding_the_experiment_overrides_is_warned_and_strict_refuses(tmp_path, data_dir,
+                                                                          capsys, monkeypatch):
+  (tmp_path / "mine.gin").write_text("include 'experiments/lag_quickstart.gin'\n\n"
+                                     "Trainer.train_steps = 5000\n")
+  argv = [f"--gin_file={tmp_path / 'mine.gin'}"] + SMALL
+  code, _, err = _dry(argv, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 0
+  [warning] = [line for line in err.splitlines() if line.startswith("warning:")]
+  assert "Trainer.train_steps is set by lag_experiment.base_steps" in warning
+  assert "mine.gin:3" in warning
+  code, _, err = _dry(argv + ["--strict_bindings"], tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 2 and err.strip().splitlines()[-1].startswith("error: 1 binding(s)")
+
+
+def test_a_binding_of_a_configurable_the_run_never_calls_is_warned(tmp_path, data_dir, capsys,
+                                                                    monkeypatch):
+  argv = ["--gin_file=gin/experiments/quickstart.gin"] + SMALL + [
+      "--gin_bindings=StageSchedule.total_steps = 7", "--gin_bindings=Trainer.train_steps = 20"]
+  code, _, err = _dry(argv, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 0
+  warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+  assert len(warnings) == 1 and "StageSchedule.total_steps has no effect" in warnings[0]
+  assert "never called" in warnings[0] and "--gin_bindings" in warnings[0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--gin_bindings=TARGET_LAYERS = 1"], "invalid growth pool"),
+    (["--gin_bindings=SelectorRule.rule = 'best_guess'"], "SelectorRule.rule='best_guess'"),
+    (["--gin_bindings=Trainer.eval_every = 15"], "not a multiple of Trainer.steps_per_loop"),
+    (["--gin_bindings=lag_experiment.base_steps = -3"], "base: -3 steps"),
+])
+def test_dry_run_refuses_like_a_run(extra, message, tmp_path, data_dir, capsys, monkeypatch):
+  code, out, err = _dry(LAG + extra, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 2 and not out
+  assert err.strip().splitlines()[-1].startswith("error:") and message in err, err
+  assert not (tmp_path / "run").exists()
+
+
+def test_dry_run_refuses_a_model_dir_with_another_config(tmp_path, data_dir, capsys,
+                                                         monkeypatch):
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "config.gin").write_text("Trainer.train_steps = 7\n")
+  code, _, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 2 and "different config.gin" in err
+  assert os.listdir(tmp_path / "run") == ["config.gin"]
+
+
+class _TimedTrainer:
+  """Stands in for Trainer in calibrate: each loop takes 50 ms (a real one traces ~15 s)."""
+
+  def __init__(self, config, data, strategy, directory, name):
+    self.tokens_per_step = 8 * config.max_len
+
+  def _train_iterator(self):
+    return None
+
+  def _train_loop(self, iterator, num_steps):
+    time.sleep(0.05)
+    return 1.0
+
+
+def test_calibrate_times_the_step_and_reports_it(tmp_path, data_dir, capsys, monkeypatch):
+  monkeypatch.setattr(dry_run, "Trainer", _TimedTrainer)
+  code, out, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch, mode="calibrate")
+  assert code == 0, err
+  config_io.parse(["experiments/lag_quickstart.gin"], [])
+  base = plan_lib.TransformerConfig()
+  loop_flops = (config_io.gin.query_parameter("Trainer.steps_per_loop") * 8 * base.max_len
+                * training_flops_per_token(base))
+  measured = float(re.search(r"at ([\d,.]+) GFLOP/s \(measured now", out).group(1)
+                   .replace(",", "")) * 1e9
+  assert loop_flops / 0.08 < measured <= loop_flops / 0.05 * 1.01  # 50 ms a loop, + overhead.
+  assert not (tmp_path / "run").exists()
+
+
+def test_verbose_request_is_read_from_argv():
+  assert console.verbose_requested(["x", "-v", "1"]) and console.verbose_requested(["--verbosity=2"])
+  assert not console.verbose_requested(["x", "--verbosity=0", "--gin_file=a.gin"])
+
+
+def test_a_bad_binding_prints_exactly_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "lag_tf.main", "--gin_file=gin/experiments/lag_quickstart.gin",
+       "--gin_bindings=Trainer.train_stepz = 5", f"--model_dir={tmp_path / 'run'}"],
+      cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
+      timeout=240)
+  assert result.returncode == 2
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1 and lines[0].startswith("error:") and "train_stepz" in lines[0], lines
