@@ -11,11 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
-
-from lag_tf import main as main_lib
 from lag_tf import run_lock
-from lag_tf.training import preemption
+from main_fixtures import run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -36,16 +33,8 @@ SYNTAX_GIN = "include 'experiments/quickstart.gin'\nTrainer.train_steps = = 5\n"
 
 
 def _run_in_process(argv, capsys, monkeypatch):
-  monkeypatch.setattr(preemption, "install", lambda force=False: None)  # Keep pytest's SIGTERM.
-  flags.FLAGS.unparse_flags()
-  code = None
-  try:
-    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv))
-  except SystemExit as exit_:
-    code = exit_.code
-  finally:
-    flags.FLAGS.unparse_flags()
-  return code, capsys.readouterr().err
+  code, _, err = run_main_in_process(argv, capsys, monkeypatch)
+  return (None if code == 0 else code), err
 
 
 def _snapshot(directory):

@@ -18,11 +18,9 @@ import subprocess
 import sys
 
 import pytest
-from absl import flags
 
-from lag_tf import main as main_lib
-from lag_tf.training import preemption
 from analysis_fixtures import write_study
+from main_fixtures import run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = re.compile(r"python -m (?:lag_tf|launch)\.")
@@ -91,17 +89,7 @@ def _with_model_dir(argv, model_dir):
 
 
 def dry_run_main(argv, capsys, monkeypatch):
-  monkeypatch.setattr(preemption, "install", lambda force=False: None)
-  flags.FLAGS.unparse_flags()
-  code = 0
-  try:
-    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv + ["--dry_run=plan"]))
-  except SystemExit as exit_:
-    code = exit_.code
-  finally:
-    flags.FLAGS.unparse_flags()
-  captured = capsys.readouterr()
-  return code, captured.out, captured.err
+  return run_main_in_process(list(argv) + ["--dry_run=plan"], capsys, monkeypatch)
 
 
 def test_the_documents_have_the_commands():

@@ -9,38 +9,22 @@ import sys
 import time
 
 import pytest
-from absl import flags
 
 from lag_tf import config_io, console, dry_run
-from lag_tf import main as main_lib
 from lag_tf import plan as plan_lib
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.models.flops import training_flops_per_token
-from lag_tf.training import preemption
+from main_fixtures import run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--gin_bindings=include 'data/stdlib_corpus_small.gin'"]
 LAG = ["--gin_file=gin/experiments/lag_quickstart.gin"] + SMALL
 
 
-def run_main(argv, capsys, monkeypatch):
-  monkeypatch.setattr(preemption, "install", lambda force=False: None)
-  flags.FLAGS.unparse_flags()
-  code = 0
-  try:
-    main_lib.main(flags.FLAGS(["lag_tf.main"] + argv))
-  except SystemExit as exit_:
-    code = exit_.code
-  finally:
-    flags.FLAGS.unparse_flags()
-  captured = capsys.readouterr()
-  return code, captured.out, captured.err
-
-
 def _dry(argv, tmp_path, data_dir, capsys, monkeypatch, mode="plan"):
   argv = argv + [f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / 'run'}",
                  f"--dry_run={mode}"]
-  return run_main(argv, capsys, monkeypatch)
+  return run_main_in_process(argv, capsys, monkeypatch)
 
 
 def _probe_overhead():
