@@ -30,7 +30,7 @@ from lag_tf.data import tfds_loading
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import determinism
 from lag_tf.training import strategy as strategy_lib
-from lag_tf.training.trainer import Trainer, make_optimizer
+from lag_tf.training.trainer import Trainer
 
 # A 2-core CPU trains the tiny encoders at roughly this rate (README "Performance" measures
 # 165 GFLOP/s for BERT-mini; the 2 x 128 models reach less). Say so whenever it is used.
@@ -137,7 +137,6 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
   """The dry run: (text to print, plan). Raises the errors a real run would raise."""
   strategy, replicas, strategy_text = strategy_settings()
   determinism.configure_determinism()
-  make_optimizer()  # Cheap (no variables); evaluates its gin bindings as the base's does.
   data = LanguageModelingData()
   plan = plan_lib.build_plan(replicas, data)
   lines = [f"strategy: {strategy_text}", f"data: {data_status(data)}",

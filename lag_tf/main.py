@@ -147,9 +147,13 @@ def _dry_run(recorded) -> None:
   _check_bindings(recorded, the_plan)
 
 
+def normalize_argv(argv):
+  """A bare `--dry_run` means `--dry_run=plan` (absl's enum flags need a value)."""
+  return ["--dry_run=plan" if a == "--dry_run" else a for a in argv]
+
+
 def _parse_flags(argv):
-  """absl's parser, with a bare `--dry_run` meaning `--dry_run=plan`."""
-  return app.parse_flags_with_usage(["--dry_run=plan" if a == "--dry_run" else a for a in argv])
+  return app.parse_flags_with_usage(normalize_argv(argv))
 
 
 def run() -> None:

@@ -31,9 +31,11 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule, halving_rungs
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import training_flops_per_token
-from lag_tf.training.trainer import Trainer
+from lag_tf.training.trainer import Trainer, make_optimizer
 
 ANY_PARAMETER = "*"
+# What lag_tf.main calls before the experiment (a dry run skips some, e.g. for a TPU).
+MAIN_CALLS = ("configure_devices", "make_strategy", "configure_determinism")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,9 +266,10 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   for phase in phases:
     if phase.steps < 0:
       raise ValueError(f"{phase.name}: {phase.steps} steps; expected >= 0")
+  make_optimizer()  # What every base Trainer calls (cheap: no variables); gin records it.
   experiment = registry.EXPERIMENTS[kind].__name__
   return Plan(kind=kind, phases=phases, trainer=trainer, overrides=overrides,
-              calls=("run_experiment", experiment, "Trainer"))
+              calls=MAIN_CALLS + ("run_experiment", experiment, "Trainer"))
 
 
 def estimate_seconds(plan: Plan, flops_per_second: float) -> float:
@@ -283,6 +286,14 @@ def _duration(seconds: float) -> str:
   return f"{seconds / 3600:.1f} h"
 
 
+def flops_text(flops: float) -> str:
+  """4 significant digits with an SI prefix: '2.499 TFLOPs', '951.0 GFLOPs'."""
+  for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
+    if flops >= factor:
+      return f"{flops / factor:#.4g} {prefix}FLOPs"
+  return f"{flops:.0f} FLOPs"
+
+
 def _shape(config: TransformerConfig) -> str:
   return (f"{config.kind} {config.num_layers}x{config.d_model} h{config.num_heads} "
           f"ff{config.d_ff} L{config.max_len}")
@@ -290,11 +301,11 @@ def _shape(config: TransformerConfig) -> str:
 
 def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> str:
   """The plan as a table, then totals, probe share and the wall-time estimate."""
-  rows = [("phase", "model", "params", "steps", "tokens", "TFLOPs", "time")]
+  rows = [("phase", "model", "params", "steps", "tokens", "training FLOPs", "time")]
   for p in plan.phases:
     steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
     rows.append((p.name, _shape(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
-                 f"{p.flops / 1e12:.3f}", _duration(p.flops / flops_per_second)))
+                 flops_text(p.flops), _duration(p.flops / flops_per_second)))
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = [f"plan: run_experiment.kind={plan.kind!r}, {plan.trainer['global_batch_size']} "
            f"examples per step"]
@@ -304,9 +315,9 @@ def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> 
     if index == 0:
       lines.append("  " + "  ".join("-" * w for w in widths))
   tokens = sum(p.tokens for p in plan.phases)
-  lines.append(f"total: {tokens:,} tokens, {plan.total_flops / 1e12:.3f} training TFLOPs "
-               "(6 x matmul parameters + attention per token, lag_tf.models.flops); "
-               f"probing {plan.probe_flops / 1e12:.3f} TFLOPs = {plan.probe_share:.1%}")
+  lines.append(f"total: {tokens:,} tokens, {flops_text(plan.total_flops)} of training (6 x "
+               "matmul parameters + attention per token, lag_tf.models.flops); probing "
+               f"{flops_text(plan.probe_flops)} = {plan.probe_share:.1%}")
   lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
                f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
                "growth and compilation not included")

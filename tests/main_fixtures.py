@@ -13,7 +13,7 @@ def run_main_in_process(argv, capsys, monkeypatch):
   flags.FLAGS.unparse_flags()
   code = 0
   try:
-    main_lib.main(flags.FLAGS(["lag_tf.main"] + list(argv)))
+    main_lib.main(flags.FLAGS(main_lib.normalize_argv(["lag_tf.main"] + list(argv))))
   except SystemExit as exit_:
     code = exit_.code
   finally:

@@ -89,7 +89,8 @@ def _with_model_dir(argv, model_dir):
 
 
 def dry_run_main(argv, capsys, monkeypatch):
-  return run_main_in_process(list(argv) + ["--dry_run=plan"], capsys, monkeypatch)
+  argv = [a for a in argv if not a.startswith("--dry_run")] + ["--dry_run"]
+  return run_main_in_process(argv, capsys, monkeypatch)
 
 
 def test_the_documents_have_the_commands():
@@ -124,12 +125,13 @@ def test_launcher_dry_runs_and_its_main_command_too(source, command, tmp_path, c
   dry = [] if "--print_commands" in argv else ["--dry_run"]
   result = subprocess.run([sys.executable, "-m", shlex.split(command)[2]] + argv + dry,
                           cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=300)
   assert result.returncode == 0, (source, result.stderr[-2000:])
   assert "lag_tf.main" in result.stdout
   main_argv = [a for a in argv if a.startswith(("--gin_file=", "--gin_bindings=", "--model_dir"))]
   code, _, err = dry_run_main(main_argv, capsys, monkeypatch)
   assert code == 0, (source, err[-2000:])
+  assert "warning:" not in err, err
 
 
 ANALYZE = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.analyze"]
@@ -142,6 +144,6 @@ def test_analyze_command_runs_on_a_small_study(source, command, tmp_path):
           for a in _argv(command)]
   result = subprocess.run([sys.executable, "-m", "lag_tf.analyze"] + argv + ["--bootstrap=50"],
                           cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=600)
   assert result.returncode == 0, (source, result.stderr[-2000:])
   assert os.path.exists(os.path.join(root, "report", "report.md"))

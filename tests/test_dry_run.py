@@ -169,3 +169,13 @@ def test_a_bad_binding_prints_exactly_one_line(tmp_path):
   assert result.returncode == 2
   lines = [line for line in result.stderr.splitlines() if line.strip()]
   assert len(lines) == 1 and lines[0].startswith("error:") and "train_stepz" in lines[0], lines
+
+
+def test_a_real_run_warns_too_and_strict_stops_it_before_the_model_dir(tmp_path, data_dir,
+                                                                        capsys, monkeypatch):
+  argv = LAG + ["--gin_bindings=Trainer.train_steps = 5000", "--strict_bindings",
+                f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / 'run'}"]
+  code, _, err = run_main_in_process(argv, capsys, monkeypatch)
+  assert code == 2 and "warning: Trainer.train_steps is set by" in err
+  assert err.strip().splitlines()[-1].startswith("error: 1 binding(s) without effect")
+  assert not (tmp_path / "run").exists()
