@@ -92,6 +92,9 @@ def main(argv) -> None:
     the_plan = plan.build_plan(strategy.num_replicas_in_sync)
   except (ValueError, TypeError):
     the_plan = None
+  except Exception as error:  # pylint: disable=broad-except  # Advisory: never stops a run.
+    logging.warning("Not checking the bindings: the plan failed (%s)", error)
+    the_plan = None
   if the_plan is not None:
     _check_bindings(recorded, the_plan)
   chief = strategy_lib.is_chief(strategy)
