@@ -25,6 +25,7 @@ import gin
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import gradual as gradual_lib
 from lag_tf.experiments import registry
+from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import validate_pool
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
 from lag_tf.lag.schedule import ProbeSchedule
@@ -43,7 +44,9 @@ class Phase:
   """One stretch of training: `count` models of `config`, each `steps` steps."""
 
   name: str
-  role: str  # 'train', 'base', 'probe', 'continue', 'scratch' or 'grow' (no training).
+  # 'train', 'base', 'probe', 'continue', 'scratch' (the run is a scratch baseline), 'baseline'
+  # (a scratch baseline after the run) or 'grow' (no training).
+  role: str
   config: TransformerConfig
   steps: int
   tokens_per_step: int
@@ -83,7 +86,9 @@ class Plan:
 
   @property
   def probe_share(self) -> float:
-    return self.probe_flops / self.total_flops if self.total_flops else 0.0
+    """Probing's share of the run's training, a scratch baseline trained beside it apart."""
+    run = sum(p.flops for p in self.phases if p.role != "baseline")
+    return self.probe_flops / run if run else 0.0
 
 
 def arguments(fn, skip=("strategy", "model_dir", "model_config", "data")) -> Dict[str, object]:
@@ -174,6 +179,10 @@ def _plan_lag(trainer, tokens, base):
   phases += _probe_phases("", targets, rule, schedule.probe_steps, tokens)
   phases.append(Phase("continue the winner", "continue", _winner(targets),
                       args["continue_steps"], tokens))
+  if args.get("scratch_baseline"):
+    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), _winner(targets), tokens)
+    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", _winner(targets), steps,
+                        tokens))
   return phases, {("Trainer", "train_steps"): "lag_experiment.base_steps (base) and "
                   "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"}
 
@@ -317,7 +326,9 @@ def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> 
   tokens = sum(p.tokens for p in plan.phases)
   lines.append(f"total: {tokens:,} tokens, {flops_text(plan.total_flops)} of training (6 x "
                "matmul parameters + attention per token, lag_tf.models.flops); probing "
-               f"{flops_text(plan.probe_flops)} = {plan.probe_share:.1%}")
+               f"{flops_text(plan.probe_flops)} = {plan.probe_share:.1%} of the run"
+               + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
+                                                        plan.phases) else ""))
   lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
                f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
                "growth and compilation not included")

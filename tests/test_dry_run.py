@@ -35,6 +35,11 @@ def _probe_overhead():
   return module
 
 
+def _one(plan, role):
+  [phase] = [p for p in plan.phases if p.role == role]
+  return phase
+
+
 @pytest.mark.parametrize("rule", ["lag", "successive_halving"])
 def test_lag_plan_flops_match_the_probe_overhead_count(rule):
   config_io.parse(["experiments/lag_quickstart.gin"], [f"SelectorRule.rule = '{rule}'"])
@@ -44,12 +49,14 @@ def test_lag_plan_flops_match_the_probe_overhead_count(rule):
       plan_lib.TransformerConfig(),
       plan_lib.validate_pool(config_io.gin.query_parameter("lag_experiment.pool")
                              .scoped_configurable_fn(), plan_lib.TransformerConfig()),
-      plan.phases[0].steps, plan.phases[-1].steps, plan.phases[0].tokens_per_step)
-  assert [p.role for p in plan.phases][0] == "base" and plan.phases[-1].role == "continue"
+      plan.phases[0].steps, _one(plan, "continue").steps, plan.phases[0].tokens_per_step)
+  assert plan.phases[0].role == "base"
   assert plan.phases[0].flops == pytest.approx(base)
   assert plan.probe_flops == pytest.approx(probes)
-  assert plan.phases[-1].flops == pytest.approx(continuation)
+  assert _one(plan, "continue").flops == pytest.approx(continuation)
   assert plan.probe_share == pytest.approx(probes / (base + probes + continuation))
+  if any(p.role == "baseline" for p in plan.phases):  # At the run's FLOPs.
+    assert _one(plan, "baseline").flops == pytest.approx(base + probes + continuation, rel=1e-3)
   if rule == "successive_halving":
     counts = [p.count for p in plan.phases if p.role == "probe"]
     assert counts[0] == len(config_io.gin.query_parameter("lag_experiment.pool")
@@ -145,7 +152,7 @@ def test_calibrate_times_the_step_and_reports_it(tmp_path, data_dir, capsys, mon
   monkeypatch.setattr(dry_run, "Trainer", _TimedTrainer)
   code, out, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch, mode="calibrate")
   assert code == 0, err
-  config_io.parse(["experiments/lag_quickstart.gin"], [])
+  config_io.parse(["experiments/lag_quickstart.gin"], ["include 'data/stdlib_corpus_small.gin'"])
   base = plan_lib.TransformerConfig()
   loop_flops = (config_io.gin.query_parameter("Trainer.steps_per_loop") * 8 * base.max_len
                 * training_flops_per_token(base))
