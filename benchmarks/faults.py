@@ -1,10 +1,12 @@
 """Fault injection: kill, starve and damage CI-sized runs at random moments, resume them, and
 check that nothing was lost or changed.
 
-  python benchmarks/faults.py                      # 23 faults of 7 kinds (about 30 min, 2 cores)
+  python benchmarks/faults.py                      # up to 23 faults of 7 kinds (the defaults)
   python benchmarks/faults.py --runs=5 --kills_per_run=4 --seed=1
   python benchmarks/faults.py --runs=1 --kills_per_run=1 --disk_full_per_kind=1 \
     --corrupt_runs=1 --worker_kills=1              # one fault of each kind
+  python benchmarks/faults.py --experiment=quickstart --runs=0 --corrupt_runs=1 \
+    --disk_full_per_kind=1 --worker_kills=1        # the cheapest check of the new kinds
 
 The LAG run is gin/experiments/lag_quickstart.gin (10 depth candidates) with the CI-sized
 bindings of tests/lag_fixtures.py, a checkpoint every 2 steps and deterministic mode on. First
@@ -66,24 +68,40 @@ TMPFS_SIZE = "256m"
 WORKER_STEPS = 40
 
 
+EXPERIMENT = {"name": "lag"}  # --experiment; module state, set once in main().
+
+
+def _run_flags(data_dir: str) -> list:
+  """The faulted run's gin flags: the CI-sized LAG run, or (--experiment=quickstart) the
+  CI-sized quickstart training run, which is 10x cheaper but commits no decision."""
+  if EXPERIMENT["name"] == "quickstart":
+    bindings = [f"Trainer.train_steps = {WORKER_STEPS}",
+                f"WarmupDecaySchedule.total_steps = {WORKER_STEPS}"]
+    flags = list(TINY_RUN)
+  else:
+    bindings = TINY_BINDINGS + [
+        f"lag_experiment.base_steps = {BASE_STEPS}",
+        f"lag_experiment.continue_steps = {CONTINUE_STEPS}",
+        # Several checkpoints per model, so a damaged newest one has a previous one to fall to.
+        "Trainer.checkpoint_every = 2"]
+    flags = ["--gin_file=gin/experiments/lag_quickstart.gin"]
+  bindings += ["configure_determinism.enabled = True", f"DATA_DIR = '{data_dir}'"]
+  return flags + [f"--gin_bindings={b}" for b in bindings]
+
+
 def command(model_dir: str, data_dir: str, entry: tuple = ("-m", "lag_tf.main")) -> list:
-  bindings = TINY_BINDINGS + [
-      f"DATA_DIR = '{data_dir}'", f"lag_experiment.base_steps = {BASE_STEPS}",
-      f"lag_experiment.continue_steps = {CONTINUE_STEPS}",
-      # Several checkpoints per model, so a damaged newest one has a previous one to fall to.
-      "Trainer.checkpoint_every = 2", "configure_determinism.enabled = True"]
-  return ([sys.executable, *entry,
-           "--gin_file=gin/experiments/lag_quickstart.gin", f"--model_dir={model_dir}"] +
-          [f"--gin_bindings={b}" for b in bindings])
+  return [sys.executable, *entry] + _run_flags(data_dir) + [f"--model_dir={model_dir}"]
 
 
 def worker_command(model_dir: str, data_dir: str) -> list:
   """The CI-sized quickstart run, 2 localhost workers under launch/multi_worker.py."""
-  bindings = [f"Trainer.train_steps = {WORKER_STEPS}",
-              f"WarmupDecaySchedule.total_steps = {WORKER_STEPS}",
-              "configure_determinism.enabled = True", f"DATA_DIR = '{data_dir}'"]
-  return ([sys.executable, "-m", "launch.multi_worker", "--num_workers=2"] + TINY_RUN +
-          [f"--gin_bindings={b}" for b in bindings] + [f"--model_dir={model_dir}"])
+  saved, EXPERIMENT["name"] = EXPERIMENT["name"], "quickstart"
+  try:
+    flags = _run_flags(data_dir)
+  finally:
+    EXPERIMENT["name"] = saved
+  return ([sys.executable, "-m", "launch.multi_worker", "--num_workers=2"] + flags +
+          [f"--model_dir={model_dir}"])
 
 
 def metrics_files(model_dir: str) -> list:
@@ -232,6 +250,8 @@ def _mount_tmpfs(path: str) -> str:
 
 def disk_full_faults(args, rng, work_dir, data_dir, reference, tally) -> None:
   for kind in DISK_FULL_KINDS:
+    if kind == "decision" and EXPERIMENT["name"] != "lag":
+      continue  # A training run commits no decision.
     for index in range(args.disk_full_per_kind):
       name = f"disk-full-{kind}-{index}"
       mount = os.path.join(work_dir, name)
@@ -241,7 +261,11 @@ def disk_full_faults(args, rng, work_dir, data_dir, reference, tally) -> None:
         return
       try:
         model_dir = os.path.join(mount, "run")
-        nth = 1 if kind == "decision" else rng.randint(1, 12)
+        # Within the writes a run makes: 4 checkpoints and one new metrics file (whose first
+        # line needs a page) in the quickstart run; dozens of each in the LAG run.
+        quick = EXPERIMENT["name"] == "quickstart"
+        nth = {"decision": 1, "metrics": 1 if quick else rng.randint(1, 12),
+               "checkpoint": rng.randint(1, 4 if quick else 12)}[kind]
         with open(os.path.join(work_dir, f"{name}.log"), "w") as log:
           code, err = run_to_end(command(model_dir, data_dir, ("benchmarks/disk_full_main.py",)),
                                  log, LAG_TF_DISK_FULL=f"{kind}:{nth}:{mount}")
@@ -252,7 +276,9 @@ def disk_full_faults(args, rng, work_dir, data_dir, reference, tally) -> None:
           if filled:
             tally.hit(f"disk full ({kind})")
             os.remove(os.path.join(mount, "filler"))  # The user frees space.
-          print(f"{name}: disk filled before write {nth} -> exit {code}: {last[:160]}", flush=True)
+          print(f"{name}: disk filled before {kind} write {nth}: "
+                f"{f'exit {code}: {last[:160]}' if filled else f'not reached (exit {code})'}",
+                flush=True)
           code, _ = run_to_end(command(model_dir, data_dir), log)
           tally.resumed += filled and code == 0
         tally.finish(name, reference, model_dir, code, ok=one_line or not filled)
@@ -359,11 +385,16 @@ def main() -> int:
                       help="runs whose newest checkpoint is damaged")
   parser.add_argument("--worker_kills", type=int, default=2,
                       help="2-worker runs that lose a worker (0: no multi-worker runs)")
+  parser.add_argument("--experiment", choices=("lag", "quickstart"), default="lag",
+                      help="the faulted run: the CI-sized LAG run, or the 10x cheaper CI-sized "
+                      "quickstart training run (no decision, so no disk-full-at-decision fault)")
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--work_dir", default=None, help="default: a new temporary dir")
+  parser.add_argument("--work_dir", default=None, help="default: a new temporary dir (a "
+                      "finished reference run already in it is reused)")
   parser.add_argument("--data_dir", default=None,
                       help="tfds data dir (default: <work_dir>/tfds, prepared here)")
   args = parser.parse_args()
+  EXPERIMENT["name"] = args.experiment
   work_dir = args.work_dir or tempfile.mkdtemp(prefix="lag_tf_faults_")
   os.makedirs(work_dir, exist_ok=True)
   data_dir = args.data_dir or os.path.join(work_dir, "tfds")
@@ -373,23 +404,25 @@ def main() -> int:
   rng = random.Random(args.seed)
   print(f"work dir {work_dir}", flush=True)
 
-  with open(os.path.join(work_dir, "reference.log"), "w") as log:
-    started = time.time()
-    code, _ = run_to_end(command(os.path.join(work_dir, "reference"), data_dir), log)
+  started, code = time.time(), 0
+  if not os.path.exists(os.path.join(work_dir, "reference", "summary.md")):  # Else reused.
+    with open(os.path.join(work_dir, "reference.log"), "w") as log:
+      code, _ = run_to_end(command(os.path.join(work_dir, "reference"), data_dir), log)
   if code != 0:
     print(f"error: the reference run failed (exit {code}); see {work_dir}/reference.log",
           file=sys.stderr)
     return 1
   reference = snapshot(os.path.join(work_dir, "reference"))
   total_records = sum(len(v) for v in reference["metrics"].values())
-  print(f"reference: winner {reference['decision']['winner']}, {total_records} metric records, "
+  print(f"reference: winner {(reference['decision'] or {}).get('winner')}, {total_records} "
+        "metric records, "
         f"{time.time() - started:.0f}s", flush=True)
 
   tally = Tally()
   signal_faults(args, rng, work_dir, data_dir, reference, total_records, tally)
   disk_full_faults(args, rng, work_dir, data_dir, reference, tally)
-  corrupt_checkpoint_faults(args, rng, work_dir, data_dir, reference, total_records, tally)
   worker_faults(args, rng, work_dir, data_dir, tally)
+  corrupt_checkpoint_faults(args, rng, work_dir, data_dir, reference, total_records, tally)
   injected = sum(tally.injected.values())
   print("by kind: " + ", ".join(f"{kind} {n}" for kind, n in sorted(tally.injected.items())))
   print(f"faults: injected={injected} resumed={tally.resumed} lost={tally.lost} "
