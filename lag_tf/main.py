@@ -28,9 +28,10 @@ from absl import app, flags, logging  # noqa: E402
 from lag_tf import console  # noqa: E402
 
 with console.native_stderr_hidden(not console.verbose_requested(sys.argv)):
-  from lag_tf import bindings as bindings_lib, config_io, dry_run, plan, run_lock  # noqa: E402
+  from lag_tf import bindings as bindings_lib, config_io, dir_ownership, dry_run, plan  # noqa: E402
+  from lag_tf import run_lock  # noqa: E402
   from lag_tf.experiments import run_experiment  # noqa: E402
-  from lag_tf.training import determinism, preemption  # noqa: E402
+  from lag_tf.training import determinism, failures, preemption  # noqa: E402
   from lag_tf.training import strategy as strategy_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -48,6 +49,9 @@ flags.DEFINE_enum("dry_run", None, ["plan", "calibrate"],
 flags.DEFINE_float("dry_run_flops_per_second", None,
                    "Throughput for --dry_run's wall-time estimate (default: an assumed figure).")
 flags.DEFINE_bool("strict_bindings", False, "Exit 2 if a gin binding has no effect in this run.")
+flags.DEFINE_bool("allow_non_empty", False,
+                  "Start a run in an existing, non-empty dir that holds no lag_tf run (files "
+                  "lag_tf did not write are never touched).")
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -101,12 +105,14 @@ def main(argv) -> None:
   had_config = config_io.has_config(FLAGS.model_dir)
   lock = run_lock.RunLock(FLAGS.model_dir)
   try:
-    config_io.check_model_dir_writable(FLAGS.model_dir)
     if chief:  # The chief owns the dir for the job; other workers only write scratch copies.
+      dir_ownership.check_model_dir_owner(FLAGS.model_dir, FLAGS.allow_non_empty)
+    config_io.check_model_dir_writable(FLAGS.model_dir)
+    if chief:
       lock.acquire()
     config_io.prepare_model_dir(FLAGS.model_dir, write_config=chief,
                                 allow_config_change=FLAGS.allow_config_change)
-  except (config_io.ConfigError, run_lock.LockHeldError) as error:
+  except (config_io.ConfigError, dir_ownership.ForeignDirError, run_lock.LockHeldError) as error:
     lock.release()
     _fail(EXIT_BAD_INPUT, str(error))
 
@@ -123,6 +129,8 @@ def main(argv) -> None:
   except preemption.Preempted as stopped:
     print(f"preempted: {config_io.one_line(str(stopped))}", file=sys.stderr, flush=True)
     sys.exit(EXIT_PREEMPTED)
+  except failures.RESOURCE_ERRORS as error:  # Out of memory, disk full: one line, no traceback.
+    _fail(EXIT_RUN_FAILED, failures.describe(error, FLAGS.model_dir))
   except RuntimeError as error:
     _fail(EXIT_RUN_FAILED, str(error))
   finally:

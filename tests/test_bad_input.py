@@ -13,6 +13,7 @@ import sys
 import pytest
 from lag_tf import run_lock
 from main_fixtures import run_main_in_process
+from main_fixtures import snapshot as _snapshot
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -37,25 +38,21 @@ def _run_in_process(argv, capsys, monkeypatch):
   return (None if code == 0 else code), err
 
 
-def _snapshot(directory):
-  """Every file under `directory` with its bytes (None if it does not exist)."""
-  if not os.path.exists(directory):
-    return None
-  files = {}
-  for root, _, names in os.walk(directory):
-    for name in names:
-      path = os.path.join(root, name)
-      with open(path, "rb") as f:
-        files[os.path.relpath(path, directory)] = f.read()
-  return files
-
-
 def _setup_existing_run(model_dir):
   """A model dir holding another run's config and results."""
   os.makedirs(os.path.join(model_dir, "ckpt"))
   for name, text in (("config.gin", "Trainer.train_steps = 7\n"),
                      ("metrics.jsonl", '{"step": 0, "eval_loss": 5.5}\n'),
                      ("ckpt/checkpoint", "model_checkpoint_path: \"ckpt-0\"\n")):
+    with open(os.path.join(model_dir, name), "w") as f:
+      f.write(text)
+
+
+def _setup_foreign(model_dir):
+  """A user's own directory: their metrics.jsonl (one line, no newline) and notes, no config."""
+  os.makedirs(model_dir)
+  for name, text in (("metrics.jsonl", '{"run": "mine", "score": 0.93}'),
+                     ("notes.txt", "my results\n")):
     with open(os.path.join(model_dir, name), "w") as f:
       f.write(text)
 
@@ -109,6 +106,11 @@ TABLE = [
      "longer than the shortest growth stage", None),
     ("changed_config", TINY, "different config.gin", _setup_existing_run),
     ("model_dir_in_use", TINY, "is in use by pid", _setup_locked),
+    ("foreign_model_dir", TINY, "is not empty and holds no lag_tf run", _setup_foreign),
+    ("foreign_file_lag_tf_would_write", TINY + ["--allow_non_empty"],
+     "holds metrics.jsonl, not written by lag_tf", _setup_foreign),
+    ("step_larger_than_memory", TINY + ["--gin_bindings=SEQUENCE_LENGTH = 100000"],
+     "the largest term is attention scores", None),
     ("unexpected_argument", TINY + ["positional"], "unexpected arguments", None),
 ]
 

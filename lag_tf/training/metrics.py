@@ -20,33 +20,62 @@ def read_metrics(path: str) -> list:
   """All records of a metrics.jsonl file (an absent file has none).
 
   A process killed mid-append leaves a cut last line: it is skipped (the step is recomputed on
-  resume, and `truncate_after` rewrites the file without it).
+  resume, and `truncate_after` rewrites the file without it). Lines that are not lag_tf records
+  (a JSON object with an integer "step") are skipped too.
   """
   return _read(path)[0]
 
 
+_RECORD_START = '{"step": '  # How every line MetricsLogger.write appends begins.
+
+
+def _is_record(value) -> bool:
+  return isinstance(value, dict) and isinstance(value.get("step"), int)
+
+
 def _read(path: str):
-  """(records, whether the file needs rewriting: a cut or unparseable line)."""
+  """(records, whether the last line is cut, how many other lines are not records)."""
   if not tf.io.gfile.exists(path):
-    return [], False
+    return [], False, 0
   with tf.io.gfile.GFile(path) as f:
     text = f.read()
-  records, damaged = [], bool(text) and not text.endswith("\n")
-  for line in text.splitlines():
+  lines = text.splitlines()
+  records, cut, foreign = [], False, 0
+  for index, line in enumerate(lines):
     if not line.strip():
       continue
     try:
-      records.append(json.loads(line))
+      value = json.loads(line)
     except ValueError:
-      damaged = True
-  return records, damaged
+      value = None
+    if _is_record(value):
+      records.append(value)
+    elif value is None and index == len(lines) - 1 and not text.endswith("\n") and (
+        line.startswith(_RECORD_START) or _RECORD_START.startswith(line)):
+      cut = True  # Killed mid-append: a prefix of a record, never valid JSON.
+    else:
+      foreign += 1
+  # A last record without its newline is whole but must be rewritten before the next append.
+  cut = cut or (bool(text) and not text.endswith("\n"))
+  return records, cut, foreign
+
+
+def _keep_original(path: str) -> str:
+  """Copies `path` to a new `<path>.orig-<n>` beside it; returns the copy's path."""
+  number = 1
+  while tf.io.gfile.exists(f"{path}.orig-{number}"):
+    number += 1
+  tf.io.gfile.copy(path, f"{path}.orig-{number}")
+  return f"{path}.orig-{number}"
 
 
 class MetricsLogger:
   """Appends step records to `<directory>/metrics.jsonl` and TensorBoard events.
 
   On resume from step s, records after s (written after the last checkpoint, so about to be
-  recomputed) are dropped first, so each step appears once.
+  recomputed) are dropped first, so each step appears once. That repair drops only lag_tf's own
+  records and a cut last line; a file with any other line (not a lag_tf record) is first copied
+  to `metrics.jsonl.orig-<n>` beside it, so no line lag_tf did not write is ever lost.
   """
 
   def __init__(self, directory: str, enabled: bool = True, name: str = ""):
@@ -61,10 +90,13 @@ class MetricsLogger:
   def truncate_after(self, step: int) -> None:
     if not self.enabled or not tf.io.gfile.exists(self.path):
       return
-    records, damaged = _read(self.path)
+    records, cut, foreign = _read(self.path)
     kept = [r for r in records if r["step"] <= step]
-    if len(kept) == len(records) and not damaged:
+    if len(kept) == len(records) and not cut and not foreign:
       return
+    if foreign:
+      logging.warning("%s holds %d lines that are not lag_tf records; kept the original as %s "
+                      "before repairing it.", self.path, foreign, _keep_original(self.path))
     # Rewritten whole and renamed into place, so a kill here leaves the old file or the new one.
     temporary = self.path + ".tmp"
     with tf.io.gfile.GFile(temporary, "w") as f:

@@ -21,7 +21,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import memory
 from lag_tf.models import TransformerConfig, build_transformer
+from lag_tf.training import checkpoints
 from lag_tf.training import losses
 from lag_tf.training import optimizers
 from lag_tf.training import preemption
@@ -127,6 +129,8 @@ class Trainer:
     masking = getattr(data, "masking", None)
     self.mask_probability = (masking.probability if model_config.objective == "mlm"
                              and masking is not None else None)
+    # Before building anything: a step that cannot fit is bad input (exit 2), not an OOM later.
+    memory.check_step_memory(model_config, global_batch_size, strategy, self.mask_probability)
 
     keras.utils.set_random_seed(seed)
     with strategy.scope():
@@ -150,9 +154,10 @@ class Trainer:
   def restore(self) -> int:
     """Restores the latest checkpoint if there is one; returns the step."""
     # Every worker restores the chief's checkpoint (non-chiefs save to scratch dirs).
-    latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, "ckpt"))
+    # A damaged newest checkpoint is reported and the previous one restored (checkpoints.py).
+    latest = checkpoints.restore_latest_good(
+        self.checkpoint, os.path.join(self.model_dir, "ckpt"), self._prefix())
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
     # Also without a checkpoint: a run killed before its first save left records to redo.
     self.metrics.truncate_after(int(self.step.numpy()))
