@@ -23,6 +23,7 @@ from absl import logging
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import validate_pool
+from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag import decisions
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
 from lag_tf.lag.probe import GrowthPoint
@@ -97,9 +98,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     return summary
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
-  base.restore()
-  if int(base.step.numpy()) < steps[0]:
-    base.train()
+  restore_or_train_base(base, steps[0])
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
   del base
   config_hash = decisions.config_hash(gin.config_str())

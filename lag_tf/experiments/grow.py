@@ -16,6 +16,7 @@ from absl import logging
 
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import ModelState, Pool, apply_candidate, validate_pool
+from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.training.trainer import Trainer
 
@@ -31,9 +32,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   targets = validate_pool(pool, base_config)
   data = LanguageModelingData()
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
-  base.restore()
-  if int(base.step.numpy()) < base_steps:
-    base.train()
+  restore_or_train_base(base, base_steps)
   base_eval = base.evaluate()
   state = ModelState.from_model(base.model, base.optimizer)
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))

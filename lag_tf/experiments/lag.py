@@ -19,6 +19,7 @@ from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, validate_pool
+from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag import decisions
 from lag_tf.lag.probe import GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
@@ -66,9 +67,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   steps_after_growth = schedule.probe_steps + continue_steps
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
-  base.restore()
-  if int(base.step.numpy()) < base_steps:
-    base.train()
+  restore_or_train_base(base, base_steps)
   point = GrowthPoint.from_trainer(base)
   chief = base.is_chief
   del base

@@ -25,6 +25,7 @@ from absl import logging
 
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, validate_pool
+from lag_tf.interop.source import base_model, restore_or_train_base
 from lag_tf.lag.probe import GrowthPoint, probe_candidate
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.models import TransformerConfig
@@ -80,10 +81,8 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
 
   data = LanguageModelingData()
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
-  if worker_index == 0:
-    base.restore()
-    if int(base.step.numpy()) < base_steps:
-      base.train()
+  if worker_index == 0 or base_model() is not None:
+    restore_or_train_base(base, base_steps)
   else:
     _wait_for_base(model_dir, base_steps, base_wait_seconds)
     base.restore()

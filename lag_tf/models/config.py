@@ -12,7 +12,8 @@ from typing import Any, Mapping, Optional
 import gin
 
 MODEL_KINDS = ("encoder", "decoder")
-ACTIVATIONS = ("gelu", "relu", "silu")
+# "gelu" is the exact (erf) GELU; "gelu_tanh" its tanh approximation (GPT-2's).
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 

@@ -32,9 +32,19 @@ from lag_tf.models import kernels
 from lag_tf.models.config import TransformerConfig
 
 
+def gelu_tanh(x):
+  """GELU with the tanh approximation (GPT-2's; keras-hub's `gelu_approximate`)."""
+  return keras.activations.gelu(x, approximate=True)
+
+
+def _activation(name):
+  """A Keras activation for `TransformerConfig.activation`."""
+  return gelu_tanh if name == "gelu_tanh" else name
+
+
 def _dense(units: int, name: str, dtype, activation=None) -> keras.layers.Dense:
   return keras.layers.Dense(
-      units, activation=activation, name=name, dtype=dtype,
+      units, activation=_activation(activation), name=name, dtype=dtype,
       kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
 
 
