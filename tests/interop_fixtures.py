@@ -12,7 +12,7 @@ from lag_tf.models import build_transformer
 from lag_tf.training.trainer import make_optimizer
 
 GROWTH = Candidate("grown", depth="stack_layers", depth_params={"target_layers": 3},
-                   width="widen_d_model", width_params={"target_d_model": 64}, noise_scale=0.1)
+                   width="widen_d_model", width_params={"target_d_model": 64, "target_heads": 4}, noise_scale=0.1)
 
 
 def grown_state(kind="encoder", tie=True, seed=0, **changes):

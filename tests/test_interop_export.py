@@ -2,6 +2,7 @@
 dir's final model is the one exported; bad requests exit 2 with one line and never overwrite."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import tensorflow as tf
 
 from interop_fixtures import grown_state, lag_model, lag_run_dir, save_checkpoint, write_json
 from lag_tf.growth.testing import random_tokens
-from lag_tf.interop import formats, keras_export, locate
+from lag_tf.interop import formats, keras_hub_io, locate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,3 +118,26 @@ def test_missing_model_exits_2(tmp_path):
   result = _export([f"--model_dir={tmp_path / 'nothing'}", f"--out={tmp_path / 'm.keras'}"])
   assert result.returncode == 2
   assert _error_line(result) == f"error: model dir {tmp_path / 'nothing'} does not exist"
+
+
+@pytest.mark.parametrize("changes,mismatch", [
+    ({"kind": "encoder"}, "post-LayerNorm"),
+    ({"activation": "gelu"}, "activation='gelu'"),
+    ({"layer_norm_epsilon": 1e-6}, "layer_norm_epsilon=1e-06"),
+    ({"head_dim": 4}, "num_heads * head_dim = 16 != d_model = 32")])
+def test_keras_hub_names_the_first_mismatch(changes, mismatch):
+  config = grown_state().config.replace(kind="decoder", activation="gelu_tanh", d_model=32,
+                                        layer_norm_epsilon=1e-5)
+  assert keras_hub_io.backbone_for(config) == "GPT2Backbone"
+  assert keras_hub_io.backbone_for(config.replace(activation="relu")) == "OPTBackbone"
+  with pytest.raises(ValueError, match=re.escape(mismatch)):
+    keras_hub_io.backbone_for(config.replace(**changes))
+
+
+def test_an_unmappable_keras_hub_export_exits_2(tmp_path):
+  lag_run_dir(str(tmp_path / "run"), grown_state(), grown_state(seed=1))
+  result = _export([f"--model_dir={tmp_path / 'run'}", "--format=keras_hub",
+                    f"--out={tmp_path / 'preset'}"])
+  assert result.returncode == 2
+  assert "post-LayerNorm" in _error_line(result)
+  assert not os.path.exists(tmp_path / "preset")
