@@ -86,3 +86,19 @@ def test_config_round_trips_through_dict():
   assert TransformerConfig.from_dict(config.to_dict()) == config
   with pytest.raises(ValueError, match="unknown fields"):
     TransformerConfig.from_dict(dict(config.to_dict(), depth=3))
+
+
+def test_gelu_tanh_is_the_tanh_approximation_on_both_paths():
+  fused = build_transformer(TransformerConfig(activation="gelu_tanh", **TINY))
+  plain = build_transformer(TransformerConfig(activation="gelu_tanh", fused_kernels=False,
+                                              **TINY))
+  for source, target in zip(fused.weights, plain.weights):
+    target.assign(source)
+  tokens = np.random.default_rng(0).integers(0, 50, (2, 16)).astype(np.int32)
+  np.testing.assert_allclose(np.asarray(fused(tokens)), np.asarray(plain(tokens)), atol=1e-5)
+  x = np.linspace(-4, 4, 33).astype(np.float32)
+  tanh_gelu = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+  inner = fused.blocks[0].ffn_inner
+  np.testing.assert_allclose(np.asarray(inner.activation(x)), tanh_gelu, atol=1e-6)
+  exact = build_transformer(TransformerConfig(**TINY)).blocks[0].ffn_inner.activation
+  assert np.abs(np.asarray(exact(x)) - tanh_gelu).max() > 1e-4  # The default stays erf-GELU.

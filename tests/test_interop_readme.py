@@ -1,0 +1,97 @@
+"""README "Export and import" runs as written: its commands and Python, with /tmp/ moved into a
+temp dir, on tiny model dirs in lag_tf's layout (and, with keras-hub, a real tiny LAG run)."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from interop_fixtures import grown_state, lag_model, lag_run_dir
+from lag_tf.interop import locate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _blocks():
+  with open(os.path.join(REPO, "README.md")) as f:
+    text = f.read()
+  section = text[text.index("## Export and import"):]
+  section = section[:section.index("\n## ", 1)]
+  return re.findall(r"```(\w*)\n(.*?)\n```", section, re.S)
+
+
+def _run(args, tmp_path, timeout=600):
+  env = dict(os.environ, PYTHONPATH=REPO)
+  result = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+  assert result.returncode == 0, (args, result.stderr[-3000:])
+  return result
+
+
+def _commands(block, tmp_path):
+  commands = [line.replace("/tmp/", f"{tmp_path}/") for line in block.splitlines()]
+  assert all(c.startswith("python -m lag_tf.") for c in commands), commands
+  return [[sys.executable] + shlex.split(c)[1:] for c in commands]
+
+
+def test_export_then_load_and_fine_tune_in_a_fresh_process(tmp_path):
+  (exports_lang, exports), (python_lang, python) = _blocks()[:2]
+  assert exports_lang == "" and python_lang == "python"
+  winner = grown_state("encoder", tie=True)
+  lag_run_dir(str(tmp_path / "lag_quickstart"), winner, grown_state(seed=1))
+  for command in _commands(exports, tmp_path):
+    _run(command, tmp_path)
+  # The README's Python, then the fresh process's logits of both files for the same tokens.
+  check = (python.replace("/tmp/", f"{tmp_path}/") + "\n" +
+           f"np.save({str(tmp_path / 'tokens.npy')!r}, tokens)\n"
+           f"np.save({str(tmp_path / 'served.npy')!r}, "
+           "serve(token_ids=tf.constant(tokens))['logits'].numpy())\n"
+           f"np.save({str(tmp_path / 'loaded.npy')!r}, np.asarray(keras.saving.load_model("
+           f"{str(tmp_path / 'lag_quickstart_winner.keras')!r})(tokens)))\n")
+  output = _run([sys.executable, "-c", check], tmp_path).stdout
+  assert re.search(r"fine-tuning loss \d+\.\d+", output), output
+  tokens = np.load(tmp_path / "tokens.npy")
+  expected = np.asarray(lag_model(winner)(tokens))
+  np.testing.assert_allclose(np.load(tmp_path / "served.npy"), expected, atol=1e-4)
+  np.testing.assert_allclose(np.load(tmp_path / "loaded.npy"), expected, atol=1e-4)
+
+
+# A CI-sized run of the shipped gin file, and the README's preset at the same small sizes.
+SMALL_PRESET = {"hidden_dim=128": "hidden_dim=32", "intermediate_dim=512": "intermediate_dim=64",
+                "max_sequence_length=128": "max_sequence_length=32"}
+SMALL_RUN = [
+    "include 'data/stdlib_corpus_small.gin'", "D_MODEL = 32", "D_FF = 64", "SEQUENCE_LENGTH = 32",
+    "Trainer.global_batch_size = 4", "Trainer.steps_per_loop = 2", "Trainer.eval_every = 10",
+    "Trainer.eval_batches = 2", "Trainer.checkpoint_every = 10",
+    "ProbeSchedule.probe_steps = 4", "ProbeSchedule.eval_steps = (0, 2, 4)",
+    "ProbeSchedule.rewarmup_steps = 2", "lag_experiment.continue_steps = 2",
+    "depth_pool/growth.Pool.candidates = [@stack/growth.Candidate(), "
+    "@zero_top/growth.Candidate()]",
+]
+
+
+def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
+  keras_hub = pytest.importorskip("keras_hub")
+  (_, make_preset), (_, commands) = _blocks()[2:4]
+  for size, small in SMALL_PRESET.items():
+    assert make_preset.count(size) == 1, size
+    make_preset = make_preset.replace(size, small)
+  _run([sys.executable, "-c", make_preset.replace("/tmp/", f"{tmp_path}/")], tmp_path)
+  train, export = _commands(commands, tmp_path)
+  # The gin file's own source is /tmp/gpt2_tiny: moved like the README's paths.
+  moved = [f"DATA_DIR = '{data_dir}'", f"base_model.source = '{tmp_path}/gpt2_tiny'"]
+  bindings = [f"--gin_bindings={b}" for b in SMALL_RUN + moved]
+  _run(train + bindings, tmp_path)
+  _run(export, tmp_path)
+  backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "lag_gpt2_winner"))
+  assert type(backbone).__name__ == "GPT2Backbone" and backbone.num_layers == 4
+  winner = locate.load_state(locate.locate(str(tmp_path / "lag_gpt2")))
+  tokens = np.random.default_rng(0).integers(0, 260, (2, 32)).astype(np.int32)
+  logits = np.asarray(keras_hub.models.GPT2CausalLM(backbone=backbone)(
+      {"token_ids": tokens, "padding_mask": np.ones_like(tokens)}))
+  bias = np.load(tmp_path / "lag_gpt2_winner" / "lm_head.npz")["output_bias"]
+  np.testing.assert_allclose(logits + bias, np.asarray(lag_model(winner)(tokens)), atol=1e-4)
