@@ -41,7 +41,7 @@ def _commands(block, tmp_path):
 def test_export_then_load_and_fine_tune_in_a_fresh_process(tmp_path):
   (exports_lang, exports), (python_lang, python) = _blocks()[:2]
   assert exports_lang == "" and python_lang == "python"
-  winner = grown_state("encoder", tie=True)
+  winner = grown_state("decoder", tie=True)  # lag_quickstart.gin grows a decoder.
   lag_run_dir(str(tmp_path / "lag_quickstart"), winner, grown_state(seed=1))
   for command in _commands(exports, tmp_path):
     _run(command, tmp_path)
