@@ -62,7 +62,7 @@ def test_export_then_load_and_fine_tune_in_a_fresh_process(tmp_path):
 
 # A CI-sized run of the shipped gin file, and the README's preset at the same small sizes.
 SMALL_PRESET = {"hidden_dim=128": "hidden_dim=32", "intermediate_dim=512": "intermediate_dim=64",
-                "max_sequence_length=128": "max_sequence_length=32"}
+                "max_sequence_length=64": "max_sequence_length=32"}
 SMALL_RUN = [
     "include 'data/stdlib_corpus_small.gin'", "D_MODEL = 32", "D_FF = 64", "SEQUENCE_LENGTH = 32",
     "Trainer.global_batch_size = 4", "Trainer.steps_per_loop = 2", "Trainer.eval_every = 10",
@@ -95,3 +95,19 @@ def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
       {"token_ids": tokens, "padding_mask": np.ones_like(tokens)}))
   bias = np.load(tmp_path / "lag_gpt2_winner" / "lm_head.npz")["output_bias"]
   np.testing.assert_allclose(logits + bias, np.asarray(lag_model(winner)(tokens)), atol=1e-4)
+
+
+def test_the_readme_preset_has_the_sizes_of_lag_from_gpt2_gin():
+  import gin
+  from lag_tf import config_io
+  from lag_tf.interop import keras_hub_io
+  from lag_tf.models import TransformerConfig
+  (_, make_preset), _ = _blocks()[2:4]
+  sizes = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)[,)]", make_preset)}
+  config_io.parse(["experiments/lag_from_gpt2.gin"], [])
+  with gin.unlock_config():
+    config = TransformerConfig()
+  assert keras_hub_io.backbone_for(config) == "GPT2Backbone"
+  assert sizes == {"vocabulary_size": config.vocab_size, "num_layers": config.num_layers,
+                   "num_heads": config.num_heads, "hidden_dim": config.d_model,
+                   "intermediate_dim": config.d_ff, "max_sequence_length": config.max_len}
