@@ -278,7 +278,9 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   make_optimizer()  # What every base Trainer calls (cheap: no variables); gin records it.
   experiment = registry.EXPERIMENTS[kind].__name__
   return Plan(kind=kind, phases=phases, trainer=trainer, overrides=overrides,
-              calls=MAIN_CALLS + ("run_experiment", experiment, "Trainer"))
+              calls=MAIN_CALLS + ("run_experiment", experiment, "Trainer")
+              # Growth runs read base_model.source where the base is restored or trained.
+              + (("base_model",) if kind != "train" else ()))
 
 
 def estimate_seconds(plan: Plan, flops_per_second: float) -> float:
