@@ -31,18 +31,14 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   targets = validate_pool(pool, base_config)
   data = LanguageModelingData()
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
-  base.restore()
-  if int(base.step.numpy()) < base_steps:
-    base.train()
+  base.resume()
   base_eval = base.evaluate()
   state = ModelState.from_model(base.model, base.optimizer)
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
 
   grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
                   train_steps=int(base.step.numpy()), name=candidate)
-  grown_state.assign_to(grown.model, grown.optimizer)
-  grown.step.assign(base.step)
-  grown.examples_seen.assign(base.examples_seen)
+  grown.start_from(grown_state, int(base.step.numpy()), int(base.examples_seen.numpy()))
   grown_eval = grown.evaluate()
   checkpoint = grown.save()
   record = {

@@ -20,7 +20,7 @@ from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, validate_pool
 from lag_tf.lag import decisions
-from lag_tf.lag.probe import GrowthPoint
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
@@ -66,22 +66,22 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   steps_after_growth = schedule.probe_steps + continue_steps
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
-  base.restore()
-  if int(base.step.numpy()) < base_steps:
-    base.train()
+  base.resume()
   point = GrowthPoint.from_trainer(base)
   chief = base.is_chief
   del base
 
+  # One compiled Trainer per target shape serves every candidate and then the winner.
+  trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   record = probe_and_commit(
       0, pool, targets, point, data, strategy, model_dir, model_dir, schedule, rule,
-      steps_after_growth, decisions.config_hash(gin.config_str()), chief)
+      steps_after_growth, decisions.config_hash(gin.config_str()), chief, trainers=trainers)
   table = summary_table(record)
   print(table, flush=True)
   if not keep_loser_checkpoints and chief:
     delete_loser_checkpoints(record, model_dir)
   winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
-                           steps_after_growth)
+                           steps_after_growth, trainers=trainers)
   final = winner.evaluate()
   flops = compute_by_phase(record, base_config, targets[record["winner"]], point.step,
                            continue_steps)
