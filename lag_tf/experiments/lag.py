@@ -88,7 +88,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   result = {"winner": record["winner"], "final_eval_loss": final["eval_loss"],
             "steps": int(winner.step.numpy()), "flops": flops}
   tokens_per_step = winner.tokens_per_step
-  del winner
+  del winner, trainers  # The scratch baseline builds a model of its own.
   baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
   if scratch_baseline:
     target = targets[record["winner"]]
