@@ -62,7 +62,8 @@ def measure(name: str, steps: int, jit: bool, data_dir: str) -> dict:
                       **common)
     trainer.train()
     peak = _status("VmHWM")
-  estimate = memory.estimate_step_memory(config, batch, trainer.mask_probability)
+  mask = data.masking.probability if config.objective == "mlm" else None
+  estimate = memory.estimate_step_memory(config, batch, mask)
   return {"config": name, "jit": jit, "baseline": baseline, "measured": peak - baseline,
           "estimate_train": estimate.train_peak, "estimate_eval": estimate.eval_peak,
           "largest": estimate.largest_term}

@@ -60,7 +60,6 @@ import statistics
 import sys
 import tempfile
 import time
-from unittest import mock
 
 # `python benchmarks/throughput.py` from a checkout: make the repository importable.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -183,13 +182,13 @@ class KerasHubMaskedLM(keras.Model):
     return self.predict_logits(self.encode(token_ids, training=training))
 
 
-def per_sequence_loss(model: KerasHubMaskedLM, positions_per_sequence: int):
-  """keras-hub's own masked-LM interface as the Trainer's loss: `mask_positions` [b, P] (the
-  first P predicted positions of each sequence, padded with weight-0 positions), the head
+def per_sequence_loss(positions_per_sequence: int):
+  """keras-hub's own masked-LM interface as the Trainer's `loss_fn`: `mask_positions` [b, P]
+  (the first P predicted positions of each sequence, padded with weight-0 positions), the head
   gathering them per sequence, as `BertMaskedLM` does. With P = the data's largest count
   the loss equals lag_tf's."""
 
-  def replica_loss(batch, training):
+  def replica_loss(model: KerasHubMaskedLM, batch, training):
     weights = tf.cast(batch["weights"], tf.float32)
     length = weights.shape[1]
     order = tf.range(length)[None]
@@ -224,18 +223,14 @@ def make_trainer(kind: str, jit_compile: bool, data: FixedBatches, model_dir: st
                 steps_per_loop=steps_per_loop, eval_every=0, checkpoint_every=steps_per_loop,
                 jit_compile=jit_compile, seed=seed, name=kind)
   strategy = tf.distribute.get_strategy()
-  if kind == "lag_tf":
-    trainer = trainer_lib.Trainer(config, data, strategy, model_dir, **kwargs)
-  else:
-    with mock.patch.object(trainer_lib, "build_transformer", build_keras_hub):
-      trainer = trainer_lib.Trainer(CONFIG, data, strategy, model_dir, **kwargs)
-  # Both are set before the first trace, which is when the loop reads them.
+  if kind != "lag_tf":
+    config = CONFIG
+    kwargs["model_fn"] = build_keras_hub
   if every_position:
-    trainer.mask_probability = None
+    kwargs["loss_fn"] = losses.token_loss_sums  # No mask probability: the head everywhere.
   if per_sequence_positions:
-    trainer._replica_loss = per_sequence_loss(trainer.model,
-                                              data.max_predictions_per_sequence())
-  return trainer
+    kwargs["loss_fn"] = per_sequence_loss(data.max_predictions_per_sequence())
+  return trainer_lib.Trainer(config, data, strategy, model_dir, **kwargs)
 
 
 # ---- measurements --------------------------------------------------------------------------
@@ -248,14 +243,14 @@ class TrainContender:
     self.tokens_per_step = tokens_per_step
     self.flops_per_token = flops_per_token
     self.in_ratio = in_ratio  # bf16 rows are reported, not compared (not a fair MFU lever)
-    self.iterator = trainer._train_iterator()  # The Trainer's own distributed input.
+    self.iterator = trainer.train_iterator()  # The Trainer's own distributed input.
     self.seconds_per_step = []
     self.peak_flops = []  # the matmul's FLOP/s measured right after each measurement
     self.losses = []
 
   def _run(self, steps):
     started = time.perf_counter()
-    loss = float(self.trainer._train_loop(self.iterator, tf.constant(steps)))
+    loss = self.trainer.run_steps(self.iterator, steps)
     return time.perf_counter() - started, loss
 
   def warm_up(self, steps):
@@ -374,7 +369,7 @@ class StepMatmuls:
 
 class UpdateOnly:
   """The optimizer half of a training step and nothing else: the Trainer's own
-  `_apply_gradients` (global-norm clipping + AdamW) on lag_tf's variables, with fixed
+  `apply_gradients` (global-norm clipping + AdamW) on lag_tf's variables, with fixed
   gradients, `steps` updates per XLA-compiled call (its fastest form here). Both contenders
   run exactly this in the shared loop, so no model implementation can make it shorter.
   """
@@ -385,7 +380,7 @@ class UpdateOnly:
     rng = np.random.default_rng(3)
     gradients = [tf.constant(1e-3 * rng.standard_normal(v.shape, dtype=np.float32))
                  for v in trainer.model.trainable_variables]
-    update = tf.function(lambda: trainer._apply_gradients(gradients), jit_compile=True)
+    update = tf.function(lambda: trainer.apply_gradients(gradients), jit_compile=True)
 
     def run(num_steps):
       for _ in tf.range(num_steps):

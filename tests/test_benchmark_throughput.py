@@ -72,8 +72,8 @@ def test_keras_hub_per_sequence_loss_equals_the_gathered_loss():
   data = throughput.FixedBatches(config, global_batch_size=4, num_batches=1, seed=0)
   batch = {k: tf.constant(v) for k, v in data.examples.items()}
   model = throughput.build_keras_hub(config)
-  per_sequence = throughput.per_sequence_loss(model, data.max_predictions_per_sequence())
-  got = [float(x) for x in per_sequence(batch, False)]
+  per_sequence = throughput.per_sequence_loss(data.max_predictions_per_sequence())
+  got = [float(x) for x in per_sequence(model, batch, False)]
   want = [float(x) for x in losses.token_loss_sums(model, batch, False, mask_probability=0.15)]
   every = [float(x) for x in losses.token_loss_sums(model, batch, False)]
   assert got[1] == want[1] == every[1] == data.examples["weights"].sum() > 0
@@ -105,8 +105,9 @@ def test_xla_step_with_the_gathered_head_compiles_at_benchmark_width(tmp_path, m
   for jit_compile in (True, False):
     trainer = throughput.make_trainer("lag_tf", jit_compile, data, str(tmp_path / str(jit_compile)),
                                       steps_per_loop=1, seed=0, config=config)
-    assert trainer.mask_probability == 0.15  # the gathered head, not every position
-    first_losses.append(float(trainer._train_loop(trainer._train_iterator(), tf.constant(1))))
+    # the gathered head, not every position
+    assert trainer.loss_fn.keywords == {"mask_probability": 0.15}
+    first_losses.append(trainer.run_steps(trainer.train_iterator(), 1))
   assert np.isfinite(first_losses[0])
   assert first_losses[0] == pytest.approx(first_losses[1], abs=1e-4)
 

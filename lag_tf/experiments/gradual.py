@@ -26,7 +26,7 @@ from lag_tf.growth import validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag import decisions
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
-from lag_tf.lag.probe import GrowthPoint
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
@@ -90,8 +90,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     final_config = base_config.replace(num_layers=layers[-1])
     trainer = Trainer(final_config, data, strategy, model_dir,
                       train_steps=scratch_steps(stages, base_config), name="scratch")
-    trainer.restore()
-    result = trainer.train()
+    result = trainer.resume() or trainer.evaluate()
     summary = {"mode": mode, "final_eval_loss": result["eval_loss"],
                "steps": int(trainer.step.numpy())}
     _write_summary(model_dir, trainer.is_chief, summary, [])
@@ -106,18 +105,21 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   for i in range(1, len(layers)):
     targets = validate_pool(pools[i], point.config)
     stage_dir = os.path.join(model_dir, f"stage-{i}")
+    # One compiled Trainer per target shape for this stage's candidates and its winner.
+    trainers = CandidateTrainers(point, data, strategy, schedule, steps[i])
     record = probe_and_commit(i, pools[i], targets, point, data, strategy, model_dir,
-                              stage_dir, schedule, rule, steps[i], config_hash, chief)
+                              stage_dir, schedule, rule, steps[i], config_hash, chief,
+                              trainers=trainers)
     records.append(record)
     print(summary_table(record), flush=True)
     if not keep_loser_checkpoints and chief:
       delete_loser_checkpoints(record, stage_dir)
     winner = continue_winner(record, pools[i], targets, point, data, strategy, stage_dir,
-                             schedule, steps[i])
+                             schedule, steps[i], trainers=trainers)
     point = GrowthPoint.from_trainer(winner)
     if i == len(layers) - 1:
       final = winner.evaluate()
-    del winner
+    del winner, trainers
   summary = {"mode": mode, "winners": [r["winner"] for r in records],
              "final_eval_loss": final["eval_loss"], "steps": point.step,
              "probe_cost_flops": sum(r["probe_cost_flops"] for r in records)}

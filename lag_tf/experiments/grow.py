@@ -39,9 +39,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
 
   grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
                   train_steps=int(base.step.numpy()), name=candidate)
-  grown_state.assign_to(grown.model, grown.optimizer)
-  grown.step.assign(base.step)
-  grown.examples_seen.assign(base.examples_seen)
+  grown.start_from(grown_state, int(base.step.numpy()), int(base.examples_seen.numpy()))
   grown_eval = grown.evaluate()
   checkpoint = grown.save()
   record = {

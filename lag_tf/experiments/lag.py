@@ -21,7 +21,7 @@ from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag import decisions
-from lag_tf.lag.probe import GrowthPoint
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
@@ -72,22 +72,24 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   chief = base.is_chief
   del base
 
+  # One compiled Trainer per target shape serves every candidate and then the winner.
+  trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   record = probe_and_commit(
       0, pool, targets, point, data, strategy, model_dir, model_dir, schedule, rule,
-      steps_after_growth, decisions.config_hash(gin.config_str()), chief)
+      steps_after_growth, decisions.config_hash(gin.config_str()), chief, trainers=trainers)
   table = summary_table(record)
   print(table, flush=True)
   if not keep_loser_checkpoints and chief:
     delete_loser_checkpoints(record, model_dir)
   winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
-                           steps_after_growth)
+                           steps_after_growth, trainers=trainers)
   final = winner.evaluate()
   flops = compute_by_phase(record, base_config, targets[record["winner"]], point.step,
                            continue_steps)
   result = {"winner": record["winner"], "final_eval_loss": final["eval_loss"],
             "steps": int(winner.step.numpy()), "flops": flops}
   tokens_per_step = winner.tokens_per_step
-  del winner
+  del winner, trainers  # The scratch baseline builds a model of its own.
   baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
   if scratch_baseline:
     target = targets[record["winner"]]

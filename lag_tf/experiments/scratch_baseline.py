@@ -33,8 +33,7 @@ def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, ste
   trainer = Trainer(config, data, strategy, os.path.join(model_dir, "scratch"),
                     train_steps=steps, name="scratch",
                     optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
-  trainer.restore()
-  return trainer.train()
+  return trainer.resume() or trainer.evaluate()
 
 
 def comparison_line(grown: dict, scratch: dict, steps: int) -> str:

@@ -26,7 +26,7 @@ from absl import logging
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, validate_pool
 from lag_tf.interop.source import base_model, restore_or_train_base
-from lag_tf.lag.probe import GrowthPoint, probe_candidate
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.models import TransformerConfig
 from lag_tf.training.trainer import Trainer
@@ -95,12 +95,14 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
     seed_data = LanguageModelingData(seed=seed)
     seed_schedule = dataclasses.replace(schedule, growth_seed=seed)
+    # One compiled Trainer per target shape for this seed's candidates.
+    trainers = CandidateTrainers(point, seed_data, strategy, seed_schedule, total_steps)
     for name in mine:
       logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,
                    len(eval_steps))
-      result, _ = probe_candidate(pool[name], point, targets[name], seed_data, strategy,
-                                  os.path.join(seed_dir, "candidates", name), seed_schedule,
-                                  total_steps, total_steps)
+      result, _ = trainers.probe(pool[name], targets[name],
+                                 os.path.join(seed_dir, "candidates", name), total_steps)
       finished.append((seed, name, result.failed))
+    del trainers
   return {"candidates": mine, "seeds": list(seeds), "eval_steps": eval_steps,
           "failed": [(s, n) for s, n, f in finished if f]}

@@ -74,6 +74,4 @@ def restore_or_train_base(trainer, base_steps: int) -> None:
     imported_state(source, trainer.model_config).assign_to(trainer.model)
     logging.info("Base model imported from %s; base training skipped.", source)
     return
-  trainer.restore()
-  if int(trainer.step.numpy()) < base_steps:
-    trainer.train()
+  trainer.resume(base_steps)

@@ -10,10 +10,9 @@ directory holds its checkpoint and metrics, so a half-finished probe resumes whe
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import os
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -47,26 +46,86 @@ class GrowthPoint:
                step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()))
 
 
+class CandidateTrainers:
+  """The Trainers of one growth point's candidates: one per distinct target config, reused.
+
+  Every candidate of a pool that grows to the same shape trains with the same compiled step:
+  the first one builds the Trainer (model, optimizer, traced train and eval steps); each next
+  one `reset`s it into its own directory and restores its checkpoint or starts from its own
+  grown state. Checkpoints, metrics and TensorBoard stay per candidate, and a reused Trainer
+  computes exactly what a new one would (`Trainer.reset`). The candidates share the point, the
+  data, the post-growth schedule and the training length, so nothing else needs a new trace.
+  Trainers of every distinct shape stay built while this object lives (one per stage).
+  """
+
+  def __init__(self, point: GrowthPoint, data, strategy, schedule: ProbeSchedule,
+               steps_after_growth: int):
+    self.point = point
+    self.data = data
+    self.strategy = strategy
+    self.schedule = schedule
+    self.steps_after_growth = steps_after_growth
+    self._by_config: Dict[TransformerConfig, Trainer] = {}
+
+  def trainer(self, candidate: Candidate, target: TransformerConfig, directory: str) -> Trainer:
+    """The candidate's trainer: restored from its directory, or freshly grown from the point."""
+    point, schedule = self.point, self.schedule
+    trainer = self._by_config.get(target)
+    if trainer is None:
+      learning_rate = schedule.learning_rate(point.state.optimizer_step or 0,
+                                             self.steps_after_growth)
+      trainer = Trainer(target, self.data, self.strategy, directory,
+                        train_steps=point.step + self.steps_after_growth,
+                        eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
+                        optimizer_fn=lambda: make_optimizer(learning_rate), name=candidate.name)
+      self._by_config[target] = trainer
+    else:
+      trainer.reset(directory, candidate.name)
+    if not trainer.restore():
+      grown = apply_candidate(candidate, point.state, np.random.default_rng(schedule.growth_seed))
+      trainer.start_from(grown, point.step, point.examples_seen)
+      if trainer.is_chief:
+        _write_candidate_info(directory, candidate, target, point, trainer)
+    return trainer
+
+  def probe(self, candidate: Candidate, target: TransformerConfig, directory: str,
+            until_probe_step: int) -> Tuple[ProbeResult, int]:
+    """Trains one candidate to `until_probe_step` (resuming if it already started); returns its
+    result and the tokens per training step.
+
+    A candidate whose loss turns NaN/Inf stops; a `failed.txt` in its directory keeps it failed
+    when the job restarts (it is not retried, and never selected).
+    """
+    growth_step = self.point.step
+    failed_marker = os.path.join(directory, "failed.txt")
+    if tf.io.gfile.exists(failed_marker):
+      with tf.io.gfile.GFile(failed_marker) as f:
+        failed = f.read().strip() or "failed (no reason recorded)"
+      tokens = _recorded_tokens_per_step(directory)
+      return probe_result(candidate, target, directory, growth_step, until_probe_step,
+                          failed), tokens
+    failed = None
+    trainer = self.trainer(candidate, target, directory)
+    tokens = trainer.tokens_per_step
+    try:
+      if int(trainer.step.numpy()) < growth_step + until_probe_step:
+        trainer.train(until_step=growth_step + until_probe_step)
+    except DivergenceError as error:
+      failed = str(error)
+      logging.warning("Candidate %s failed: %s", candidate.name, failed)
+      if trainer.is_chief:
+        # Atomic: an empty marker left by a kill would read as "not failed" on restart.
+        atomic_file.write_text(failed_marker, failed + "\n")
+    return probe_result(candidate, target, directory, growth_step, until_probe_step,
+                        failed), tokens
+
+
 def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: TransformerConfig,
                       data, strategy, directory: str, schedule: ProbeSchedule,
                       steps_after_growth: int) -> Trainer:
-  """The candidate's trainer: restored from its directory, or freshly grown from `point`."""
-  optimizer_step = point.state.optimizer_step or 0
-  learning_rate = schedule.learning_rate(optimizer_step, steps_after_growth)
-  eval_steps = [point.step + s for s in schedule.probe_eval_steps()]
-  trainer = Trainer(target, data, strategy, directory,
-                    train_steps=point.step + steps_after_growth, eval_steps=eval_steps,
-                    optimizer_fn=lambda: make_optimizer(learning_rate), name=candidate.name)
-  trainer.first_step = point.step
-  if not trainer.restore():
-    rng = np.random.default_rng(schedule.growth_seed)
-    grown = apply_candidate(candidate, point.state, rng)
-    grown.assign_to(trainer.model, trainer.optimizer)
-    trainer.step.assign(point.step)
-    trainer.examples_seen.assign(point.examples_seen)
-    if trainer.is_chief:
-      _write_candidate_info(directory, candidate, target, point, trainer)
-  return trainer
+  """One candidate's trainer, on its own (`CandidateTrainers.trainer`)."""
+  return CandidateTrainers(point, data, strategy, schedule, steps_after_growth).trainer(
+      candidate, target, directory)
 
 
 def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
@@ -103,36 +162,9 @@ def _as_float(value) -> float:
 def probe_candidate(candidate: Candidate, point: GrowthPoint, target: TransformerConfig, data,
                     strategy, directory: str, schedule: ProbeSchedule, steps_after_growth: int,
                     until_probe_step: int) -> Tuple[ProbeResult, int]:
-  """Trains one candidate to `until_probe_step` (resuming if it already started); returns its
-  result and the tokens per training step.
-
-  A candidate whose loss turns NaN/Inf stops; a `failed.txt` in its directory keeps it failed
-  when the job restarts (it is not retried, and never selected).
-  """
-  failed_marker = os.path.join(directory, "failed.txt")
-  if tf.io.gfile.exists(failed_marker):
-    with tf.io.gfile.GFile(failed_marker) as f:
-      failed = f.read().strip() or "failed (no reason recorded)"
-    tokens = _recorded_tokens_per_step(directory)
-    return probe_result(candidate, target, directory, point.step, until_probe_step,
-                        failed), tokens
-  failed = None
-  trainer = candidate_trainer(candidate, point, target, data, strategy, directory, schedule,
-                              steps_after_growth)
-  tokens = trainer.tokens_per_step
-  try:
-    if int(trainer.step.numpy()) < point.step + until_probe_step:
-      trainer.train(until_step=point.step + until_probe_step)
-  except DivergenceError as error:
-    failed = str(error)
-    logging.warning("Candidate %s failed: %s", candidate.name, failed)
-    if trainer.is_chief:
-      # Atomic: an empty marker left by a kill would read as "not failed" on restart.
-      atomic_file.write_text(failed_marker, failed + "\n")
-  finally:
-    del trainer
-    gc.collect()
-  return probe_result(candidate, target, directory, point.step, until_probe_step, failed), tokens
+  """Probes one candidate on its own (`CandidateTrainers.probe`)."""
+  return CandidateTrainers(point, data, strategy, schedule, steps_after_growth).probe(
+      candidate, target, directory, until_probe_step)
 
 
 def _recorded_tokens_per_step(directory: str) -> int:

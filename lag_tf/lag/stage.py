@@ -14,7 +14,7 @@ from absl import logging
 
 from lag_tf.growth import Pool
 from lag_tf.lag import decisions
-from lag_tf.lag.probe import GrowthPoint, candidate_trainer, probe_candidate
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import (ProbeResult, SelectorRule, halving_rungs, halving_survivors,
                                  select)
@@ -25,13 +25,20 @@ from lag_tf.training.trainer import Trainer
 def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfig],
                      point: GrowthPoint, data, strategy, model_dir: str, stage_dir: str,
                      schedule: ProbeSchedule, rule: SelectorRule, steps_after_growth: int,
-                     config_hash: str, chief: bool) -> dict:
-  """Returns the committed decision record of `stage` (probing first if there is none)."""
+                     config_hash: str, chief: bool,
+                     trainers: Optional[CandidateTrainers] = None) -> dict:
+  """Returns the committed decision record of `stage` (probing first if there is none).
+
+  `trainers` (built from the same point, data, strategy, schedule and steps_after_growth when
+  not given) builds one compiled Trainer per target shape for all candidates and rungs; pass
+  the same one to `continue_winner` to continue the winner on it too.
+  """
   existing = decisions.read_decision(model_dir, stage)
   if existing is not None:
     logging.info("Stage %d: decision already committed (%s); not probing again.", stage,
                  existing["winner"])
     return existing
+  trainers = trainers or CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   names = list(pool.names)
   directories = {n: os.path.join(stage_dir, "candidates", n) for n in names}
   rungs = (halving_rungs(rule, schedule.probe_steps, len(names))
@@ -43,9 +50,8 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
     logging.info("Stage %d: probing %d candidates to probe step %d: %s", stage, len(alive),
                  rung, ", ".join(alive))
     for name in alive:
-      results[name], tokens_per_step = probe_candidate(
-          pool[name], point, targets[name], data, strategy, directories[name], schedule,
-          steps_after_growth, rung)
+      results[name], tokens_per_step = trainers.probe(pool[name], targets[name],
+                                                      directories[name], rung)
     if index < len(rungs) - 1:
       alive = halving_survivors(rule, {n: results[n] for n in alive}, rung)
   decision = select(rule, results)
@@ -91,12 +97,13 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
 
 def continue_winner(record: dict, pool: Pool, targets: Dict[str, TransformerConfig],
                     point: GrowthPoint, data, strategy, stage_dir: str,
-                    schedule: ProbeSchedule, steps_after_growth: int) -> Trainer:
+                    schedule: ProbeSchedule, steps_after_growth: int,
+                    trainers: Optional[CandidateTrainers] = None) -> Trainer:
   """Trains the committed winner from its own probe checkpoint to the end of the stage."""
   winner = record["winner"]
-  trainer = candidate_trainer(pool[winner], point, targets[winner], data, strategy,
-                              os.path.join(stage_dir, "candidates", winner), schedule,
-                              steps_after_growth)
+  trainers = trainers or CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
+  trainer = trainers.trainer(pool[winner], targets[winner],
+                             os.path.join(stage_dir, "candidates", winner))
   until = point.step + steps_after_growth
   if int(trainer.step.numpy()) < until:
     trainer.train(until_step=until)

@@ -137,6 +137,12 @@ class MetricsLogger:
     logging.info(line)
     return rates
 
+  def close(self) -> None:
+    """Flushes and closes the TensorBoard writer (the logger writes nothing after this)."""
+    if self._writer is not None:
+      self._writer.close()
+    self.enabled = False
+
   def reset_clock(self, step: int) -> None:
     """Evals and checkpoints are not training time: restart the rate clock after them."""
     self._last_time, self._last_step = time.perf_counter(), step

@@ -5,16 +5,22 @@ normalized by the *global* number of target tokens (all-reduced), gradients are 
 then clipped by their global norm, so every strategy computes the same update as one device
 with the same global batch. A checkpoint holds model, optimizer, step and data position (the
 number of examples consumed), so a resumed run continues the identical data stream.
+
+The Trainer is given its parts (a model factory, the loss, the optimizer factory, the data) and
+only its own methods change its state: `restore` (a checkpoint), `start_from` (a grown
+`ModelState`), `reset` (back to how it was built, in another directory, so one compiled model
+serves many runs of the same shape: the candidates of a LAG pool).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
 import tempfile
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import gin
 import keras
@@ -55,7 +61,21 @@ def make_optimizer(learning_rate=None, weight_decay: float = 0.01, beta_1: float
   return optimizer
 
 
-@gin.configurable(denylist=["model_config", "data", "strategy", "model_dir"])
+def _mask_probability(model_config: TransformerConfig, data) -> Optional[float]:
+  masking = getattr(data, "masking", None)
+  return (masking.probability if model_config.objective == "mlm" and masking is not None
+          else None)
+
+
+def default_loss_fn(model_config: TransformerConfig, data) -> Callable:
+  """lag_tf's token loss for `model_config`'s objective: a masked LM runs its vocabulary head
+  only at the positions it predicts (losses.py), sized from the data's masking probability."""
+  return functools.partial(losses.token_loss_sums,
+                           mask_probability=_mask_probability(model_config, data))
+
+
+@gin.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
+                            "loss_fn"])
 class Trainer:
   """Trains one model in `model_dir` (checkpoints under `model_dir/ckpt`).
 
@@ -77,6 +97,11 @@ class Trainer:
     jit_compile: 'auto' (XLA where it compiles, see strategy.supports_xla), True or False.
     seed: Keras' global seed (initialization, dropout).
     name: prefix of progress lines (e.g. a candidate's name).
+    optimizer_fn: builds the optimizer (called once, in the strategy's scope).
+    model_fn: builds the model from `model_config` (in the strategy's scope, after seeding);
+      the model needs `encode`/`predict_logits` for a masked LM's gathered head.
+    loss_fn: `(model, batch, training) -> (loss sum, weight sum, correct count)` on one
+      replica's batch; default `default_loss_fn(model_config, data)`.
   """
 
   def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,
@@ -85,7 +110,9 @@ class Trainer:
                eval_batches: int = 8,
                checkpoint_every: int = 200, keep_checkpoints: int = 3,
                grad_clip_norm: Optional[float] = 1.0, jit_compile="auto", seed: int = 0,
-               optimizer_fn=make_optimizer, name: str = ""):
+               optimizer_fn=make_optimizer, name: str = "",
+               model_fn: Callable[[TransformerConfig], keras.Model] = build_transformer,
+               loss_fn: Optional[Callable] = None):
     for label, value in (("global_batch_size", global_batch_size),
                          ("steps_per_loop", steps_per_loop),
                          ("checkpoint_every", checkpoint_every)):
@@ -107,49 +134,88 @@ class Trainer:
     self.model_config = model_config
     self.data = data
     self.strategy = strategy
-    self.model_dir = model_dir
     self.global_batch_size = global_batch_size
     self.train_steps = train_steps
     self.steps_per_loop = steps_per_loop
     self.eval_every = eval_every
     self.eval_steps = sorted(set(int(s) for s in eval_steps))
-    # The step this run of the model began at (0, or the growth step for a grown model): it is
-    # evaluated before training so every run's curve starts at its initialization.
-    self.first_step = 0
     self.eval_batches = eval_batches
     self.checkpoint_every = checkpoint_every
+    self.keep_checkpoints = keep_checkpoints
     self.grad_clip_norm = grad_clip_norm
-    self.name = name
     self.is_chief = strategy_lib.is_chief(strategy)
     if jit_compile == "auto":
       jit_compile = strategy_lib.supports_xla(strategy)
     self.jit_compile = bool(jit_compile)
     self.tokens_per_step = global_batch_size * model_config.max_len
-    # A masked LM runs its vocabulary head only at the positions it predicts (losses.py).
-    masking = getattr(data, "masking", None)
-    self.mask_probability = (masking.probability if model_config.objective == "mlm"
-                             and masking is not None else None)
+    self.loss_fn = loss_fn or default_loss_fn(model_config, data)
     # Before building anything: a step that cannot fit is bad input (exit 2), not an OOM later.
-    memory.check_step_memory(model_config, global_batch_size, strategy, self.mask_probability)
+    memory.check_step_memory(model_config, global_batch_size, strategy,
+                             _mask_probability(model_config, data))
 
+    self.seed = seed
     keras.utils.set_random_seed(seed)
     with strategy.scope():
-      self.model = build_transformer(model_config)
+      self.model = model_fn(model_config)
       self.optimizer = optimizer_fn()
       self.optimizer.build(self.model.trainable_variables)  # Before restore (DESIGN.md).
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       self.examples_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="examples_seen")
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                           step=self.step, examples_seen=self.examples_seen)
-    self.checkpoint_manager = tf.train.CheckpointManager(
-        self.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
-        max_to_keep=keep_checkpoints, step_counter=self.step)
-    self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name)
+    # Every variable's value as built (weights, optimizer slots and counters, the dropout seed
+    # generators' states): `reset` returns to it, so a reused Trainer starts like a new one.
+    self._built_values = [v.numpy() for v in self._variables()]
+    self.metrics = None
+    self._move_to(model_dir, name)
     self._train_loop = self._make_train_loop()
     self._eval_step = self._make_eval_step()
     self._eval_dataset = None
 
   # ---- state -------------------------------------------------------------------------------
+
+  def _variables(self):
+    return (list(self.model.variables) + list(self.optimizer.variables)
+            + [self.step, self.examples_seen])
+
+  def _move_to(self, model_dir: str, name: str) -> None:
+    self.model_dir = model_dir
+    self.name = name
+    # The step this run of the model began at (0, or the growth step for a grown model): it is
+    # evaluated before training so every run's curve starts at its initialization.
+    self.first_step = 0
+    self.checkpoint_manager = tf.train.CheckpointManager(
+        self.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
+        max_to_keep=self.keep_checkpoints, step_counter=self.step)
+    if self.metrics is not None:
+      self.metrics.close()
+    self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name)
+
+  def reset(self, model_dir: str, name: str = "") -> None:
+    """Returns every variable to its value as built and moves checkpoints, metrics and
+    TensorBoard to `model_dir`, keeping the compiled train and eval steps: the same as a new
+    Trainer with the same arguments in `model_dir`, without building or tracing again."""
+    keras.utils.set_random_seed(self.seed)
+    for variable, value in zip(self._variables(), self._built_values):
+      variable.assign(value)
+    self._move_to(model_dir, name)
+
+  def start_from(self, state, step: int, examples_seen: int) -> None:
+    """Starts from a `ModelState` (weights, and AdamW moments and step if it has them) at
+    global `step` and data position `examples_seen` (e.g. a model grown at that step); the
+    curve starts with an evaluation at `step`."""
+    state.assign_to(self.model, self.optimizer if state.has_optimizer_state else None)
+    self.step.assign(step)
+    self.examples_seen.assign(examples_seen)
+    self.first_step = int(step)
+
+  def resume(self, until_step: Optional[int] = None) -> Optional[Dict[str, object]]:
+    """Restores the latest checkpoint, then trains to `until_step` (default: train_steps) if
+    it is short of it. Returns the last eval record, or None when there was nothing to train."""
+    until_step = self.train_steps if until_step is None else until_step
+    if self.restore() < until_step:
+      return self.train(until_step=until_step)
+    return None
 
   def restore(self) -> int:
     """Restores the latest checkpoint if there is one; returns the step."""
@@ -173,10 +239,9 @@ class Trainer:
 
   def _replica_loss(self, batch, training: bool):
     """(sum of weighted token losses, sum of weights, weighted correct count) on one replica."""
-    return losses.token_loss_sums(self.model, batch, training,
-                                  mask_probability=self.mask_probability)
+    return self.loss_fn(self.model, batch, training)
 
-  def _apply_gradients(self, gradients):
+  def apply_gradients(self, gradients):
     """The optimizer half of a step: clips the all-reduced gradients and applies them."""
     if self.grad_clip_norm:
       gradients, _ = tf.clip_by_global_norm(gradients, self.grad_clip_norm)
@@ -197,7 +262,7 @@ class Trainer:
         loss = loss_sum / tf.maximum(global_weight, 1.0)
       # Embedding gradients arrive as IndexedSlices; densify so all replicas reduce alike.
       gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-      self._apply_gradients(context.all_reduce(tf.distribute.ReduceOp.SUM, gradients))
+      self.apply_gradients(context.all_reduce(tf.distribute.ReduceOp.SUM, gradients))
       return loss
 
     if self.jit_compile:
@@ -222,7 +287,13 @@ class Trainer:
 
   # ---- data --------------------------------------------------------------------------------
 
-  def _train_iterator(self):
+  def run_steps(self, iterator, num_steps: int) -> float:
+    """Runs `num_steps` training steps on `iterator` in one compiled call (no step counter,
+    metrics or checkpoints: the loop `train` drives, e.g. for benchmarks); the mean loss."""
+    return float(self._train_loop(iterator, tf.constant(num_steps)))
+
+  def train_iterator(self):
+    """The distributed training batches from the current data position."""
     start = int(self.examples_seen.numpy())
     dataset = self.strategy.distribute_datasets_from_function(
         lambda context: self.data.train_dataset(
@@ -264,12 +335,12 @@ class Trainer:
         r["step"] == step and "eval_loss" in r for r in read_metrics(self.metrics.path)):
       last_eval = self._evaluate_record(step)
       self.metrics.write(step, dict(last_eval, learning_rate=self.learning_rate()))
-    iterator = self._train_iterator() if step < until_step else None
+    iterator = self.train_iterator() if step < until_step else None
     self.metrics.reset_clock(step)
     while step < until_step:
       num_steps = min(self.steps_per_loop, until_step - step,
                       *[s - step for s in self.eval_steps if s > step])
-      loss = float(self._train_loop(iterator, tf.constant(num_steps)))
+      loss = self.run_steps(iterator, num_steps)
       step += num_steps
       self.step.assign(step)
       self.examples_seen.assign_add(num_steps * self.global_batch_size)
