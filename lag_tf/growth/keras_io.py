@@ -5,8 +5,8 @@ per trainable variable, in the lists `_momentums` / `_velocities`, at the index
 `optimizer._get_variable_index(variable)` (a map built by `optimizer.build(variables)` and keyed
 by the variable's identity, also under tf.distribute). `iterations` is the step counter used by
 learning-rate schedules (and by stock AdamW's bias correction); `GrowthAdamW` also keeps a
-moment-birth slot per variable, written from and read into `ModelState.moment_ages`. A `LossScaleOptimizer` is unwrapped to its inner
-optimizer.
+moment-birth slot per variable, written from and read into `ModelState.moment_ages`. A
+`LossScaleOptimizer` is unwrapped to its inner optimizer.
 """
 
 from __future__ import annotations

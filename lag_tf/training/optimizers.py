@@ -51,11 +51,13 @@ class GrowthAdamW(keras.optimizers.AdamW):
     gradient = ops.cast(gradient, dtype)
     index = self._get_variable_index(variable)
     m, v, birth = self._momentums[index], self._velocities[index], self._moment_births[index]
-    age = ops.subtract(ops.cast(self.iterations + 1, dtype), birth)
+    # Ages in float32 whatever the variable's dtype (slots of bfloat16 variables would round
+    # births above 256; lag_tf's policies keep float32 variables).
+    age = ops.subtract(ops.cast(self.iterations + 1, "float32"), ops.cast(birth, "float32"))
     # 1 - beta^age as -expm1(age * log(beta)): no cancellation when age is small (stock
     # AdamW's 1 - beta_2^t loses ~1e-5 relative at t < 10 in float32).
-    alpha = lr * ops.sqrt(_one_minus_power(self.beta_2, age)) / _one_minus_power(self.beta_1,
-                                                                                 age)
+    alpha = ops.cast(ops.sqrt(_one_minus_power(self.beta_2, age))
+                     / _one_minus_power(self.beta_1, age), dtype) * lr
     self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
     self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
     self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v),
