@@ -26,8 +26,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def is_disk_full(error: BaseException) -> bool:
-  if isinstance(error, OSError):
-    return error.errno in _DISK_FULL
+  if isinstance(error, OSError) and error.errno in _DISK_FULL:
+    return True
+  # Also when a writer re-raised it without its errno (the decision commit's did).
   return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
 
 
