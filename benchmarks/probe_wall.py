@@ -94,19 +94,19 @@ def run(model_dir: str) -> dict:
   winner.evaluate()
   eval_seconds = time.perf_counter() - eval_started
 
-  name = record["winner"]
+  name = record.winner
   rate = steady_steps_per_second(
       os.path.join(model_dir, "candidates", name, "metrics.jsonl"),
       point.step + schedule.probe_steps + 1)
-  steady_flops = rate * record["tokens_per_step"] * training_flops_per_token(targets[name])
+  steady_flops = rate * record.tokens_per_step * training_flops_per_token(targets[name])
   evals_per_candidate = len(schedule.probe_eval_steps())
   return {"winner": name, "candidates": len(pool.names), "base_seconds": base_seconds,
           "probe_seconds": probe_seconds, "continue_seconds": continue_seconds,
-          "probe_flops": float(record["probe_cost_flops"]),
-          "probe_cost_steps": int(record["probe_cost_steps"]),
+          "probe_flops": float(record.probe_cost_flops),
+          "probe_cost_steps": int(record.probe_cost_steps),
           "steady_steps_per_second": rate, "steady_flops_per_second": steady_flops,
           "probe_eval_seconds": eval_seconds * evals_per_candidate * len(pool.names),
-          "eval_losses": {n: c["eval_losses"] for n, c in record["candidates"].items()}}
+          "eval_losses": {n: c.to_json()["eval_losses"] for n, c in record.candidates.items()}}
 
 
 def main() -> int:

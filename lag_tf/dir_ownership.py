@@ -21,7 +21,9 @@ OWN_NAMES = ("config.gin", "config.gin.*", "operative_config.gin", "metrics.json
              "stage-*", "seed-*", "grown", "growth.json", "summary.md", "report", "run.lock")
 # lag_tf's lock (a run that is starting), write probes and atomic temporaries: they do
 # not make a directory someone else's.
-_TRANSIENT = ("run.lock", "run.lock.*.tmp", ".write_probe.*", "config.gin.tmp.*")
+_TRANSIENT = ("run.lock", "run.lock.*.tmp", ".write_probe.*", "config.gin.tmp.*") + tuple(
+    f".{name}.*.tmp" for name in ("config.gin", "operative_config.gin", "metrics.jsonl",
+                                  "growth.json", "summary.md", "run.lock"))
 
 
 class ForeignDirError(ValueError):

@@ -31,7 +31,7 @@ with console.native_stderr_hidden(not console.verbose_requested(sys.argv)):
   from lag_tf import bindings as bindings_lib, config_io, dir_ownership, dry_run, plan  # noqa: E402
   from lag_tf import run_lock  # noqa: E402
   from lag_tf.experiments import run_experiment  # noqa: E402
-  from lag_tf.training import determinism, failures, preemption  # noqa: E402
+  from lag_tf.training import determinism, failures, preemption, progress  # noqa: E402
   from lag_tf.training import strategy as strategy_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -101,6 +101,8 @@ def main(argv) -> None:
     the_plan = None
   if the_plan is not None:
     _check_bindings(recorded, the_plan)
+  # The whole run's ETA on every progress line counts down the plan's training FLOPs.
+  progress.begin_run(the_plan.total_flops if the_plan is not None else None)
   chief = strategy_lib.is_chief(strategy)
   had_config = config_io.has_config(FLAGS.model_dir)
   lock = run_lock.RunLock(FLAGS.model_dir)

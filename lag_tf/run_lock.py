@@ -24,6 +24,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from lag_tf import atomic_file
+
 LOCK_NAME = "run.lock"
 
 
@@ -113,25 +115,11 @@ class RunLock:
                         "reappearing (another run is starting in this dir)")
 
   def _try_create(self) -> bool:
-    text = json.dumps(self.owner) + "\n"
-    if "://" in self.path:
-      if tf.io.gfile.exists(self.path):
-        return False
-      with tf.io.gfile.GFile(self.path, "w") as f:
-        f.write(text)
-      return True
-    temporary = f"{self.path}.{self.owner['host']}.{self.owner['pid']}.tmp"
-    with open(temporary, "w") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    try:
-      os.link(temporary, self.path)
+    try:  # Exclusive: exactly one of two racing runs creates it.
+      atomic_file.write_text(self.path, json.dumps(self.owner) + "\n", exclusive=True)
       return True
     except FileExistsError:
       return False
-    finally:
-      os.remove(temporary)
 
   def release(self) -> None:
     if not self.held:

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from lag_tf.growth import Candidate, apply_candidate
+from lag_tf.growth import keras_io
 from lag_tf.growth.testing import randomized_state, tiny_config
 from lag_tf.models import build_transformer
 from lag_tf.training.trainer import make_optimizer
@@ -24,7 +25,7 @@ def grown_state(kind="encoder", tie=True, seed=0, **changes):
 def lag_model(state):
   """lag_tf's own model (fused kernels, as trained) holding `state`."""
   model = build_transformer(state.config)
-  state.assign_to(model)
+  keras_io.assign_state(state, model)
   return model
 
 

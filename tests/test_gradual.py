@@ -1,16 +1,18 @@
 """Adaptive gradual stacking: stage schedules, generated pools, and a CI-sized run."""
 
+import logging
 import os
 
 import pytest
 
-from lag_tf import config_io
+from lag_tf import config_io, plan
 from lag_tf.experiments.gradual import gradual_experiment, scratch_steps
 from lag_tf.growth import validate_pool
 from lag_tf.lag.decisions import read_decision
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, block_start, stage_pool
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import progress
 from lag_fixtures import strategy
 
 TINY = [
@@ -59,10 +61,21 @@ def test_scratch_gets_the_same_training_flops():
   assert (steps + 1) * training_flops_per_token(base.replace(num_layers=4)) > budget
 
 
-def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path, data_dir):
+def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path, data_dir,
+                                                                       caplog):
+  caplog.set_level(logging.INFO, logger="absl")
   config_io.parse(["experiments/gradual_tiny.gin"], TINY + [f"DATA_DIR = '{data_dir}'"])
   model_dir = str(tmp_path)
+  planned = plan.build_plan(replicas=1).total_flops
+  progress.begin_run(planned)
   summary = gradual_experiment(strategy(), model_dir)
+  # Progress lines name the phase, and the run's done FLOPs end at exactly the plan's.
+  lines = [r.getMessage() for r in caplog.records]
+  for phase in ("stage 0 of 2 (base) step", "stage 1: probe copy_", "(1 of 2)",
+                "stage 2: probe zero_top (3 of 3)", "stage 2: continue"):
+    assert any(phase in line for line in lines), phase
+  assert any(", run " in line and "% done)" in line for line in lines)
+  assert progress.RUN.done_flops == pytest.approx(planned, rel=1e-9)
   assert summary["steps"] == 30 and len(summary["winners"]) == 2
   for stage, layers in ((1, 2), (2, 3)):
     record = read_decision(model_dir, stage)
@@ -73,8 +86,11 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
     assert os.path.exists(tmp_path / f"stage-{stage}" / "candidates" / record["winner"] / "ckpt")
   assert len(read_decision(model_dir, 2)["candidates"]) == 3  # top, middle(=bottom), zero.
   texts = [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)]
+  progress.begin_run(planned)
   again = gradual_experiment(strategy(), model_dir)
   assert again["winners"] == summary["winners"]
+  # A restarted run counts what its checkpoints and decisions hold: nothing is left to do.
+  assert progress.RUN.done_flops == pytest.approx(planned, rel=1e-9)
   assert [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)] == texts
 
 

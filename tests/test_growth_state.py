@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.growth import ModelState, tree_items, weight_shapes
+from lag_tf.growth import keras_io
 from lag_tf.growth import testing
 from lag_tf.models import build_transformer, count_parameters
 
@@ -72,18 +73,18 @@ def test_round_trip_is_bitwise_with_adamw_moments_and_training_continues_identic
   config = testing.tiny_config(kind, tie)
   model, optimizer = build_transformer(config), _adamw()
   _train_steps(model, optimizer, steps=2)
-  state = ModelState.from_model(model, optimizer)
+  state = keras_io.state_from_model(model, optimizer)
   assert state.optimizer_step == 2
   assert all(np.any(leaf != 0) for _, leaf in tree_items(state.second_moments))
 
-  twin, twin_optimizer = build_transformer(config), _adamw()  # Unbuilt: assign_to builds it.
-  state.assign_to(twin, twin_optimizer)
-  assert ModelState.from_model(twin, twin_optimizer).equals(state)
+  twin, twin_optimizer = build_transformer(config), _adamw()  # Unbuilt: assign_state builds it.
+  keras_io.assign_state(state, twin, twin_optimizer)
+  assert keras_io.state_from_model(twin, twin_optimizer).equals(state)
 
   # The moments landed on the right variables: one more identical step gives identical models.
   _train_steps(model, optimizer, steps=1, seed=5)
   _train_steps(twin, twin_optimizer, steps=1, seed=5)
-  after, twin_after = ModelState.from_model(model, optimizer), ModelState.from_model(
+  after, twin_after = keras_io.state_from_model(model, optimizer), keras_io.state_from_model(
       twin, twin_optimizer)
   assert twin_after.equals(after)
 
@@ -92,10 +93,10 @@ def test_adapters_reject_mismatches():
   config = testing.tiny_config()
   state = testing.randomized_state(config)
   with pytest.raises(ValueError, match="config"):
-    state.assign_to(testing.model_for(config.replace(d_ff=32)))
+    keras_io.assign_state(state, testing.model_for(config.replace(d_ff=32)))
   with pytest.raises(ValueError, match="no optimizer moments"):
-    state.assign_to(testing.model_for(config), _adamw())
+    keras_io.assign_state(state, testing.model_for(config), _adamw())
   with pytest.raises(ValueError, match="not built"):
-    ModelState.from_model(testing.model_for(config), _adamw())
+    keras_io.state_from_model(testing.model_for(config), _adamw())
   with pytest.raises(ValueError, match="Adam-family"):
-    ModelState.from_model(testing.model_for(config), keras.optimizers.SGD())
+    keras_io.state_from_model(testing.model_for(config), keras.optimizers.SGD())

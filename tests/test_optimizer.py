@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.growth import Candidate, ModelState, apply_candidate, tree_items, tree_map
+from lag_tf.growth import keras_io
 from lag_tf.growth import testing
 from lag_tf.models import build_transformer
 from lag_tf.training.optimizers import GrowthAdamW
@@ -27,7 +28,7 @@ def _model(config, state=None, bias_correction="per_parameter", seed=0):
   optimizer = make_optimizer(LEARNING_RATE, bias_correction=bias_correction)
   optimizer.build(model.trainable_variables)
   if state is not None:
-    state.assign_to(model, optimizer if state.has_optimizer_state else None)
+    keras_io.assign_state(state, model, optimizer if state.has_optimizer_state else None)
   return model, optimizer
 
 
@@ -183,7 +184,7 @@ def test_width_padding_gives_fresh_units_age_zero_inside_a_carried_kernel():
   ours, our_opt = _model(grown.config, grown)
   births = our_opt.moment_births(ours.weight_tree()["blocks"][0]["ffn_inner/kernel"]).numpy()
   assert np.all(births[:, :64] == 0) and np.all(births[:, 64:] == 7)
-  round_trip = ModelState.from_model(ours, our_opt)
+  round_trip = keras_io.state_from_model(ours, our_opt)
   np.testing.assert_array_equal(round_trip.moment_ages["blocks"][0]["ffn_inner/kernel"], inner)
 
 

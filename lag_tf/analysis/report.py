@@ -16,6 +16,7 @@ import numpy as np
 
 from lag_tf import atomic_file
 from lag_tf.analysis import plots, runs, summary as summary_lib
+from lag_tf.records import DecisionRecord
 
 REPORT_DIR = "report"
 
@@ -165,7 +166,7 @@ def _study_plots(study: summary_lib.StudySummary, source: runs.Study, headline: 
 
 # --- LAG / gradual. -----------------------------------------------------------------------------
 
-def _stage_section(decision: runs.StageDecision, probes: Optional[dict],
+def _stage_section(decision: DecisionRecord, probes: Optional[dict],
                    directory: str) -> tuple:
   stage = summary_lib.summarize_stage(decision)
   k = stage["probe_steps"]
@@ -182,7 +183,7 @@ def _stage_section(decision: runs.StageDecision, probes: Optional[dict],
   agreement = "agrees" if init_choice == stage["winner"] else "differs"
   lines += ["", f"Choosing by loss at init would pick {_fmt(init_choice)} ({agreement})."
             if init_choice else "No eval at probe step 0 was recorded.", ""]
-  losses = {n: decision.eval_losses(n) for n in decision.candidates}
+  losses = {n: c.eval_losses for n, c in decision.candidates.items()}
   if not any(losses.values()) and probes:
     losses = {n: dict(zip(r.eval_steps.tolist(), r.eval_losses.tolist()))
               for n, r in probes.items()}

@@ -29,6 +29,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from lag_tf.records import CandidateInfo, DecisionRecord
+
 _SEED_DIR = re.compile(r"^seed-(.+)$")
 _STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
 
@@ -116,7 +118,7 @@ class CandidateRun:
 
   name: str
   directory: str
-  info: dict                                  # candidate.json, {} if absent.
+  info: CandidateInfo                         # candidate.json (defaults if absent).
   growth_step: int
   eval_steps: np.ndarray                      # [evals], sorted.
   eval_losses: np.ndarray                     # [evals]
@@ -132,7 +134,7 @@ class CandidateRun:
   @property
   def flops_per_step(self) -> float:
     """flops_per_token * tokens_per_step from candidate.json; NaN if either is unknown."""
-    return as_float(self.info.get("flops_per_token")) * as_float(self.info.get("tokens_per_step"))
+    return self.info.flops_per_step
 
 
 def _first_failure(records: List[dict], growth_step: int) -> Optional[str]:
@@ -145,11 +147,11 @@ def _first_failure(records: List[dict], growth_step: int) -> Optional[str]:
 
 def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
   """Reads `directory/metrics.jsonl` and the optional `directory/candidate.json`."""
-  info = read_json(os.path.join(directory, "candidate.json")) or {}
+  info = CandidateInfo.from_json(read_json(os.path.join(directory, "candidate.json")))
   records = read_metrics(os.path.join(directory, "metrics.jsonl"))
   evals = [r for r in records if "eval_loss" in r]
-  if info.get("growth_step") is not None:
-    growth_step = int(info["growth_step"])
+  if info.growth_step is not None:
+    growth_step = int(info.growth_step)
   else:
     growth_step = int(evals[0]["step"]) if evals else 0
   batch_rows = [r.get("eval_batch_losses") for r in evals]
@@ -159,7 +161,7 @@ def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
     batch_losses = np.array([[as_float(v) for v in row] for row in batch_rows])
   trains = [r for r in records if "loss" in r]
   return CandidateRun(
-      name=name or info.get("name") or os.path.basename(directory.rstrip("/")),
+      name=name or info.name or os.path.basename(directory.rstrip("/")),
       directory=directory, info=info, growth_step=growth_step,
       eval_steps=np.array([int(r["step"]) - growth_step for r in evals], dtype=np.int64),
       eval_losses=np.array([as_float(r["eval_loss"]) for r in evals], dtype=np.float64),
@@ -182,46 +184,8 @@ def read_candidates(candidates_dir: str) -> Dict[str, CandidateRun]:
 # --- Decisions (LAG and gradual runs). ----------------------------------------------------------
 
 @dataclasses.dataclass
-class StageDecision:
-  """A committed decision; `record` is the stage-<i>.json object as written."""
-
-  stage: int
-  record: dict
-
-  @property
-  def winner(self) -> Optional[str]:
-    return self.record.get("winner")
-
-  @property
-  def rule(self) -> str:
-    return str(self.record.get("rule", "?"))
-
-  @property
-  def candidates(self) -> Dict[str, dict]:
-    value = self.record.get("candidates")
-    return value if isinstance(value, dict) else {}
-
-  def eval_losses(self, name: str) -> Dict[int, float]:
-    """Probe step -> eval loss of one candidate (keys are strings in JSON)."""
-    losses = self.candidates.get(name, {}).get("eval_losses") or {}
-    return {int(step): as_float(loss) for step, loss in sorted(losses.items(),
-                                                               key=lambda kv: int(kv[0]))}
-
-  @property
-  def probe_steps(self) -> Optional[int]:
-    """k: the record's probe_steps (the largest, if a list), else the largest probed step."""
-    value = self.record.get("probe_steps")
-    if isinstance(value, (int, float)):
-      return int(value)
-    if isinstance(value, list) and value:
-      return int(max(value))
-    steps = [s for name in self.candidates for s in self.eval_losses(name)]
-    return max(steps) if steps else None
-
-
-@dataclasses.dataclass
 class LagRun:
-  stages: List[StageDecision]
+  stages: List[DecisionRecord]
   stage_candidates: Dict[int, Dict[str, CandidateRun]]  # Probe curves per stage, if written.
 
 
@@ -231,8 +195,9 @@ def read_lag_run(directory: str) -> Optional[LagRun]:
   for file_name in _listdir(decisions_dir):
     match = _STAGE_FILE.match(file_name)
     record = read_json(os.path.join(decisions_dir, file_name)) if match else None
-    if record is not None:
-      stages.append(StageDecision(stage=int(match.group(1)), record=record))
+    if record is not None:  # The file name says which stage it is.
+      stages.append(dataclasses.replace(DecisionRecord.from_json(record),
+                                        stage=int(match.group(1))))
   if not stages:
     return None
   stages.sort(key=lambda s: s.stage)
@@ -359,8 +324,8 @@ def study_table(study: Study) -> StudyTable:
       names=names, seeds=seeds, steps=steps, losses=losses, batch_losses=batch_losses,
       final_step=final_step, last_steps=last_steps, failed=failed,
       flops_per_step=np.array([first[n].flops_per_step for n in names]),
-      params={n: first[n].info.get("params") for n in names},
-      function_preserving={n: first[n].info.get("function_preserving") for n in names})
+      params={n: first[n].info.params for n in names},
+      function_preserving={n: first[n].info.function_preserving for n in names})
 
 
 # --- The whole directory. -----------------------------------------------------------------------

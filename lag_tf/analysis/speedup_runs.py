@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from lag_tf import atomic_file
 from lag_tf.analysis.runs import as_float, read_json, read_metrics
+from lag_tf.records import DecisionRecord
 from lag_tf.analysis.speedup import Curve
 
 
@@ -65,15 +66,15 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
   winners, overhead_total = [], 0.0
   for growth, phase in enumerate(phases[1:], start=1):
     decision_path, candidates_dir = _growth_dirs(run_dir, info["experiment"], growth)
-    decision = read_json(decision_path)
-    if decision is None:
+    found = read_json(decision_path)
+    if found is None:
       break
-    winner = decision["winner"]
+    decision = DecisionRecord.from_json(found)
+    winner = decision.winner
     winners.append(winner)
-    overhead = sum(int(c["probe_steps_trained"]) * phase["flops_per_step"]
-                   for name, c in decision["candidates"].items() if name != winner)
+    overhead = decision.losing_probe_steps * phase["flops_per_step"]
     overhead_total += overhead
-    growth_step = int(decision["growth_step"])
+    growth_step = int(decision.growth_step)
     start = spent + overhead
     points += [(start + (step - growth_step) * phase["flops_per_step"], loss)
                for step, loss in _evals(os.path.join(candidates_dir, winner, "metrics.jsonl"))

@@ -1,4 +1,4 @@
-"""The numbers a report shows, computed from a `runs.StudyTable` or a `runs.StageDecision`.
+"""The numbers a report shows, computed from a `runs.StudyTable` or a `records.DecisionRecord`.
 
 Pure (no files, no plots): the report renders these; the benchmark script can print them.
 
@@ -18,7 +18,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from lag_tf.analysis import correlation
-from lag_tf.analysis.runs import StageDecision, StudyTable
+from lag_tf.analysis.runs import StudyTable
+from lag_tf.records import DecisionRecord
 
 HEADLINE_FRACTIONS = (0.01, 0.02, 0.05, 0.10)
 
@@ -160,11 +161,6 @@ def study_headline(summary: StudySummary) -> dict:
 
 # --- LAG / gradual stages. ----------------------------------------------------------------------
 
-def _loss_at_or_before(losses: Dict[int, float], step: Optional[int]) -> float:
-  steps = [s for s in losses if step is None or s <= step]
-  return losses[max(steps)] if steps else float("nan")
-
-
 def _ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:
   finite = sorted((v, n) for n, v in values.items() if np.isfinite(v))
   ranks = {n: None for n in values}
@@ -172,33 +168,32 @@ def _ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:
   return ranks
 
 
-def summarize_stage(decision: StageDecision) -> dict:
+def summarize_stage(decision: DecisionRecord) -> dict:
   """Per candidate: status, params, eval loss at probe step 0 and score at k (the record's
-  'score' if it has one, else the eval loss at the last probe eval <= k), and their ranks
+  score if it has one, else the eval loss at the last probe eval <= k), and their ranks
   (failed candidates: n/a); plus which candidate the init-loss rule would have picked (ties go
   to the first name)."""
-  k = decision.probe_steps
+  k = decision.k
   at_init, at_k, rows = {}, {}, []
-  for name, entry in sorted(decision.candidates.items()):
-    losses = decision.eval_losses(name)
-    score = entry.get("score")
-    at_init[name] = losses.get(0, float("nan"))
-    at_k[name] = float(score) if isinstance(score, (int, float)) else _loss_at_or_before(losses, k)
+  candidates = sorted(decision.candidates.items())
+  for name, outcome in candidates:
+    at_init[name] = outcome.eval_losses.get(0, float("nan"))
+    at_k[name] = (outcome.score if outcome.score is not None
+                  else outcome.loss_at_or_before(k))
   # A failed candidate is never ranked, as no rule can pick it ('eliminated' ones could be).
-  ranked = [n for n, e in decision.candidates.items() if e.get("status") != "failed"]
+  ranked = [n for n, c in decision.candidates.items() if c.status != "failed"]
   init_ranks = _ranks({n: at_init[n] for n in ranked})
   k_ranks = _ranks({n: at_k[n] for n in ranked})
-  for name, entry in sorted(decision.candidates.items()):
-    status = str(entry.get("status", "ok"))
-    if entry.get("failed"):  # The reason, as lag/stage.py records it.
-      status += f": {entry['failed']}"
-    rows.append({"name": name, "status": status, "params": entry.get("params"),
-                 "flops_per_token": entry.get("flops_per_token"), "loss_at_init": at_init[name],
+  for name, outcome in candidates:
+    status = outcome.status
+    if outcome.failed:  # The reason, as lag/stage.py records it.
+      status += f": {outcome.failed}"
+    rows.append({"name": name, "status": status, "params": outcome.params,
+                 "flops_per_token": outcome.flops_per_token, "loss_at_init": at_init[name],
                  "score_at_k": at_k[name], "rank_at_init": init_ranks.get(name),
                  "rank_at_k": k_ranks.get(name), "winner": name == decision.winner})
   by_init = [n for n, r in init_ranks.items() if r == 1]
   return {"stage": decision.stage, "rule": decision.rule, "winner": decision.winner,
           "probe_steps": k, "init_choice": by_init[0] if by_init else None,
-          "probe_cost_flops": decision.record.get("probe_cost_flops"),
-          "config_hash": decision.record.get("config_hash"),
-          "committed_at": decision.record.get("committed_at"), "candidates": rows}
+          "probe_cost_flops": decision.probe_cost_flops, "config_hash": decision.config_hash,
+          "committed_at": decision.committed_at, "candidates": rows}

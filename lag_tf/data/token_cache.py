@@ -13,13 +13,13 @@ import io
 import os
 import re
 import time
-import uuid
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from lag_tf import atomic_file
 from lag_tf.data import packing
 from lag_tf.data import tfds_loading
 from lag_tf.data import tokenizers
@@ -63,10 +63,7 @@ def tokenize_split(
 def _write_atomically(path: str, tokens: np.ndarray) -> None:
   buffer = io.BytesIO()
   np.save(buffer, tokens)
-  temporary_path = f'{path}.tmp-{uuid.uuid4().hex}'
-  with tf.io.gfile.GFile(temporary_path, 'wb') as f:
-    f.write(buffer.getvalue())
-  tf.io.gfile.rename(temporary_path, path, overwrite=True)
+  atomic_file.write_bytes(path, buffer.getvalue())
 
 
 def load_or_build(

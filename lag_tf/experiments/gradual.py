@@ -33,6 +33,7 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
                               summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
+from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
 
 MODES = ("adaptive", "gradual_stacking", "midas", "scratch")
@@ -97,7 +98,8 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     return summary
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
-  restore_or_train_base(base, steps[0])
+  with progress.phase(f"stage 0 of {len(layers) - 1} (base)"):
+    restore_or_train_base(base, steps[0])
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
   del base
   config_hash = decisions.config_hash(gin.config_str())
@@ -120,9 +122,9 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     if i == len(layers) - 1:
       final = winner.evaluate()
     del winner, trainers
-  summary = {"mode": mode, "winners": [r["winner"] for r in records],
+  summary = {"mode": mode, "winners": [r.winner for r in records],
              "final_eval_loss": final["eval_loss"], "steps": point.step,
-             "probe_cost_flops": sum(r["probe_cost_flops"] for r in records)}
+             "probe_cost_flops": sum(r.probe_cost_flops for r in records)}
   _write_summary(model_dir, chief, summary, records)
   logging.info("Done: %s", summary)
   return summary

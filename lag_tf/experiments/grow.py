@@ -11,13 +11,14 @@ import os
 
 import gin
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
-from lag_tf.growth import ModelState, Pool, apply_candidate, validate_pool
+from lag_tf.growth import Pool, apply_candidate, keras_io, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.records import GrowthRecord
 from lag_tf.training.trainer import Trainer
 
 
@@ -34,7 +35,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   restore_or_train_base(base, base_steps)
   base_eval = base.evaluate()
-  state = ModelState.from_model(base.model, base.optimizer)
+  state = keras_io.state_from_model(base.model, base.optimizer)
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
 
   grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
@@ -42,19 +43,19 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   grown.start_from(grown_state, int(base.step.numpy()), int(base.examples_seen.numpy()))
   grown_eval = grown.evaluate()
   checkpoint = grown.save()
-  record = {
-      "candidate": candidate, "function_preserving": pool[candidate].function_preserving,
-      "params_before": count_parameters(base_config),
-      "params_after": count_parameters(targets[candidate]),
-      "base_eval_loss": base_eval["eval_loss"], "grown_eval_loss": grown_eval["eval_loss"],
-      "base_config": base_config.to_dict(), "grown_config": targets[candidate].to_dict(),
-      "grown_checkpoint": checkpoint, "step": int(base.step.numpy()),
-      "operators": pool[candidate].to_dict(),
-  }
+  record = GrowthRecord(
+      candidate=candidate, function_preserving=pool[candidate].function_preserving,
+      params_before=count_parameters(base_config),
+      params_after=count_parameters(targets[candidate]),
+      base_eval_loss=float(base_eval["eval_loss"]),
+      grown_eval_loss=float(grown_eval["eval_loss"]),
+      base_config=base_config.to_dict(), grown_config=targets[candidate].to_dict(),
+      grown_checkpoint=checkpoint, step=int(base.step.numpy()),
+      operators=pool[candidate].to_dict())
   if grown.is_chief:
-    with tf.io.gfile.GFile(os.path.join(model_dir, "growth.json"), "w") as f:
-      json.dump(record, f, indent=2, sort_keys=True, default=str)
+    atomic_file.write_text(os.path.join(model_dir, "growth.json"),
+                           json.dumps(record.to_json(), indent=2, sort_keys=True, default=str))
   logging.info("Grew %s: %d -> %d parameters; eval loss %.4f -> %.4f at initialization",
-               candidate, record["params_before"], record["params_after"],
-               record["base_eval_loss"], record["grown_eval_loss"])
-  return record
+               candidate, record.params_before, record.params_after,
+               record.base_eval_loss, record.grown_eval_loss)
+  return record.to_json()

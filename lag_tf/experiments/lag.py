@@ -28,16 +28,17 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
                               summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
+from lag_tf.records import DecisionRecord
 from lag_tf.training.trainer import Trainer
 
 
-def compute_by_phase(record: dict, base_config: TransformerConfig,
+def compute_by_phase(record: DecisionRecord, base_config: TransformerConfig,
                      winner_config: TransformerConfig, base_steps: int,
                      continue_steps: int) -> dict:
   """Training FLOPs of each phase: base model, probes (all candidates), winner's continuation."""
-  tokens = record["tokens_per_step"]
+  tokens = record.tokens_per_step
   phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
-            "probes": float(record["probe_cost_flops"]),
+            "probes": float(record.probe_cost_flops),
             "continuation": continue_steps * tokens * training_flops_per_token(winner_config)}
   phases["total"] = sum(phases.values())
   return phases
@@ -84,15 +85,15 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
                            steps_after_growth, trainers=trainers)
   final = winner.evaluate()
-  flops = compute_by_phase(record, base_config, targets[record["winner"]], point.step,
+  flops = compute_by_phase(record, base_config, targets[record.winner], point.step,
                            continue_steps)
-  result = {"winner": record["winner"], "final_eval_loss": final["eval_loss"],
+  result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
             "steps": int(winner.step.numpy()), "flops": flops}
   tokens_per_step = winner.tokens_per_step
   del winner, trainers  # The scratch baseline builds a model of its own.
   baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
   if scratch_baseline:
-    target = targets[record["winner"]]
+    target = targets[record.winner]
     steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step)
     scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
     result["scratch_eval_loss"] = scratch["eval_loss"]
@@ -102,9 +103,9 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     atomic_file.write_text(
         os.path.join(model_dir, "summary.md"),
         "# LAG summary\n\n" + table + "\n\n" +
-        f"winner `{record['winner']}` continued to step {result['steps']}: final eval "
+        f"winner `{record.winner}` continued to step {result['steps']}: final eval "
         f"loss {result['final_eval_loss']:.4f} "
-        f"(checkpoint: candidates/{record['winner']}/ckpt)\n\n"
+        f"(checkpoint: candidates/{record.winner}/ckpt)\n\n"
         f"training compute, TFLOPs: {phases}\n\n{baseline}\n")
   logging.info("Done: %s", result)
   return result

@@ -29,6 +29,7 @@ from lag_tf.interop.source import base_model, restore_or_train_base
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.models import TransformerConfig
+from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
 
 
@@ -100,8 +101,10 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     for name in mine:
       logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,
                    len(eval_steps))
-      result, _ = trainers.probe(pool[name], targets[name],
-                                 os.path.join(seed_dir, "candidates", name), total_steps)
+      with progress.phase(f"study seed {seed}: {name} ({mine.index(name) + 1} of "
+                          f"{len(mine)})"):
+        result, _ = trainers.probe(pool[name], targets[name],
+                                   os.path.join(seed_dir, "candidates", name), total_steps)
       finished.append((seed, name, result.failed))
     del trainers
   return {"candidates": mine, "seeds": list(seeds), "eval_steps": eval_steps,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 import gin
-import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.training.metrics import read_metrics
@@ -39,5 +39,4 @@ def _write_summary(model_dir: str, config: TransformerConfig, result: dict) -> N
            f"final eval loss: {result['final_eval_loss']:.4f}"]
   if result["first_eval_loss"] is not None:
     lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
-  with tf.io.gfile.GFile(os.path.join(model_dir, "summary.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  atomic_file.write_text(os.path.join(model_dir, "summary.md"), "\n".join(lines) + "\n")

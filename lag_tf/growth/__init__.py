@@ -1,7 +1,7 @@
 """Growth: numpy weight trees (`ModelState`), pure growth operators, candidates and pools.
 
 Importing this package registers every operator (with gin too, module 'lag_tf.growth'). It does
-not import TensorFlow; only `ModelState.from_model` / `assign_to` (keras_io.py) touch Keras.
+not import TensorFlow; only keras_io.py (`state_from_model`, `assign_state`) touches Keras.
 """
 
 from lag_tf.growth.candidates import (OPTIMIZER_STATE_POLICIES, Candidate, Pool, apply_candidate,

@@ -72,7 +72,7 @@ def state_from_model(model, optimizer=None) -> ModelState:
     return ModelState(model.config, weights)
   adam = _adam(optimizer)
   if not adam.built:
-    raise ValueError("ModelState.from_model: the optimizer is not built yet (it has no moments)")
+    raise ValueError("state_from_model: the optimizer is not built yet (it has no moments)")
   momentums, velocities = _moment_variables(adam, tree)
   step = int(np.asarray(adam.iterations.numpy()))
   ages = None  # Stock AdamW: every moment is as old as the step counter.
@@ -86,7 +86,7 @@ def state_from_model(model, optimizer=None) -> ModelState:
 
 def _assign(variable, value: np.ndarray, path: str) -> None:
   if tuple(variable.shape) != tuple(value.shape):
-    raise ValueError(f"ModelState.assign_to: {path} has shape {tuple(value.shape)}, the model "
+    raise ValueError(f"assign_state: {path} has shape {tuple(value.shape)}, the model "
                      f"variable has {tuple(variable.shape)}")
   variable.assign(np.asarray(value, dtype=variable.dtype))
 
@@ -95,7 +95,7 @@ def _assign_tree(variables, values, what: str) -> None:
   by_path = dict(tree_items(values))
   for path, variable in tree_items(variables):
     if path not in by_path:
-      raise ValueError(f"ModelState.assign_to: {what} has no leaf {path}")
+      raise ValueError(f"assign_state: {what} has no leaf {path}")
     _assign(variable, by_path[path], f"{what}/{path}")
 
 
@@ -105,7 +105,7 @@ def assign_state(state: ModelState, model, optimizer=None) -> None:
   An unbuilt optimizer is built on `model.trainable_variables` first.
   """
   if model.config != state.config:
-    raise ValueError(f"ModelState.assign_to: state config {state.config} != model config "
+    raise ValueError(f"assign_state: state config {state.config} != model config "
                      f"{model.config}")
   tree = model.weight_tree()
   _check_covers_trainables(model, tree)
@@ -113,7 +113,7 @@ def assign_state(state: ModelState, model, optimizer=None) -> None:
   if optimizer is None:
     return
   if not state.has_optimizer_state:
-    raise ValueError("ModelState.assign_to: an optimizer was given but the state has no "
+    raise ValueError("assign_state: an optimizer was given but the state has no "
                      "optimizer moments")
   adam = _adam(optimizer)
   if not adam.built:
@@ -126,7 +126,7 @@ def assign_state(state: ModelState, model, optimizer=None) -> None:
     births = tree_map(adam.moment_births, tree)
     _assign_tree(births, tree_map(lambda age: step - age, state.moment_ages), "moment_births")
   elif any(np.any(age != step) for _, age in tree_items(state.moment_ages)):
-    logging.warning("ModelState.assign_to: %s has one step counter for all parameters; moments "
+    logging.warning("assign_state: %s has one step counter for all parameters; moments "
                     "younger than step %d get the bias correction of step %d (use "
                     "make_optimizer.bias_correction='per_parameter')", type(adam).__name__,
                     state.optimizer_step, state.optimizer_step)

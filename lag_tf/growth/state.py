@@ -178,17 +178,6 @@ class ModelState:
     """A freshly initialized state (no optimizer state), without building a Keras model."""
     return cls(config, init_weights(config, rng))
 
-  @classmethod
-  def from_model(cls, model, optimizer=None) -> "ModelState":
-    """Copies a Keras `Transformer` (and its built AdamW) into numpy; see keras_io."""
-    from lag_tf.growth import keras_io  # Keeps TF out of the pure-numpy import path.
-    return keras_io.state_from_model(model, optimizer)
-
-  def assign_to(self, model, optimizer=None) -> None:
-    """Writes this state into a Keras `Transformer` of the same config (and its AdamW)."""
-    from lag_tf.growth import keras_io
-    keras_io.assign_state(self, model, optimizer)
-
   @property
   def has_optimizer_state(self) -> bool:
     return self.first_moments is not None

@@ -11,6 +11,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from lag_tf.growth import keras_io
 from lag_tf.growth.state import ModelState, tree_items, tree_map
 from lag_tf.models.config import TransformerConfig
 
@@ -60,7 +61,7 @@ def random_tokens(config: TransformerConfig, seed: int = 0, batch: int = 2) -> n
 
 def logits(state: ModelState, tokens: np.ndarray) -> np.ndarray:
   model = model_for(state.config)
-  state.without_optimizer_state().assign_to(model)
+  keras_io.assign_state(state.without_optimizer_state(), model)
   return np.asarray(model(tokens))
 
 
@@ -69,7 +70,7 @@ def gradient_state(state: ModelState, tokens: np.ndarray,
   """`state` with m = the gradient of sum(logits * projection) and v = its square."""
   import tensorflow as tf
   model = model_for(state.config)
-  state.without_optimizer_state().assign_to(model)
+  keras_io.assign_state(state.without_optimizer_state(), model)
   if projection is None:
     projection = np.random.default_rng(1).standard_normal(
         tokens.shape + (state.config.vocab_size,)).astype(np.float32)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from lag_tf.growth import keras_io
 from lag_tf.growth.state import ModelState
 from lag_tf.models.config import TransformerConfig
 from lag_tf.models.transformer import Transformer
@@ -46,7 +47,7 @@ def to_keras_model(state: ModelState) -> ExportedTransformer:
   config = export_config(state.config)
   model = ExportedTransformer(config)
   model.build((1, config.max_len))
-  ModelState(config, state.weights).assign_to(model)
+  keras_io.assign_state(ModelState(config, state.weights), model)
   return model
 
 
@@ -83,4 +84,4 @@ def load_keras(path: str) -> ExportedTransformer:
 def state_from_keras(path: str) -> ModelState:
   """The weights of a `.keras` file written by `save_keras`, as a `ModelState` (no optimizer
   state; the config keeps the file's options, `fused_kernels=False`)."""
-  return ModelState.from_model(load_keras(path))
+  return keras_io.state_from_model(load_keras(path))

@@ -22,6 +22,7 @@ from typing import List, Optional
 import gin
 import tensorflow as tf
 
+from lag_tf.growth import keras_io
 from lag_tf.models import TransformerConfig
 
 _STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
@@ -143,4 +144,4 @@ def load_state(located: LocatedModel):
   except (AssertionError, ValueError, tf.errors.OpError) as error:
     raise LocateError(f"cannot restore {located.description} from {located.checkpoint}: "
                       f"{' '.join(str(error).split())[:300]}") from None
-  return ModelState.from_model(model)
+  return keras_io.state_from_model(model)

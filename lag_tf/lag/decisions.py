@@ -1,7 +1,7 @@
 """Decision records: `<model_dir>/decisions/stage-<i>.json`, committed once, never rewritten.
 
-A commit writes a temporary file, fsyncs it, then renames it into place (atomic on POSIX), so
-a crash leaves either no record or a complete one. A restarted job that finds a record trusts
+A commit is one atomic, exclusive write (lag_tf.atomic_file: temporary file, fsync, linked into
+place only if no record exists), so a crash leaves either no record or a complete one. A restarted job that finds a record trusts
 it and never probes that stage again.
 """
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from typing import Optional
 
 import tensorflow as tf
+
+from lag_tf import atomic_file
 
 
 class DecisionExistsError(RuntimeError):
@@ -45,26 +46,10 @@ def commit_decision(model_dir: str, stage: int, record: dict) -> str:
   record = dict(record, stage=stage, committed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                  time.gmtime()))
   text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-  directory = os.path.dirname(path)
-  tf.io.gfile.makedirs(directory)
-  if "://" in path:  # Object stores: a single-object write is already atomic.
-    with tf.io.gfile.GFile(path, "w") as f:
-      f.write(text)
-    return path
-  descriptor, temporary = tempfile.mkstemp(prefix=".stage-", suffix=".tmp", dir=directory)
+  tf.io.gfile.makedirs(os.path.dirname(path))
   try:
-    with os.fdopen(descriptor, "w") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-    raise
-  directory_fd = os.open(directory, os.O_RDONLY)
-  try:
-    os.fsync(directory_fd)
-  finally:
-    os.close(directory_fd)
+    atomic_file.write_text(path, text, exclusive=True)
+  except FileExistsError:
+    raise DecisionExistsError(f"{path} is already committed; decisions are never rewritten") \
+        from None
   return path

@@ -20,10 +20,12 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.growth import Candidate, ModelState, apply_candidate
+from lag_tf.growth import keras_io
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import training_flops_per_token
+from lag_tf.records import CandidateInfo
 from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import DivergenceError, Trainer, make_optimizer
 
@@ -42,7 +44,7 @@ class GrowthPoint:
 
   @classmethod
   def from_trainer(cls, trainer: Trainer) -> "GrowthPoint":
-    return cls(state=ModelState.from_model(trainer.model, trainer.optimizer),
+    return cls(state=keras_io.state_from_model(trainer.model, trainer.optimizer),
                step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()))
 
 
@@ -129,14 +131,15 @@ def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: Transfor
 
 
 def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
-  info = {"name": candidate.name, "params": count_parameters(target),
-          "flops_per_token": training_flops_per_token(target),
-          "tokens_per_step": trainer.tokens_per_step,
-          "function_preserving": candidate.function_preserving, "growth_step": point.step,
-          "candidate": candidate.to_dict(), "config": target.to_dict()}
+  info = CandidateInfo(name=candidate.name, params=count_parameters(target),
+                       flops_per_token=training_flops_per_token(target),
+                       tokens_per_step=trainer.tokens_per_step,
+                       function_preserving=candidate.function_preserving,
+                       growth_step=point.step, candidate=candidate.to_dict(),
+                       config=target.to_dict())
   tf.io.gfile.makedirs(directory)
   atomic_file.write_text(os.path.join(directory, "candidate.json"),
-                         json.dumps(info, indent=2, sort_keys=True, default=str))
+                         json.dumps(info.to_json(), indent=2, sort_keys=True, default=str))
 
 
 def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,

@@ -15,6 +15,9 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import atomic_file
+from lag_tf.training import progress
+
 
 def read_metrics(path: str) -> list:
   """All records of a metrics.jsonl file (an absent file has none).
@@ -97,11 +100,8 @@ class MetricsLogger:
     if foreign:
       logging.warning("%s holds %d lines that are not lag_tf records; kept the original as %s "
                       "before repairing it.", self.path, foreign, _keep_original(self.path))
-    # Rewritten whole and renamed into place, so a kill here leaves the old file or the new one.
-    temporary = self.path + ".tmp"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-      f.write("".join(json.dumps(r) + "\n" for r in kept))
-    tf.io.gfile.rename(temporary, self.path, overwrite=True)
+    # Rewritten whole (atomically), so a kill here leaves the old file or the new one.
+    atomic_file.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
     logging.info("Dropped %d metric records after step %d (not checkpointed).",
                  len(records) - len(kept), step)
 
@@ -120,7 +120,11 @@ class MetricsLogger:
 
   def progress(self, step: int, total_steps: int, loss: float, learning_rate: float,
                tokens_per_step: int) -> Dict[str, float]:
-    """Logs one progress line; returns the rates for the metrics record."""
+    """Logs one progress line; returns the rates for the metrics record.
+
+    The line names the phase (`progress.phase`, else this logger's name) and ends with the
+    phase's ETA and, when lag_tf.main planned the run, the whole run's.
+    """
     now = time.perf_counter()
     rates = {}
     if self._last_time is not None and step > self._last_step:
@@ -128,12 +132,17 @@ class MetricsLogger:
       rates = {"steps_per_second": steps_per_second,
                "tokens_per_second": steps_per_second * tokens_per_step}
     self._last_time, self._last_step = now, step
-    line = f"{self.name + ' ' if self.name else ''}step {step}/{total_steps} loss {loss:.4f} " \
+    label = progress.RUN.label or self.name
+    line = f"{label + ' ' if label else ''}step {step}/{total_steps} loss {loss:.4f} " \
            f"lr {learning_rate:.2e}"
     if rates:
       remaining = (total_steps - step) / rates["steps_per_second"]
       line += (f" | {rates['steps_per_second']:.2f} steps/s "
-               f"{rates['tokens_per_second']:,.0f} tokens/s | eta {remaining:.0f}s")
+               f"{rates['tokens_per_second']:,.0f} tokens/s | eta "
+               f"{progress.format_seconds(remaining)}")
+      run_eta, done = progress.RUN.eta_seconds(), progress.RUN.done_fraction()
+      if run_eta is not None:
+        line += f", run {progress.format_seconds(run_eta)} ({done:.0%} done)"
     logging.info(line)
     return rates
 
@@ -144,7 +153,8 @@ class MetricsLogger:
     self.enabled = False
 
   def reset_clock(self, step: int) -> None:
-    """Evals and checkpoints are not training time: restart the rate clock after them."""
+    """Evals and checkpoints are not training time: restart the rate clock after them (the
+    run's clock, lag_tf.training.progress, keeps running)."""
     self._last_time, self._last_step = time.perf_counter(), step
 
 

@@ -28,11 +28,14 @@ import tensorflow as tf
 from absl import logging
 
 from lag_tf import memory
+from lag_tf.growth import keras_io
 from lag_tf.models import TransformerConfig, build_transformer
+from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import checkpoints
 from lag_tf.training import losses
 from lag_tf.training import optimizers
 from lag_tf.training import preemption
+from lag_tf.training import progress
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.metrics import MetricsLogger, read_metrics
 from lag_tf.training.schedules import WarmupDecaySchedule
@@ -61,7 +64,8 @@ def make_optimizer(learning_rate=None, weight_decay: float = 0.01, beta_1: float
   return optimizer
 
 
-def _mask_probability(model_config: TransformerConfig, data) -> Optional[float]:
+def mask_probability_of(model_config: TransformerConfig, data) -> Optional[float]:
+  """The masked LM's share of predicted positions (None for a decoder): sizes its head."""
   masking = getattr(data, "masking", None)
   return (masking.probability if model_config.objective == "mlm" and masking is not None
           else None)
@@ -71,7 +75,7 @@ def default_loss_fn(model_config: TransformerConfig, data) -> Callable:
   """lag_tf's token loss for `model_config`'s objective: a masked LM runs its vocabulary head
   only at the positions it predicts (losses.py), sized from the data's masking probability."""
   return functools.partial(losses.token_loss_sums,
-                           mask_probability=_mask_probability(model_config, data))
+                           mask_probability=mask_probability_of(model_config, data))
 
 
 @gin.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
@@ -148,10 +152,11 @@ class Trainer:
       jit_compile = strategy_lib.supports_xla(strategy)
     self.jit_compile = bool(jit_compile)
     self.tokens_per_step = global_batch_size * model_config.max_len
+    self.flops_per_step = self.tokens_per_step * training_flops_per_token(model_config)
     self.loss_fn = loss_fn or default_loss_fn(model_config, data)
     # Before building anything: a step that cannot fit is bad input (exit 2), not an OOM later.
     memory.check_step_memory(model_config, global_batch_size, strategy,
-                             _mask_probability(model_config, data))
+                             mask_probability_of(model_config, data))
 
     self.seed = seed
     keras.utils.set_random_seed(seed)
@@ -184,6 +189,7 @@ class Trainer:
     # The step this run of the model began at (0, or the growth step for a grown model): it is
     # evaluated before training so every run's curve starts at its initialization.
     self.first_step = 0
+    self._phase_start: Optional[int] = None  # Where this directory's curve starts (progress).
     self.checkpoint_manager = tf.train.CheckpointManager(
         self.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
         max_to_keep=self.keep_checkpoints, step_counter=self.step)
@@ -204,10 +210,12 @@ class Trainer:
     """Starts from a `ModelState` (weights, and AdamW moments and step if it has them) at
     global `step` and data position `examples_seen` (e.g. a model grown at that step); the
     curve starts with an evaluation at `step`."""
-    state.assign_to(self.model, self.optimizer if state.has_optimizer_state else None)
+    keras_io.assign_state(state, self.model,
+                           self.optimizer if state.has_optimizer_state else None)
     self.step.assign(step)
     self.examples_seen.assign(examples_seen)
     self.first_step = int(step)
+    self._phase_start = int(step)
 
   def resume(self, until_step: Optional[int] = None) -> Optional[Dict[str, object]]:
     """Restores the latest checkpoint, then trains to `until_step` (default: train_steps) if
@@ -227,7 +235,17 @@ class Trainer:
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
     # Also without a checkpoint: a run killed before its first save left records to redo.
     self.metrics.truncate_after(int(self.step.numpy()))
+    self._report_held()
     return int(self.step.numpy())
+
+  def _report_held(self) -> None:
+    """Tells the run's progress how much training this directory's model holds."""
+    if self._phase_start is None:
+      # Restored: the curve's first record is where this model began (0, or its growth step).
+      records = read_metrics(self.metrics.path)
+      self._phase_start = records[0]["step"] if records else int(self.step.numpy())
+    progress.RUN.hold(self.model_dir,
+                      (int(self.step.numpy()) - self._phase_start) * self.flops_per_step)
 
   def save(self) -> str:
     return self.checkpoint_manager.save(checkpoint_number=int(self.step.numpy()))
@@ -336,7 +354,11 @@ class Trainer:
       last_eval = self._evaluate_record(step)
       self.metrics.write(step, dict(last_eval, learning_rate=self.learning_rate()))
     iterator = self.train_iterator() if step < until_step else None
+    if self._phase_start is None:
+      self._phase_start = self.first_step if step == self.first_step else None
     self.metrics.reset_clock(step)
+    if step < until_step:
+      progress.RUN.start_clock()
     while step < until_step:
       num_steps = min(self.steps_per_loop, until_step - step,
                       *[s - step for s in self.eval_steps if s > step])
@@ -344,6 +366,8 @@ class Trainer:
       step += num_steps
       self.step.assign(step)
       self.examples_seen.assign_add(num_steps * self.global_batch_size)
+      progress.RUN.trained(num_steps * self.flops_per_step)
+      self._report_held()
       if not math.isfinite(loss):
         # Logged (so the curve shows where it diverged) but never checkpointed.
         self.metrics.write(step, {"loss": loss, "examples_seen": int(self.examples_seen.numpy())})

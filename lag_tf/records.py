@@ -1,0 +1,186 @@
+"""The records lag_tf writes as JSON, as types: what a decision, a candidate and a growth say.
+
+- `DecisionRecord`: `decisions/stage-<i>.json`, a stage's committed choice, with one
+  `CandidateOutcome` per candidate (its status, probe curve, score and probe cost).
+- `CandidateInfo`: `candidates/<name>/candidate.json`, what a candidate is (its operators, target
+  config, size and cost per step) and where its probe began.
+- `GrowthRecord`: `growth.json` of a `grow` experiment.
+
+`to_json()` gives the object written to the file (the same keys and layout as files written
+before these types existed; JSON object keys are strings, so a curve's probe steps are too);
+`from_json()` reads files of any lag_tf version: a field an older file lacks takes its default,
+keys a newer file adds are ignored. Pure Python: lag_tf.analysis reads these without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Optional
+
+
+def _float(value, default=float("nan")) -> float:
+  """JSON numbers, and NaN/Inf as lag_tf writes them (strings: 'nan', 'inf')."""
+  if value is None:
+    return default
+  try:
+    return float(value)
+  except (TypeError, ValueError):
+    return default
+
+
+def _losses(value) -> Dict[int, float]:
+  if not isinstance(value, dict):
+    return {}
+  return {int(step): _float(loss) for step, loss in sorted(value.items(), key=lambda kv: int(kv[0]))}
+
+
+def _known(cls, data: dict) -> dict:
+  names = {f.name for f in dataclasses.fields(cls)}
+  return {k: v for k, v in data.items() if k in names}
+
+
+@dataclasses.dataclass
+class CandidateOutcome:
+  """One candidate in a decision record."""
+
+  status: str = "ok"  # 'ok', 'eliminated' (successive halving) or 'failed'.
+  eval_losses: Dict[int, float] = dataclasses.field(default_factory=dict)  # probe step -> loss
+  score: Optional[float] = None  # What the rule ranked by (None: failed, or not scored).
+  failed: Optional[str] = None  # Why it failed (e.g. 'training loss is nan at step 14').
+  params: Optional[int] = None
+  flops_per_token: Optional[float] = None
+  probe_steps_trained: int = 0
+  probe_flops: float = 0.0
+  function_preserving: Optional[bool] = None
+  candidate: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Its operators.
+  config: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Target TransformerConfig.
+
+  def to_json(self) -> dict:
+    data = dataclasses.asdict(self)
+    data["eval_losses"] = {str(s): v for s, v in sorted(self.eval_losses.items())}
+    return data
+
+  @classmethod
+  def from_json(cls, data: dict) -> "CandidateOutcome":
+    fields = _known(cls, data)
+    fields["eval_losses"] = _losses(data.get("eval_losses"))
+    if fields.get("score") is not None:
+      fields["score"] = _float(fields["score"])
+    fields["probe_steps_trained"] = int(fields.get("probe_steps_trained") or 0)
+    fields["probe_flops"] = _float(fields.get("probe_flops"), 0.0)
+    return cls(**fields)
+
+  def loss_at_or_before(self, step: Optional[int]) -> float:
+    """The eval loss at `step`, else at the last eval before it (NaN if none)."""
+    steps = [s for s in self.eval_losses if step is None or s <= step]
+    return self.eval_losses[max(steps)] if steps else float("nan")
+
+
+@dataclasses.dataclass
+class DecisionRecord:
+  """A stage's committed decision (`decisions/stage-<i>.json`)."""
+
+  stage: int
+  winner: Optional[str]
+  rule: str = "?"
+  ranking: List[str] = dataclasses.field(default_factory=list)
+  tied_with: List[str] = dataclasses.field(default_factory=list)
+  tie_broken_by_cost: bool = False
+  score_steps: List[int] = dataclasses.field(default_factory=list)
+  candidates: Dict[str, CandidateOutcome] = dataclasses.field(default_factory=dict)
+  probe_steps: Optional[int] = None  # k.
+  eval_steps: List[int] = dataclasses.field(default_factory=list)
+  growth_step: Optional[int] = None
+  growth_examples_seen: Optional[int] = None
+  tokens_per_step: Optional[int] = None
+  probe_cost_steps: int = 0
+  probe_cost_flops: float = 0.0
+  config_hash: Optional[str] = None
+  committed_at: Optional[str] = None  # Set by lag.decisions.commit_decision.
+
+  def to_json(self) -> dict:
+    data = dataclasses.asdict(self)
+    data["candidates"] = {n: c.to_json() for n, c in self.candidates.items()}
+    if self.committed_at is None:
+      del data["committed_at"]
+    return data
+
+  @classmethod
+  def from_json(cls, data: dict, stage: Optional[int] = None) -> "DecisionRecord":
+    """`stage`: the stage its file name says, for records that do not carry one."""
+    fields = _known(cls, data)
+    fields.setdefault("stage", stage if stage is not None else 0)
+    fields.setdefault("winner", None)
+    candidates = data.get("candidates")
+    fields["candidates"] = ({n: CandidateOutcome.from_json(c) for n, c in candidates.items()}
+                            if isinstance(candidates, dict) else {})
+    k = data.get("probe_steps")
+    if isinstance(k, list):  # Some early records listed every rung's length.
+      k = max(k) if k else None
+    fields["probe_steps"] = int(k) if isinstance(k, (int, float)) else None
+    fields["probe_cost_flops"] = _float(fields.get("probe_cost_flops"), 0.0)
+    return cls(**fields)
+
+  @property
+  def k(self) -> Optional[int]:
+    """The probe length: the record's, else the largest probe step any candidate reached."""
+    if self.probe_steps is not None:
+      return self.probe_steps
+    steps = [s for c in self.candidates.values() for s in c.eval_losses]
+    return max(steps) if steps else None
+
+  @property
+  def losing_probe_steps(self) -> int:
+    return sum(c.probe_steps_trained for n, c in self.candidates.items() if n != self.winner)
+
+
+@dataclasses.dataclass
+class CandidateInfo:
+  """`candidates/<name>/candidate.json`: what a probed candidate is."""
+
+  name: Optional[str] = None
+  params: Optional[int] = None
+  flops_per_token: Optional[float] = None
+  tokens_per_step: Optional[int] = None
+  function_preserving: Optional[bool] = None
+  growth_step: Optional[int] = None
+  candidate: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, data: Optional[dict]) -> "CandidateInfo":
+    return cls(**_known(cls, data or {}))
+
+  @property
+  def flops_per_step(self) -> float:
+    """flops_per_token * tokens_per_step; NaN if either is unknown."""
+    value = _float(self.flops_per_token) * _float(self.tokens_per_step)
+    return value if math.isfinite(value) else float("nan")
+
+
+@dataclasses.dataclass
+class GrowthRecord:
+  """`growth.json` of a `grow` experiment: one candidate applied once."""
+
+  candidate: str
+  step: int
+  function_preserving: Optional[bool] = None
+  params_before: Optional[int] = None
+  params_after: Optional[int] = None
+  base_eval_loss: Optional[float] = None
+  grown_eval_loss: Optional[float] = None
+  base_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  grown_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  grown_checkpoint: Optional[str] = None
+  operators: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, data: dict) -> "GrowthRecord":
+    return cls(**_known(cls, data))
