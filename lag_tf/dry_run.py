@@ -24,13 +24,13 @@ import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from lag_tf import config_io, plan as plan_lib, run_lock
+from lag_tf import config_io, memory, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import determinism
 from lag_tf.training import strategy as strategy_lib
-from lag_tf.training.trainer import Trainer
+from lag_tf.training.trainer import Trainer, mask_probability_of
 
 # A 2-core CPU trains the tiny encoders at roughly this rate (README "Performance" measures
 # 165 GFLOP/s for BERT-mini; the 2 x 128 models reach less). Say so whenever it is used.
@@ -113,6 +113,30 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
   return f"{model_dir}: different config.gin, kept as config.gin.<n> (--allow_config_change)"
 
 
+def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
+                  data: LanguageModelingData) -> str:
+  """The step-memory estimate of the plan's largest model per replica (lag_tf.memory), checked
+  against a replica's memory as the run's Trainers check it: StepMemoryError if it cannot fit."""
+  batch = max(1, plan.trainer["global_batch_size"] // (replicas or 1))
+  estimates = []
+  for config in dict.fromkeys(p.config for p in plan.phases):
+    estimates.append((memory.estimate_step_memory(config, batch, mask_probability_of(config, data)),
+                      config))
+  estimate, config = max(estimates, key=lambda pair: pair[0].train_peak)
+  if strategy is not None:
+    budget, source = memory.replica_memory(strategy)
+  else:
+    budget, source = None, "a replica's memory is known on the hardware"
+  if plan_lib.arguments(memory.check_step_memory, skip=_MEMORY_ARGUMENTS)["enabled"]:
+    memory.check_estimate(estimate, budget, source)
+  text = memory.describe(estimate, budget, source)
+  return f"{text}; the largest model is {plan_lib.shape_text(config)}" if len(estimates) > 1 \
+      else text
+
+
+_MEMORY_ARGUMENTS = ("config", "global_batch_size", "strategy", "mask_probability")
+
+
 def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
               loops: int = 2) -> float:
   """Training FLOP/s of the plan's first phase's model: `loops` loops of the Trainer's step,
@@ -140,7 +164,8 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
   data = LanguageModelingData()
   plan = plan_lib.build_plan(replicas, data)
   lines = [f"strategy: {strategy_text}", f"data: {data_status(data)}",
-           f"model dir: {model_dir_status(model_dir, allow_config_change)}"]
+           f"model dir: {model_dir_status(model_dir, allow_config_change)}",
+           memory_status(plan, strategy, replicas, data)]
   if calibrate_throughput:
     if strategy is None:
       raise ValueError("--dry_run=calibrate needs a strategy of this machine; run it on the "

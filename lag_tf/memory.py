@@ -188,6 +188,13 @@ def check_step_memory(config: TransformerConfig, global_batch_size: int, strateg
   if not enabled:
     return estimate
   budget, source = replica_memory(strategy)
+  check_estimate(estimate, budget, source)
+  return estimate
+
+
+def check_estimate(estimate: MemoryEstimate, budget: Optional[int], source: str) -> None:
+  """Raises StepMemoryError (one line: the largest term and what to lower) if the training
+  step's peak exceeds `budget` bytes; an unknown budget (None) passes."""
   if budget is not None and estimate.train_peak > budget:
     largest = estimate.largest_term
     raise StepMemoryError(
@@ -196,4 +203,3 @@ def check_step_memory(config: TransformerConfig, global_batch_size: int, strateg
         f"({format_bytes(estimate.terms[largest])}): "
         f"{ADVICE.get(largest, _MODEL_SIZE_ADVICE)} (check_step_memory.enabled = False skips "
         "this check)")
-  return estimate

@@ -305,7 +305,7 @@ def flops_text(flops: float) -> str:
   return f"{flops:.0f} FLOPs"
 
 
-def _shape(config: TransformerConfig) -> str:
+def shape_text(config: TransformerConfig) -> str:
   return (f"{config.kind} {config.num_layers}x{config.d_model} h{config.num_heads} "
           f"ff{config.d_ff} L{config.max_len}")
 
@@ -315,7 +315,7 @@ def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> 
   rows = [("phase", "model", "params", "steps", "tokens", "training FLOPs", "time")]
   for p in plan.phases:
     steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
-    rows.append((p.name, _shape(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
+    rows.append((p.name, shape_text(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
                  flops_text(p.flops), _duration(p.flops / flops_per_second)))
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = [f"plan: run_experiment.kind={plan.kind!r}, {plan.trainer['global_batch_size']} "

@@ -42,6 +42,10 @@ flags.DEFINE_string("hosts", None, "With --print_commands: host:port,host:port,.
                     "is the chief).")
 flags.DEFINE_string("python", None, "Python interpreter of the workers (default: this one; "
                     "'python3' with --print_commands).")
+flags.DEFINE_bool("allow_non_empty", False,
+                  "Passed to every worker: use a non-empty --model_dir that holds no lag_tf run.")
+flags.DEFINE_bool("allow_config_change", False,
+                  "Passed to every worker: resume a model dir whose config.gin differs.")
 flags.DEFINE_float("stop_grace_seconds", 10.0,
                    "After a worker fails, how long the others get to exit before being killed.")
 
@@ -145,7 +149,7 @@ def main(argv) -> None:
     except ValueError as error:
       _fail(EXIT_BAD_INPUT, str(error))
     for line in host_commands(workers, FLAGS.python or "python3", FLAGS.gin_file,
-                              FLAGS.gin_bindings, FLAGS.model_dir):
+                              FLAGS.gin_bindings, FLAGS.model_dir, _main_flags()):
       print(line)
     return
   if FLAGS.hosts:
@@ -154,15 +158,19 @@ def main(argv) -> None:
   if FLAGS.num_workers < 1:
     _fail(EXIT_BAD_INPUT, f"--num_workers={FLAGS.num_workers} must be at least 1")
   command = main_argv(FLAGS.python or sys.executable, FLAGS.gin_file, FLAGS.gin_bindings,
-                      FLAGS.model_dir, MULTI_WORKER_BINDINGS)
+                      FLAGS.model_dir, MULTI_WORKER_BINDINGS, _main_flags())
   if FLAGS.dry_run:
     workers = [f"localhost:{2222 + i}" for i in range(FLAGS.num_workers)]
     for line in host_commands(workers, FLAGS.python or sys.executable, FLAGS.gin_file,
-                              FLAGS.gin_bindings, FLAGS.model_dir):
+                              FLAGS.gin_bindings, FLAGS.model_dir, _main_flags()):
       print(line)
     print(f"(dry run: the {FLAGS.num_workers} local workers get free ports when started)")
     return
   sys.exit(run_local_workers(command, FLAGS.num_workers, FLAGS.stop_grace_seconds))
+
+
+def _main_flags():
+  return [f"--{name}" for name in ("allow_non_empty", "allow_config_change") if FLAGS[name].value]
 
 
 def run() -> None:

@@ -82,7 +82,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, data_dir, capsys, 
   code, out, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch)
   assert code == 0, err
   for text in ("phase", "base", "probe stack (1 of 10)", "continue the winner", "probing",
-               "estimated wall time", "assumed", "new run"):
+               "estimated wall time", "assumed", "new run",
+               "memory per replica (batch 32): training step ~", "a replica has"):
     assert text in out, text
   assert not (tmp_path / "run").exists() and "warning" not in err
 
@@ -117,6 +118,8 @@ def test_a_binding_of_a_configurable_the_run_never_calls_is_warned(tmp_path, dat
     (["--gin_bindings=SelectorRule.rule = 'best_guess'"], "SelectorRule.rule='best_guess'"),
     (["--gin_bindings=Trainer.eval_every = 15"], "not a multiple of Trainer.steps_per_loop"),
     (["--gin_bindings=lag_experiment.base_steps = -3"], "base: -3 steps"),
+    # A step that cannot fit: the plan's largest model is checked as a run's Trainers check it.
+    (["--gin_bindings=SEQUENCE_LENGTH = 100000"], "the largest term is attention scores"),
 ])
 def test_dry_run_refuses_like_a_run(extra, message, tmp_path, data_dir, capsys, monkeypatch):
   code, out, err = _dry(LAG + extra, tmp_path, data_dir, capsys, monkeypatch)

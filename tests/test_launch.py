@@ -330,6 +330,16 @@ def test_host_commands_is_pure():
   assert len(lines) == 2 and lines[0] != lines[1]
 
 
+def test_multi_worker_passes_the_model_dir_switches_to_every_worker(tmp_path):
+  args = ["--print_commands", "--hosts=10.0.0.2:2222,10.0.0.3:2222", "--model_dir=/m",
+          "--gin_file=gin/experiments/quickstart.gin", "--allow_non_empty"]
+  result = run_launcher("launch.multi_worker", args, tmp_path)
+  assert result.returncode == 0, result.stderr
+  lines = command_lines(result.stdout)
+  assert len(lines) == 2 and all(argv[-1] == "--allow_non_empty" for argv in lines)
+  assert not any("--allow_config_change" in argv for argv in lines)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--print_commands", "--model_dir=/m", "--gin_file=x.gin"], "needs --hosts"),
     (["--print_commands", "--hosts=h1:22;reboot", "--model_dir=/m", "--gin_file=x.gin"],
