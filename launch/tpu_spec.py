@@ -25,7 +25,7 @@ _RUNTIME_VERSION = re.compile(r"[a-z0-9][-a-z0-9.]{0,62}")
 _BUCKET = re.compile(r"gs://[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9](?:/[^\n\r\0]*)?")
 _GIT_URL = re.compile(r"(?:https?|ssh|git)://\S+|git@[^\s:]+:\S+")
 
-# We pip-install tensorflow-tpu 2.19 ourselves (requirements-tpu.txt), so each TPU generation
+# We pip-install tensorflow-tpu 2.20 ourselves (requirements-tpu.txt), so each TPU generation
 # gets Google's plain base image, with no framework preinstalled to conflict with ours.
 _BASE_IMAGES = {
     "v2": "tpu-ubuntu2204-base",
