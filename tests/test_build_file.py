@@ -83,9 +83,12 @@ def test_stale_build_is_reported(fake_repo):
 @pytest.mark.skipif(shutil.which("bazel") is None, reason="bazel is not installed")
 def test_bazel_query_lists_every_target(tmp_path):
   """`bazel query //...` loads BUILD (labels, attributes) and lists every generated target."""
-  result = subprocess.run(
-      ["bazel", f"--output_user_root={tmp_path}", "query", "//...", "--noshow_progress"],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
+  bazel = ["bazel", f"--output_user_root={tmp_path}"]
+  try:
+    result = subprocess.run(bazel + ["query", "//...", "--noshow_progress"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+  finally:  # No Bazel server left running after the test.
+    subprocess.run(bazel + ["shutdown"], cwd=REPO, capture_output=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   listed = {line.split(":", 1)[1] for line in result.stdout.split() if ":" in line}
   assert set(build_file.build_targets(REPO)) | {"gin_files"} <= listed
