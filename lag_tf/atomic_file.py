@@ -6,7 +6,7 @@ The policy, on a local file system: the bytes go to a temporary file next to the
 is flushed and fsynced, then renamed over the target (atomic on POSIX: a reader sees the old file
 or the new one, never a cut one), then the directory is fsynced so the rename itself survives a
 power loss. A failed write (ENOSPC, a kill) removes its temporary file and leaves the target as
-it was. `exclusive=True` never replaces an existing target (FileExistsError): the file is
+it was; its OSError names the target (a failed `write` names no file by itself). `exclusive=True` never replaces an existing target (FileExistsError): the file is
 linked into place, which fails atomically if another writer got there first (decisions, the
 run lock). On object stores (gs://) a single-object write is already atomic; `exclusive` there
 is a check then a write (object stores have no atomic create-if-absent through tf.io.gfile).
@@ -42,6 +42,10 @@ def write_bytes(path: str, data: bytes, exclusive: bool = False) -> None:
       os.link(temporary, path)  # FileExistsError if the target exists; never replaces it.
     else:
       os.replace(temporary, path)
+  except OSError as error:
+    if error.filename is None:  # A failed write (ENOSPC) names no file: name the target.
+      raise OSError(error.errno, error.strerror, path) from error
+    raise
   finally:
     if os.path.exists(temporary):
       os.remove(temporary)
