@@ -19,8 +19,9 @@ import math
 from typing import Any, Dict, List, Optional
 
 
-def _float(value, default=float("nan")) -> float:
-  """JSON numbers, and NaN/Inf as lag_tf writes them (strings: 'nan', 'inf')."""
+def as_float(value, default: float = math.nan) -> float:
+  """A JSON number as lag_tf writes it: NaN/Inf are strings ('nan', 'inf'); null or anything
+  unreadable is `default`."""
   if value is None:
     return default
   try:
@@ -32,7 +33,8 @@ def _float(value, default=float("nan")) -> float:
 def _losses(value) -> Dict[int, float]:
   if not isinstance(value, dict):
     return {}
-  return {int(step): _float(loss) for step, loss in sorted(value.items(), key=lambda kv: int(kv[0]))}
+  return {int(step): as_float(loss)
+          for step, loss in sorted(value.items(), key=lambda kv: int(kv[0]))}
 
 
 def _known(cls, data: dict) -> dict:
@@ -66,9 +68,9 @@ class CandidateOutcome:
     fields = _known(cls, data)
     fields["eval_losses"] = _losses(data.get("eval_losses"))
     if fields.get("score") is not None:
-      fields["score"] = _float(fields["score"])
+      fields["score"] = as_float(fields["score"])
     fields["probe_steps_trained"] = int(fields.get("probe_steps_trained") or 0)
-    fields["probe_flops"] = _float(fields.get("probe_flops"), 0.0)
+    fields["probe_flops"] = as_float(fields.get("probe_flops"), 0.0)
     return cls(**fields)
 
   def loss_at_or_before(self, step: Optional[int]) -> float:
@@ -119,7 +121,7 @@ class DecisionRecord:
     if isinstance(k, list):  # Some early records listed every rung's length.
       k = max(k) if k else None
     fields["probe_steps"] = int(k) if isinstance(k, (int, float)) else None
-    fields["probe_cost_flops"] = _float(fields.get("probe_cost_flops"), 0.0)
+    fields["probe_cost_flops"] = as_float(fields.get("probe_cost_flops"), 0.0)
     return cls(**fields)
 
   @property
@@ -158,7 +160,7 @@ class CandidateInfo:
   @property
   def flops_per_step(self) -> float:
     """flops_per_token * tokens_per_step; NaN if either is unknown."""
-    value = _float(self.flops_per_token) * _float(self.tokens_per_step)
+    value = as_float(self.flops_per_token) * as_float(self.tokens_per_step)
     return value if math.isfinite(value) else float("nan")
 
 

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from lag_tf.records import CandidateInfo, DecisionRecord
+from lag_tf.records import CandidateInfo, DecisionRecord, as_float  # noqa: F401 (re-exported)
 
 _SEED_DIR = re.compile(r"^seed-(.+)$")
 _STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
@@ -71,16 +71,6 @@ def _read_text(path: str) -> str:
       return f.read()
   with open(path, encoding="utf-8") as f:
     return f.read()
-
-
-def as_float(value) -> float:
-  """A loss as a float: JSON null -> NaN, 'nan'/'inf' strings (metrics.jsonl) -> float."""
-  if value is None:
-    return math.nan
-  try:
-    return float(value)
-  except (TypeError, ValueError):
-    return math.nan
 
 
 def read_metrics(path: str) -> List[dict]:
