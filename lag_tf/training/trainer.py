@@ -18,12 +18,14 @@ import functools
 import math
 import numbers
 import os
+import random
 import tempfile
 import time
 from typing import Callable, Dict, Optional
 
 import gin
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -174,8 +176,8 @@ class Trainer:
     self.metrics = None
     self._move_to(model_dir, name)
     self._train_loop = self._make_train_loop()
-    self._eval_step = self._make_eval_step()
-    self._eval_dataset = None
+    self._eval_loop = self._make_eval_loop()
+    self._stacked_eval_batches = None
 
   # ---- state -------------------------------------------------------------------------------
 
@@ -201,7 +203,12 @@ class Trainer:
     """Returns every variable to its value as built and moves checkpoints, metrics and
     TensorBoard to `model_dir`, keeping the compiled train and eval steps: the same as a new
     Trainer with the same arguments in `model_dir`, without building or tracing again."""
-    keras.utils.set_random_seed(self.seed)
+    # Not keras.utils.set_random_seed: its tf.random.set_seed clears TensorFlow's kernel cache,
+    # so the next call of each compiled step instantiates and optimizes its graph again (~1.7 s
+    # per candidate on lag_quickstart's pool, benchmarks/probe_wall.py). Nothing traced needs
+    # it: dropout draws from Keras seed-generator variables, which the loop below restores.
+    random.seed(self.seed)
+    np.random.seed(self.seed)
     for variable, value in zip(self._variables(), self._built_values):
       variable.assign(value)
     self._move_to(model_dir, name)
@@ -296,12 +303,25 @@ class Trainer:
 
     return train_loop
 
-  def _make_eval_step(self):
+  def _make_eval_loop(self):
+    """One compiled call evaluates every held-out batch: each replica loops over its stacked
+    batches (one traced loop body, one host sync per evaluation instead of one per batch) and
+    returns per-batch sums, reduced across replicas batch by batch."""
+    def replica_eval(stack):
+      num_batches = tf.nest.flatten(stack)[0].shape[0]
+      sums = [tf.TensorArray(tf.float32, size=num_batches) for _ in range(3)]
+      for index in tf.range(num_batches):
+        batch = tf.nest.map_structure(lambda x: x[index], stack)
+        values = self._replica_loss(batch, training=False)
+        sums = [a.write(index, tf.cast(v, tf.float32)) for a, v in zip(sums, values)]
+      return [a.stack() for a in sums]
+
     @tf.function
-    def eval_step(batch):
-      sums = self.strategy.run(lambda b: self._replica_loss(b, training=False), args=(batch,))
-      return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None) for s in sums]
-    return eval_step
+    def eval_loop(stacked_batches):
+      per_replica = self.strategy.run(replica_eval, args=(stacked_batches,))
+      return [self.strategy.reduce(tf.distribute.ReduceOp.SUM, s, axis=None)
+              for s in per_replica]
+    return eval_loop
 
   # ---- data --------------------------------------------------------------------------------
 
@@ -318,24 +338,33 @@ class Trainer:
             context, self.global_batch_size, self.model_config.objective, start_example=start))
     return iter(dataset)
 
-  def evaluate(self) -> Dict[str, object]:
-    """Loss on the fixed held-out batches: overall, per batch (for standard errors), accuracy."""
-    if self._eval_dataset is None:
-      self._eval_dataset = self.strategy.distribute_datasets_from_function(
+  def _eval_batches(self):
+    """The fixed held-out batches, read once and kept stacked on each replica's device (the
+    eval set is the same every call: data.eval_dataset)."""
+    if self._stacked_eval_batches is None:
+      dataset = self.strategy.distribute_datasets_from_function(
           lambda context: self.data.eval_dataset(
               context, self.global_batch_size, self.eval_batches, self.model_config.objective))
-    batch_losses, loss_total, weight_total, correct_total = [], 0.0, 0.0, 0.0
-    for batch in self._eval_dataset:
-      loss_sum, weight_sum, correct_sum = (float(x) for x in self._eval_step(batch))
-      batch_losses.append(loss_sum / max(weight_sum, 1.0))
-      loss_total += loss_sum
-      weight_total += weight_sum
-      correct_total += correct_sum
-    if not batch_losses:
-      raise ValueError("the eval split produced no batches; lower Trainer.eval_batches or "
-                       "global_batch_size")
-    return {"eval_loss": loss_total / max(weight_total, 1.0),
-            "eval_accuracy": correct_total / max(weight_total, 1.0),
+      per_batch = [self.strategy.experimental_local_results(batch) for batch in dataset]
+      if not per_batch:
+        raise ValueError("the eval split produced no batches; lower Trainer.eval_batches or "
+                         "global_batch_size")
+      stacks = [tf.nest.map_structure(_stack_on_device, *[b[r] for b in per_batch])
+                for r in range(len(per_batch[0]))]
+      # This worker's replicas: ids are global, local results come in the same order, and a
+      # multi-worker strategy numbers each worker's replicas contiguously.
+      self._stacked_eval_batches = self.strategy.experimental_distribute_values_from_function(
+          lambda context: stacks[context.replica_id_in_sync_group % len(stacks)])
+    return self._stacked_eval_batches
+
+  def evaluate(self) -> Dict[str, object]:
+    """Loss on the fixed held-out batches: overall, per batch (for standard errors), accuracy."""
+    loss_sums, weight_sums, correct_sums = (
+        t.numpy().tolist() for t in self._eval_loop(self._eval_batches()))
+    batch_losses = [loss / max(weight, 1.0) for loss, weight in zip(loss_sums, weight_sums)]
+    weight_total = sum(weight_sums)
+    return {"eval_loss": sum(loss_sums) / max(weight_total, 1.0),
+            "eval_accuracy": sum(correct_sums) / max(weight_total, 1.0),
             "eval_batch_losses": batch_losses}
 
   # ---- the loop ----------------------------------------------------------------------------
@@ -408,6 +437,12 @@ class Trainer:
 
   def _prefix(self) -> str:
     return f"[{self.name}] " if self.name else ""
+
+
+def _stack_on_device(*tensors: tf.Tensor) -> tf.Tensor:
+  """Stacks one replica's batches where they already are (its device), not on the default."""
+  with tf.device(tensors[0].device):
+    return tf.stack(tensors)
 
 
 def _checkpoint_dir(model_dir: str, is_chief: bool) -> str:
