@@ -3,7 +3,8 @@
 import pytest
 
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import matmul_parameters, training_flops_per_token
+from lag_tf.models.flops import (forward_flops_per_token, matmul_parameters,
+                                 training_flops_per_token)
 
 
 def test_tiny_decoder_by_hand():
@@ -34,3 +35,12 @@ def test_head_counted_only_for_the_predicted_share():
   assert training_flops_per_token(config, predicted_fraction=0.0) == 6 * 128 + attention
   with pytest.raises(ValueError, match="predicted_fraction"):
     training_flops_per_token(config, predicted_fraction=1.5)
+
+
+def test_forward_pass_is_a_third_of_training():
+  config = TransformerConfig(kind="decoder", num_layers=2, d_model=4, num_heads=2, d_ff=8,
+                             vocab_size=10, max_len=6)
+  # By hand, as in test_tiny_decoder_by_hand: 2 x matmul parameters + 4 x L x s x a.
+  assert forward_flops_per_token(config) == 2 * 296 + 4 * 2 * 6 * 4
+  assert forward_flops_per_token(config, sequence_length=3, predicted_fraction=0.5) == (
+      training_flops_per_token(config, sequence_length=3, predicted_fraction=0.5) / 3)

@@ -8,6 +8,9 @@ value matmuls (forward + backward). Biases, norms and softmax are ignored, as is
 projection) only for that share of tokens: lag_tf's masked-LM loss runs the head at the
 predicted positions only (lag_tf.training.losses), so those are the FLOPs the model needs.
 The LAG and gradual experiments keep the convention (every token, fraction 1).
+
+An evaluation runs the forward pass only: a third of the training count (the backward pass is
+counted as twice the forward, for the matmuls and for attention alike).
 """
 
 from __future__ import annotations
@@ -37,3 +40,9 @@ def training_flops_per_token(config: TransformerConfig, sequence_length: int = N
   attention = 12 * config.num_layers * length * config.attention_width
   blocks, head = _block_and_head_parameters(config)
   return float(6 * blocks + 6 * head * predicted_fraction + attention)
+
+
+def forward_flops_per_token(config: TransformerConfig, sequence_length: int = None,
+                            predicted_fraction: float = 1.0) -> float:
+  """FLOPs of one forward pass per token (an evaluation): a third of the training count."""
+  return training_flops_per_token(config, sequence_length, predicted_fraction) / 3.0
