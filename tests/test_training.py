@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -31,6 +32,25 @@ def test_short_run_lowers_eval_loss_and_writes_everything(tmp_path, data_dir):
   assert os.path.exists(tmp_path / "ckpt" / "checkpoint")
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   assert int(trainer.examples_seen.numpy()) == 40 * 8
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_evaluate_equals_the_loss_of_each_held_out_batch(tmp_path, data_dir, kind):
+  # evaluate() runs all batches in one compiled loop; here each batch goes through the loss
+  # eagerly, one by one, straight from the data's eval split.
+  trainer = tiny_trainer(tmp_path, data_dir, config=tiny_config(kind))
+  trainer.train(until_step=5)
+  result = trainer.evaluate()
+  sums = [[float(x) for x in trainer.loss_fn(trainer.model, batch, False)]
+          for batch in trainer.data.eval_dataset(None, 8, 4, trainer.model_config.objective)]
+  assert len(sums) == 4
+  np.testing.assert_allclose(result["eval_batch_losses"], [l / w for l, w, _ in sums],
+                             rtol=1e-5)
+  weight = sum(w for _, w, _ in sums)
+  assert result["eval_loss"] == pytest.approx(sum(l for l, _, _ in sums) / weight, rel=1e-5)
+  assert result["eval_accuracy"] == pytest.approx(sum(c for _, _, c in sums) / weight,
+                                                  rel=1e-5)
+  assert trainer.evaluate() == result  # The stacked batches are read once and reused.
 
 
 def test_resumed_run_matches_the_uninterrupted_run(tmp_path, data_dir):

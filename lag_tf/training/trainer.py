@@ -96,7 +96,8 @@ class Trainer:
     eval_every: evaluate every this many steps (a multiple of steps_per_loop); 0 disables.
     eval_steps: further steps to evaluate at (e.g. a dense-early probe cadence); loops stop
       there.
-    eval_batches: fixed held-out global batches per evaluation.
+    eval_batches: fixed held-out global batches per evaluation (read once, then kept on the
+      devices for the Trainer's life: one compiled call evaluates them all).
     checkpoint_every: save every this many steps (a multiple of steps_per_loop).
     keep_checkpoints: checkpoints kept by the CheckpointManager.
     grad_clip_norm: clip the all-reduced gradient to this global norm (None: no clipping).
