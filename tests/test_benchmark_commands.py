@@ -1,0 +1,74 @@
+"""The `python benchmarks/...` commands README.md and the gin headers document.
+
+Each documented script is run by some test: the short commands exactly as written here; the
+others by the test named in COVERED (CI-sized forms of the same script). Commands too long for
+CI are listed in TOO_LONG with what they run, so a newly documented benchmark fails this test
+until it is covered.
+"""
+
+import glob
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMAND = re.compile(r"python benchmarks/([a-z_]+)\.py[^`\n]*")
+
+# Run exactly as documented below (about 20-25 s each).
+RUN_HERE = {
+    "python benchmarks/growth_cost.py --only stack --no_moments --repeats 5":
+        r"growth_cost_ratio=\d+\.\d+",
+    "python benchmarks/memory_estimate.py --configs=encoder-512 --jit=false":
+        r"\| encoder-512 \| false \| .* \| \d+\.\d+ \|",
+}
+# Scripts whose documented commands another test runs in a CI-sized form.
+COVERED = {
+    "speedup": "tests/test_speedup.py (the smoke suite; every documented suite planned)",
+    "throughput": "tests/test_benchmark_throughput.py",
+    "probe_overhead": "tests/test_dry_run.py (its FLOP counts against the plan)",
+    "probe_wall": "tests/test_probe_wall.py",
+}
+# Documented, not run by CI: each runs for minutes or more on this 2-core machine.
+TOO_LONG = {
+    "python benchmarks/growth_cost.py": "every operator at BERT-base width: 190 s, 6 GB",
+    "python benchmarks/faults.py": "a reference LAG run and 23 faulted reruns",
+    "python benchmarks/faults.py --experiment=quickstart --runs=0 --disk_full_per_kind=1 "
+    "--corrupt_runs=1 --worker_kills=1": "a reference run and 4 faulted reruns",
+    "python benchmarks/faults.py --runs=0 --disk_full_per_kind=2 --corrupt_runs=0 "
+    "--worker_kills=0": "a reference LAG run and 6 faulted reruns",
+    "python benchmarks/lag_study.py": "a 9-candidate correlation study",
+}
+
+
+def documented_commands():
+  texts = [open(os.path.join(REPO, "README.md")).read()]
+  texts += [open(p).read() for p in glob.glob(os.path.join(REPO, "gin", "experiments", "*.gin"))]
+  found = set()
+  for text in texts:
+    text = re.sub(r"\\?\n\s*#?\s*(?=--)", " ", text)  # Continuation lines of a command.
+    for match in COMMAND.finditer(text):
+      found.add(re.split(r"\s{3,}|\)$", match.group(0).strip())[0].strip())
+  return found
+
+
+def test_every_documented_benchmark_command_is_run_by_a_test():
+  uncovered = [c for c in documented_commands()
+               if c not in RUN_HERE and c not in TOO_LONG
+               and COMMAND.match(c).group(1) not in COVERED]
+  assert not uncovered, f"documented benchmark commands no test runs: {uncovered}"
+  stale = [c for c in list(RUN_HERE) + list(TOO_LONG) if c not in documented_commands()]
+  assert not stale, f"listed here but no longer documented: {stale}"
+
+
+@pytest.mark.parametrize("command", sorted(RUN_HERE))
+def test_short_benchmark_command_runs_as_documented(command):
+  assert command in documented_commands()
+  result = subprocess.run([sys.executable] + shlex.split(command)[1:], cwd=REPO,
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(RUN_HERE[command], result.stdout), result.stdout[-3000:]
