@@ -72,12 +72,13 @@ def load_suite(gin_file: str, kind: str, extra_bindings):
     except ValueError:
       mask = 0.15  # LanguageModelingData's default.
     plans = budget.plans(suite, target, batch, mask, StagePoolTemplate())
+    frontier = budget.frontier_plans(suite, target, batch, mask)
   except (config_io.ConfigError, ValueError) as error:
     raise SuiteError(config_io.one_line(str(error))) from None
-  return suite, target, bindings, plans
+  return suite, target, bindings, plans, frontier
 
 
-def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
+def print_plan(suite, target, plans, frontier, seeds, sustained_tflops: float) -> float:
   budget_flops = next(iter(plans.values())).budget_flops
   print(f"suite {suite.name}: target {target.kind}, {target.num_layers} layers x d_model "
         f"{target.d_model}, {count_parameters(target):,} parameters; budget "
@@ -90,8 +91,16 @@ def print_plan(suite, target, plans, seeds, sustained_tflops: float) -> float:
     stages = " -> ".join(f"{p.layers}x{p.steps}" for p in plan.phases)
     print(f"| {method} | {stages} | {plan.probe_steps} | "
           f"{plan.overhead_flops / plan.budget_flops:.1%} | {plan.total_flops / 1e12:.2f} |")
-  total = sum(p.total_flops for p in plans.values()) * len(seeds)
-  print(f"suite total: {total / 1e15:.3f} PFLOPs ({len(plans)} methods x {len(seeds)} seeds); "
+  if frontier:
+    print(f"scratch frontier: {len(frontier)} runs per seed besides `scratch` (depth x steps, "
+          "budget share): " + ", ".join(
+              f"{p.phases[0].layers}x{p.phases[0].steps} ({p.total_flops / budget_flops:.2f})"
+              for p in frontier))
+  methods_total = sum(p.total_flops for p in plans.values()) * len(seeds)
+  frontier_total = sum(p.total_flops for p in frontier) * len(seeds)
+  total = methods_total + frontier_total
+  print(f"suite total: {total / 1e15:.3f} PFLOPs ({len(plans)} methods x {len(seeds)} seeds: "
+        f"{methods_total / 1e15:.3f}; frontier: {frontier_total / 1e15:.3f}); "
         f"at {sustained_tflops:g} sustained TFLOP/s: {total / (sustained_tflops * 1e12) / 3600:.2f}"
         " hours of training (evaluation and compilation not included)")
   return total
@@ -107,10 +116,9 @@ def choose_seeds(suite_seeds, count):
   return seeds[:count]
 
 
-def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str,
+def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str,
             peak_learning_rate) -> float:
-  """Runs (or resumes) one method/seed; returns its wall seconds this attempt."""
-  method_dir = os.path.join(suite_dir, plan.method)
+  """Runs (or resumes) one method/seed in `method_dir`; returns its wall seconds this attempt."""
   model_dir = os.path.join(method_dir, f"seed-{seed}")
   info_path = os.path.join(method_dir, f"seed-{seed}.json")
   info = read_json(info_path) or {}
@@ -121,7 +129,7 @@ def run_one(gin_file: str, bindings, plan, seed: int, suite_dir: str, kind: str,
                      "--out for a changed suite")
   if info.get("finished"):
     return 0.0
-  experiment = ("train" if plan.method == "scratch" else
+  experiment = ("train" if budget.is_scratch(plan.method) else
                 "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
   info.update({"method": plan.method, "seed": seed, "kind": kind, "experiment": experiment,
                "plan": plan.to_dict(), "bindings": list(bindings) + method_bindings,
@@ -154,6 +162,12 @@ def main(argv=None) -> int:
                       help=f"comma-separated subset of {','.join(budget.METHODS)}")
   parser.add_argument("--gin_bindings", action="append", default=[],
                       help="extra bindings for every run (e.g. DATA_DIR='...')")
+  parser.add_argument("--frontier", default="all", choices=("all", "none", "only"),
+                      help="run the scratch frontier too (all), skip it (none), or run only the "
+                           "frontier and `scratch` (only: no growth method)")
+  parser.add_argument("--frontier_dir", default=None,
+                      help="where frontier runs live (default <out>/<kind>/frontier); suites "
+                           "whose grids meet can share one")
   parser.add_argument("--print_cost", action="store_true",
                       help="print the plan and its cost, run nothing")
   parser.add_argument("--report_only", action="store_true",
@@ -173,26 +187,35 @@ def main(argv=None) -> int:
       if args.methods:
         chosen = tuple(m.strip() for m in args.methods.split(",") if m.strip())
         extra.append(f"SpeedupSuite.methods = {chosen!r}")
-      suite, target, bindings, plans = load_suite(gin_file, kind, extra)
+      suite, target, bindings, plans, frontier = load_suite(gin_file, kind, extra)
       seeds = choose_seeds(suite.seeds, args.seeds)
-      print_plan(suite, target, plans, seeds, args.sustained_tflops or suite.sustained_tflops)
+      if args.frontier == "none":
+        frontier = []
+      elif args.frontier == "only":
+        plans = {m: p for m, p in plans.items() if m == "scratch"}
+      print_plan(suite, target, plans, frontier, seeds,
+                 args.sustained_tflops or suite.sustained_tflops)
       if args.print_cost:
         continue
       suite_dir = os.path.join(args.out, kind)
+      frontier_dir = args.frontier_dir or os.path.join(suite_dir, "frontier")
       if not args.report_only:
-        total = len(plans) * len(seeds)
-        done = 0
-        for seed in seeds:
-          for plan in plans.values():
-            done += 1
-            print(f"[{done}/{total}] {kind} {plan.method} seed {seed} ...", flush=True)
-            seconds = run_one(gin_file, bindings, plan, seed, suite_dir, kind,
-                              suite.peak_learning_rates.get(kind))
-            print(f"[{done}/{total}] {kind} {plan.method} seed {seed}: "
-                  f"{'done' if seconds else 'already finished'}"
-                  + (f" in {seconds:.0f} s" if seconds else ""), flush=True)
+        # Seed by seed, methods first: a stopped suite has whole seeds to report.
+        runs = [(seed, plan, os.path.join(suite_dir, plan.method)) for seed in seeds
+                for plan in plans.values()]
+        runs += [(seed, plan, os.path.join(frontier_dir, plan.method)) for seed in seeds
+                 for plan in frontier]
+        runs.sort(key=lambda run: seeds.index(run[0]))  # Stable: seed by seed, methods first.
+        for done, (seed, plan, method_dir) in enumerate(runs, start=1):
+          print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed} ...", flush=True)
+          seconds = run_one(gin_file, bindings, plan, seed, method_dir, kind,
+                            suite.peak_learning_rates.get(kind))
+          print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: "
+                f"{'done' if seconds else 'already finished'}"
+                + (f" in {seconds:.0f} s" if seconds else ""), flush=True)
       try:
-        headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}")
+        headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}",
+                                        frontier_dir=frontier_dir)
       except ValueError as error:
         raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())

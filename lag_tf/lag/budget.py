@@ -48,6 +48,9 @@ class SpeedupSuite:
     0; one step keeps its wasted probe compute minimal (the rule cannot use more).
   one_shot_pool_size: candidates in `lag_once`'s pool (declared in the suite's gin file).
   seeds: one run of every method per seed (initialization, data order, growth noise).
+  frontier: the scratch frontier, {depth: budget factors}: one fully annealed run per depth and
+    factor (factor x the budget's FLOPs, steps rounded). The target depth's runs answer the
+    fixed-size question, every depth's the any-size one (empty: no frontier).
   methods: which of METHODS to run.
   sustained_tflops: training throughput assumed for the suite's printed time estimate.
   peak_learning_rates: {model kind: peak learning rate} of the schedule family every method
@@ -67,6 +70,7 @@ class SpeedupSuite:
   methods: Tuple[str, ...] = METHODS
   sustained_tflops: float = 0.15
   peak_learning_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
+  frontier: Mapping[int, Tuple[float, ...]] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     unknown = [m for m in self.methods if m not in METHODS]
@@ -81,6 +85,10 @@ class SpeedupSuite:
                        f"in [1, {layers[-1]})")
     if not 0.0 < self.one_shot_base_share < 1.0:
       raise ValueError("SpeedupSuite.one_shot_base_share must be in (0, 1)")
+    if any(int(n) < 1 or any(f <= 0 for f in factors)
+           for n, factors in self.frontier.items()):
+      raise ValueError(f"SpeedupSuite.frontier={dict(self.frontier)}: expected {{depth >= 1: "
+                       "(budget factors > 0, ...)}")
     if self.budget_steps < 1 or self.probe_steps < 1 or self.init_loss_probe_steps < 1:
       raise ValueError("SpeedupSuite: budget_steps, probe_steps and init_loss_probe_steps must "
                        "be >= 1")
@@ -183,6 +191,36 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
   return MethodPlan(method, phases, probe, budget)
 
 
+def frontier_plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_size: int,
+                   mask_probability: float) -> List[MethodPlan]:
+  """One scratch run per (depth, budget factor) of the suite's frontier, fully annealed (its
+  schedule decays over exactly its own steps). Named by depth and steps (`frontier_L2_s1150`),
+  so two suites whose grids meet share a run. The target depth at factor 1 is the `scratch`
+  method itself and is left out."""
+  budget = suite.budget_steps * flops_per_step(target.replace(num_layers=suite.target_layers),
+                                               global_batch_size, mask_probability)
+  found = {}
+  for layers, factors in sorted(suite.frontier.items()):
+    layers = int(layers)
+    fps = flops_per_step(target.replace(num_layers=layers), global_batch_size, mask_probability)
+    for factor in factors:
+      steps = max(1, int(round(factor * budget / fps)))
+      if (layers, steps) == (suite.target_layers, suite.budget_steps):
+        continue
+      name = frontier_name(layers, steps)
+      found[name] = MethodPlan(name, [Phase(layers, steps, fps)], 0, steps * fps)
+  return list(found.values())
+
+
+def frontier_name(layers: int, steps: int) -> str:
+  return f"frontier_L{layers}_s{steps}"
+
+
+def is_scratch(method: str) -> bool:
+  """A method that trains one model from scratch (the baseline and every frontier run)."""
+  return method == "scratch" or method.startswith("frontier_")
+
+
 def method_bindings(plan: MethodPlan, seed: int,
                     peak_learning_rate: Optional[float] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
@@ -193,7 +231,7 @@ def method_bindings(plan: MethodPlan, seed: int,
   if peak_learning_rate is not None:
     bindings += [f"WarmupDecaySchedule.peak_learning_rate = {peak_learning_rate!r}",
                  f"ProbeSchedule.peak_learning_rate = {peak_learning_rate!r}"]
-  if method == "scratch":
+  if is_scratch(method):
     return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
                        f"Trainer.train_steps = {phases[0].steps}"]
   bindings.append(f"ProbeSchedule.probe_steps = {plan.probe_steps}")
