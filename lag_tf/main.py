@@ -102,7 +102,7 @@ def main(argv) -> None:
   if the_plan is not None:
     _check_bindings(recorded, the_plan)
   # The whole run's ETA on every progress line counts down the plan's training FLOPs.
-  progress.begin_run(the_plan.total_flops if the_plan is not None else None)
+  progress.begin_run(the_plan.training_flops if the_plan is not None else None)
   chief = strategy_lib.is_chief(strategy)
   had_config = config_io.has_config(FLAGS.model_dir)
   lock = run_lock.RunLock(FLAGS.model_dir)

@@ -29,9 +29,10 @@ from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import validate_pool
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.selector import SelectorRule, halving_rungs
+from lag_tf.lag.selector import SelectorRule, halving_rungs, probe_evals_bound
+from lag_tf.lag.stage import probe_budget
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer
 
 ANY_PARAMETER = "*"
@@ -51,6 +52,7 @@ class Phase:
   steps: int
   tokens_per_step: int
   count: int = 1
+  forward_only: bool = False  # Evaluations: a forward pass, a third of a training step.
 
   @property
   def params(self) -> int:
@@ -62,7 +64,8 @@ class Phase:
 
   @property
   def flops(self) -> float:
-    return self.tokens * training_flops_per_token(self.config)
+    per_token = (forward_flops_per_token if self.forward_only else training_flops_per_token)
+    return self.tokens * per_token(self.config)
 
 
 @dataclasses.dataclass
@@ -78,11 +81,18 @@ class Plan:
 
   @property
   def total_flops(self) -> float:
+    """Everything the run computes and charges: training and the evaluations decisions read."""
     return sum(p.flops for p in self.phases)
 
   @property
+  def training_flops(self) -> float:
+    """Training alone (what the run's progress counts; evaluations are in its rate)."""
+    return sum(p.flops for p in self.phases if not p.forward_only)
+
+  @property
   def probe_flops(self) -> float:
-    return sum(p.flops for p in self.phases if p.role == "probe")
+    """Deciding: every probe's training and the evaluations the decisions read."""
+    return sum(p.flops for p in self.phases if p.role in ("probe", "decision evals"))
 
   @property
   def probe_share(self) -> float:
@@ -128,11 +138,30 @@ def check_trainer(settings: Dict[str, object], replicas: Optional[int],
 
 
 def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
-                  probe_steps: int, tokens: int) -> List[Phase]:
+                  schedule: ProbeSchedule, tokens: int, eval_tokens: int,
+                  steps_after_growth: int) -> List[Phase]:
+  """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
+  reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
+  probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
+               where=prefix.rstrip(": ") or "lag_experiment")
+  costliest = max(targets.values(), key=training_flops_per_token)
+  evals = probe_evals_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
+                            len(targets))
+  worst = " (worst case: a race stops earlier)" if rule.rule == "race" and len(targets) > 1 \
+      else ""
+  eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
+                       eval_tokens, forward_only=True)] if evals else [])
+  return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens,
+                                worst) + eval_phase
+
+
+def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
+                           rule: SelectorRule, probe_steps: int, tokens: int,
+                           worst: str) -> List[Phase]:
   names = list(targets)
   if rule.rule != "successive_halving":
-    return [Phase(f"{prefix}probe {n} ({i} of {len(names)})", "probe", targets[n], probe_steps,
-                  tokens) for i, n in enumerate(names, 1)]
+    return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
+                  probe_steps, tokens) for i, n in enumerate(names, 1)]
   costliest = max(targets.values(), key=training_flops_per_token)
   rungs = halving_rungs(rule, probe_steps, len(names))
   phases, alive, previous = [], len(names), 0
@@ -152,6 +181,10 @@ def _targets(pool, base: TransformerConfig, context: str = "") -> Dict[str, Tran
 
 def _winner(targets: Dict[str, TransformerConfig]) -> TransformerConfig:
   return max(targets.values(), key=training_flops_per_token)
+
+
+def _eval_tokens(trainer, tokens: int) -> int:
+  return trainer["eval_batches"] * tokens
 
 
 def _plan_train(trainer, tokens, base):
@@ -176,7 +209,8 @@ def _plan_lag(trainer, tokens, base):
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   targets = _targets(args["pool"], base)
   phases = [Phase("base", "base", base, args["base_steps"], tokens)]
-  phases += _probe_phases("", targets, rule, schedule.probe_steps, tokens)
+  phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
+                          schedule.probe_steps + args["continue_steps"])
   phases.append(Phase("continue the winner", "continue", _winner(targets),
                       args["continue_steps"], tokens))
   if args.get("scratch_baseline"):
@@ -246,7 +280,8 @@ def _plan_gradual(trainer, tokens, base):
                   tokens)], overrides
   phases.append(Phase("stage 0: base", "base", base, steps[0], tokens))
   for i, targets in enumerate(pools, 1):
-    phases += _probe_phases(f"stage {i}: ", targets, rule, schedule.probe_steps, tokens)
+    phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
+                            _eval_tokens(trainer, tokens), steps[i])
     phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
                         steps[i] - schedule.probe_steps, tokens))
   return phases, overrides
@@ -312,9 +347,10 @@ def shape_text(config: TransformerConfig) -> str:
 
 def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> str:
   """The plan as a table, then totals, probe share and the wall-time estimate."""
-  rows = [("phase", "model", "params", "steps", "tokens", "training FLOPs", "time")]
+  rows = [("phase", "model", "params", "steps", "tokens", "FLOPs", "time")]
   for p in plan.phases:
     steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
+    steps += " evals" if p.forward_only else ""
     rows.append((p.name, shape_text(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
                  flops_text(p.flops), _duration(p.flops / flops_per_second)))
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -325,10 +361,12 @@ def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> 
                                   for i, (cell, w) in enumerate(zip(row, widths))))
     if index == 0:
       lines.append("  " + "  ".join("-" * w for w in widths))
-  tokens = sum(p.tokens for p in plan.phases)
-  lines.append(f"total: {tokens:,} tokens, {flops_text(plan.total_flops)} of training (6 x "
-               "matmul parameters + attention per token, lag_tf.models.flops); probing "
-               f"{flops_text(plan.probe_flops)} = {plan.probe_share:.1%} of the run"
+  tokens = sum(p.tokens for p in plan.phases if not p.forward_only)
+  lines.append(f"total: {tokens:,} training tokens, {flops_text(plan.total_flops)} (training: "
+               "6 x matmul parameters + attention per token, lag_tf.models.flops; the "
+               "evaluations decisions read: a forward pass, a third of that); deciding (probes "
+               f"and their evaluations) {flops_text(plan.probe_flops)} = {plan.probe_share:.1%} "
+               "of the run"
                + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
                                                         plan.phases) else ""))
   lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "

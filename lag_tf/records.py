@@ -53,7 +53,10 @@ class CandidateOutcome:
   params: Optional[int] = None
   flops_per_token: Optional[float] = None
   probe_steps_trained: int = 0
-  probe_flops: float = 0.0
+  probe_flops: float = 0.0  # Its probe's training FLOPs.
+  probe_evals: int = 0  # Evaluations its probe ran (0 in records before 2026-12).
+  probe_eval_flops: float = 0.0  # Their FLOPs (forward passes): part of the decision's cost.
+  left_race_at: Optional[int] = None  # Rule 'race': the probe step it was dropped at.
   function_preserving: Optional[bool] = None
   candidate: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Its operators.
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Target TransformerConfig.
@@ -71,6 +74,8 @@ class CandidateOutcome:
       fields["score"] = as_float(fields["score"])
     fields["probe_steps_trained"] = int(fields.get("probe_steps_trained") or 0)
     fields["probe_flops"] = as_float(fields.get("probe_flops"), 0.0)
+    fields["probe_eval_flops"] = as_float(fields.get("probe_eval_flops"), 0.0)
+    fields["probe_evals"] = int(fields.get("probe_evals") or 0)
     return cls(**fields)
 
   def loss_at_or_before(self, step: Optional[int]) -> float:
@@ -97,7 +102,10 @@ class DecisionRecord:
   growth_examples_seen: Optional[int] = None
   tokens_per_step: Optional[int] = None
   probe_cost_steps: int = 0
-  probe_cost_flops: float = 0.0
+  probe_cost_flops: float = 0.0  # Every candidate's probe training FLOPs.
+  probe_eval_flops: float = 0.0  # The evaluations the decision read (forward passes).
+  probe_budget_flops: Optional[float] = None  # SelectorRule.probe_budget_share of the stage.
+  race: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Rule 'race': how it ran.
   config_hash: Optional[str] = None
   committed_at: Optional[str] = None  # Set by lag.decisions.commit_decision.
 
@@ -122,6 +130,7 @@ class DecisionRecord:
       k = max(k) if k else None
     fields["probe_steps"] = int(k) if isinstance(k, (int, float)) else None
     fields["probe_cost_flops"] = as_float(fields.get("probe_cost_flops"), 0.0)
+    fields["probe_eval_flops"] = as_float(fields.get("probe_eval_flops"), 0.0)
     return cls(**fields)
 
   @property
@@ -131,6 +140,15 @@ class DecisionRecord:
       return self.probe_steps
     steps = [s for c in self.candidates.values() for s in c.eval_losses]
     return max(steps) if steps else None
+
+  @property
+  def decision_flops(self) -> float:
+    """What deciding cost: every candidate's probe training and the evaluations it read."""
+    return self.probe_cost_flops + self.probe_eval_flops
+
+  @property
+  def probe_evals(self) -> int:
+    return sum(c.probe_evals for c in self.candidates.values())
 
   @property
   def losing_probe_steps(self) -> int:
@@ -147,6 +165,7 @@ class CandidateInfo:
   tokens_per_step: Optional[int] = None
   function_preserving: Optional[bool] = None
   growth_step: Optional[int] = None
+  eval_tokens: Optional[int] = None  # Tokens of one evaluation (every held-out batch).
   candidate: Dict[str, Any] = dataclasses.field(default_factory=dict)
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -12,7 +12,6 @@ import pytest
 
 from lag_tf import config_io, console, dry_run
 from lag_tf import plan as plan_lib
-from lag_tf.lag.selector import SelectorRule
 from lag_tf.models.flops import training_flops_per_token
 from main_fixtures import run_main_in_process
 
@@ -40,27 +39,40 @@ def _one(plan, role):
   return phase
 
 
-@pytest.mark.parametrize("rule", ["lag", "successive_halving"])
-def test_lag_plan_flops_match_the_probe_overhead_count(rule):
-  config_io.parse(["experiments/lag_quickstart.gin"], [f"SelectorRule.rule = '{rule}'"])
-  plan = plan_lib.build_plan(replicas=1)
-  base, probes, continuation = _probe_overhead().phase_flops(
-      SelectorRule(rule=rule, halving_eta=2), plan_lib.ProbeSchedule(),
-      plan_lib.TransformerConfig(),
-      plan_lib.validate_pool(config_io.gin.query_parameter("lag_experiment.pool")
-                             .scoped_configurable_fn(), plan_lib.TransformerConfig()),
-      plan.phases[0].steps, _one(plan, "continue").steps, plan.phases[0].tokens_per_step)
-  assert plan.phases[0].role == "base"
-  assert plan.phases[0].flops == pytest.approx(base)
-  assert plan.probe_flops == pytest.approx(probes)
-  assert _one(plan, "continue").flops == pytest.approx(continuation)
-  assert plan.probe_share == pytest.approx(probes / (base + probes + continuation))
-  if any(p.role == "baseline" for p in plan.phases):  # At the run's FLOPs.
-    assert _one(plan, "baseline").flops == pytest.approx(base + probes + continuation, rel=1e-3)
-  if rule == "successive_halving":
-    counts = [p.count for p in plan.phases if p.role == "probe"]
-    assert counts[0] == len(config_io.gin.query_parameter("lag_experiment.pool")
-                            .scoped_configurable_fn().names) and counts == sorted(counts)[::-1]
+@pytest.mark.parametrize("rule", ["lag", "successive_halving", "race"])
+def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
+  """The plan --dry_run prints is what the run records: base, every probe's training, the
+  evaluations the decision read, the continuation (a race's plan is its worst case)."""
+  from lag_fixtures import parse_lag_config, strategy
+  from lag_tf.experiments.lag import lag_experiment
+  parse_lag_config(data_dir, [f"SelectorRule.rule = '{rule}'", "SelectorRule.race_segment_steps = 2",
+                              "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"])
+  planned = plan_lib.build_plan(replicas=1)
+  by_role = {}
+  for phase in planned.phases:
+    by_role[phase.role] = by_role.get(phase.role, 0.0) + phase.flops
+  recorded = lag_experiment(strategy(), str(tmp_path))["flops"]
+  assert recorded["base"] == pytest.approx(by_role["base"], rel=1e-9)
+  assert recorded["decision evals"] > 0
+  if rule == "race":  # Nobody leaves in the plan's worst case.
+    assert recorded["probes"] <= by_role["probe"] * (1 + 1e-9)
+    assert recorded["decision evals"] <= by_role["decision evals"] * (1 + 1e-9)
+  else:
+    assert recorded["probes"] == pytest.approx(by_role["probe"], rel=1e-9)
+    assert recorded["decision evals"] == pytest.approx(by_role["decision evals"], rel=1e-9)
+    assert recorded["continuation"] == pytest.approx(by_role["continue"], rel=1e-9)
+    assert recorded["total"] == pytest.approx(planned.total_flops, rel=1e-9)
+
+
+def test_probe_overhead_benchmark_prints_the_plans_shares(capsys, monkeypatch):
+  monkeypatch.setattr("sys.argv", ["probe_overhead.py"])
+  assert _probe_overhead().main() == 0
+  last = capsys.readouterr().out.strip().splitlines()[-1]
+  config_io.parse(["experiments/lag_quickstart.gin"], ["SelectorRule.rule = 'lag'",
+                                                       "lag_experiment.scratch_baseline = False"])
+  share = plan_lib.build_plan(replicas=1).probe_share
+  assert last.startswith(f"probe_share_full={share:.3f} probe_share_halving=")
+  assert "probe_share_race_worst=" in last
 
 
 def test_gradual_plan_stages_add_up_and_scratch_spends_the_same_flops():
@@ -73,7 +85,7 @@ def test_gradual_plan_stages_add_up_and_scratch_spends_the_same_flops():
   config_io.parse(["experiments/gradual_tiny.gin"], ["gradual_experiment.mode = 'scratch'"])
   scratch = plan_lib.build_plan(replicas=1)
   assert [p.role for p in scratch.phases] == ["scratch"]
-  spent = sum(p.flops for p in adaptive.phases if p.role != "probe")
+  spent = sum(p.flops for p in adaptive.phases if p.role not in ("probe", "decision evals"))
   winners_probes = sum(p.flops for p in adaptive.phases if " (1 of " in p.name)
   assert scratch.total_flops == pytest.approx(spent + winners_probes, rel=0.01)
 
@@ -81,7 +93,8 @@ def test_gradual_plan_stages_add_up_and_scratch_spends_the_same_flops():
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, data_dir, capsys, monkeypatch):
   code, out, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch)
   assert code == 0, err
-  for text in ("phase", "base", "probe stack (1 of 10)", "continue the winner", "probing",
+  for text in ("phase", "base", "probe stack (1 of 10)", "decision evals", "continue the winner",
+               "deciding (probes and their evaluations)",
                "estimated wall time", "assumed", "new run",
                "memory per replica (batch 32): training step ~", "a replica has"):
     assert text in out, text

@@ -66,7 +66,7 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   caplog.set_level(logging.INFO, logger="absl")
   config_io.parse(["experiments/gradual_tiny.gin"], TINY + [f"DATA_DIR = '{data_dir}'"])
   model_dir = str(tmp_path)
-  planned = plan.build_plan(replicas=1).total_flops
+  planned = plan.build_plan(replicas=1).training_flops
   progress.begin_run(planned)
   summary = gradual_experiment(strategy(), model_dir)
   # Progress lines name the phase, and the run's done FLOPs end at exactly the plan's.

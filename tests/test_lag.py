@@ -174,10 +174,14 @@ def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(t
   scratch = read_metrics(os.path.join(model_dir, "scratch", "metrics.jsonl"))
   steps = max(r["step"] for r in scratch)
   # The grown config from scratch for the whole run's FLOPs: base (2 layers) + 3 probes + the
-  # continuation, in 4-layer steps; more than the winner's own 4-layer steps after growth.
+  # evaluations the decision read + the continuation, in 4-layer steps; more than the winner's
+  # own 4-layer steps after growth.
+  flops = result["flops"]
+  assert flops["decision evals"] > 0
+  assert flops["total"] == pytest.approx(sum(v for k, v in flops.items() if k != "total"))
   assert result["flops"]["total"] > 0 and steps > 6 + 4
   assert result["scratch_eval_loss"] == pytest.approx(scratch[-1]["eval_loss"])
   summary = open(os.path.join(model_dir, "summary.md")).read()
-  assert f"scratch baseline at equal training FLOPs ({steps} steps" in summary
+  assert f"scratch baseline at equal FLOPs ({steps} steps" in summary
   assert any(verdict in summary for verdict in ("growing beat scratch", "scratch beat growing",
                                                 "cannot tell them apart"))

@@ -12,18 +12,21 @@ WRITTEN = {
     "tied_with": ["copy_top"], "tie_broken_by_cost": False, "score_steps": [4, 6],
     "probe_steps": 6, "eval_steps": [0, 2, 4, 6], "growth_step": 10,
     "growth_examples_seen": 80, "tokens_per_step": 256, "probe_cost_steps": 12,
-    "probe_cost_flops": 3.5e9, "config_hash": "0123456789abcdef",
+    "probe_cost_flops": 3.5e9, "probe_eval_flops": 0.8e9, "probe_budget_flops": None,
+    "race": {}, "config_hash": "0123456789abcdef",
     "committed_at": "2026-11-30T07:00:00Z",
     "candidates": {
         "copy_top": {"status": "ok", "failed": None, "eval_losses": {"0": 3.1, "6": 2.9},
                      "score": 2.91, "params": 1000, "flops_per_token": 6000.0,
-                     "probe_steps_trained": 6, "probe_flops": 1.5e9,
+                     "probe_steps_trained": 6, "probe_flops": 1.5e9, "probe_evals": 2,
+                     "probe_eval_flops": 0.5e9, "left_race_at": None,
                      "function_preserving": False, "candidate": {"name": "copy_top"},
                      "config": {"num_layers": 2}},
         "zero_top": {"status": "failed", "failed": "training loss is nan at step 14",
                      "eval_losses": {"0": 3.0, "2": "nan"}, "score": None, "params": 1000,
                      "flops_per_token": 6000.0, "probe_steps_trained": 4,
-                     "probe_flops": 2.0e9, "function_preserving": True,
+                     "probe_flops": 2.0e9, "probe_evals": 1, "probe_eval_flops": 0.3e9,
+                     "left_race_at": None, "function_preserving": True,
                      "candidate": {"name": "zero_top"}, "config": {"num_layers": 2}},
     },
 }
@@ -35,6 +38,7 @@ def test_a_written_decision_round_trips_unchanged():
   assert record.candidates["copy_top"].eval_losses == {0: 3.1, 6: 2.9}  # int probe steps.
   assert math.isnan(record.candidates["zero_top"].eval_losses[2])
   assert record.losing_probe_steps == 4
+  assert record.probe_evals == 3 and record.decision_flops == 3.5e9 + 0.8e9
   again = record.to_json()
   again["candidates"]["zero_top"]["eval_losses"]["2"] = "nan"  # NaN != NaN; compare the rest.
   assert json.dumps(again, sort_keys=True) == json.dumps(WRITTEN, sort_keys=True)
@@ -50,6 +54,8 @@ def test_an_older_record_still_reads():
   assert record.candidates["stack"].status == "ok"
   assert record.candidates["noise"].loss_at_or_before(6) == 3.0
   assert record.probe_cost_flops == 0.0
+  # Records before 2026-12 did not charge the decision's evaluations: they read as 0.
+  assert record.probe_eval_flops == 0.0 and record.probe_evals == 0 and record.race == {}
   # Without probe_steps, k is the largest probe step any candidate reached.
   assert DecisionRecord.from_json({"winner": "a", "candidates": {
       "a": {"eval_losses": {"0": 1.0, "5": 0.5}}}}).k == 5

@@ -30,6 +30,7 @@ from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
+                              probe_budget,
                               summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
@@ -78,13 +79,14 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   layers = stages.stage_layers
   pools = [None] + [stage_pool(template, layers[i - 1], layers[i], i)
                     for i in range(1, len(layers))]
-  stage_configs = [base_config]
+  stage_configs, stage_targets = [base_config], [None]
   for i in range(1, len(layers)):
     try:
       targets = validate_pool(pools[i], stage_configs[-1])
     except ValueError as error:
       raise ValueError(f"stage {i}: invalid growth pool: {error}") from None
     stage_configs.append(next(iter(targets.values())))
+    stage_targets.append(targets)
   data = LanguageModelingData()
 
   if mode == "scratch":
@@ -98,6 +100,9 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     return summary
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
+  for i in range(1, len(layers)):  # Every stage's probe budget, before anything trains.
+    probe_budget(rule, schedule, stage_targets[i], steps[i], base.tokens_per_step,
+                 base.eval_batches * base.tokens_per_step, where=f"stage {i}")
   with progress.phase(f"stage 0 of {len(layers) - 1} (base)"):
     restore_or_train_base(base, steps[0])
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
@@ -124,7 +129,8 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     del winner, trainers
   summary = {"mode": mode, "winners": [r.winner for r in records],
              "final_eval_loss": final["eval_loss"], "steps": point.step,
-             "probe_cost_flops": sum(r.probe_cost_flops for r in records)}
+             "probe_cost_flops": sum(r.probe_cost_flops for r in records),
+             "probe_eval_flops": sum(r.probe_eval_flops for r in records)}
   _write_summary(model_dir, chief, summary, records)
   logging.info("Done: %s", summary)
   return summary

@@ -25,7 +25,7 @@ from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
-                              summary_table)
+                              probe_budget, summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.records import DecisionRecord
@@ -35,10 +35,12 @@ from lag_tf.training.trainer import Trainer
 def compute_by_phase(record: DecisionRecord, base_config: TransformerConfig,
                      winner_config: TransformerConfig, base_steps: int,
                      continue_steps: int) -> dict:
-  """Training FLOPs of each phase: base model, probes (all candidates), winner's continuation."""
+  """FLOPs of each phase: base model, probes (all candidates' training), the evaluations the
+  decision read (forward passes), the winner's continuation."""
   tokens = record.tokens_per_step
   phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
             "probes": float(record.probe_cost_flops),
+            "decision evals": float(record.probe_eval_flops),
             "continuation": continue_steps * tokens * training_flops_per_token(winner_config)}
   phases["total"] = sum(phases.values())
   return phases
@@ -68,6 +70,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   steps_after_growth = schedule.probe_steps + continue_steps
 
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  probe_budget(rule, schedule, targets, steps_after_growth, base.tokens_per_step,  # Before
+               base.eval_batches * base.tokens_per_step, where="lag_experiment")  # training.
   restore_or_train_base(base, base_steps)
   point = GrowthPoint.from_trainer(base)
   chief = base.is_chief
@@ -106,6 +110,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
         f"winner `{record.winner}` continued to step {result['steps']}: final eval "
         f"loss {result['final_eval_loss']:.4f} "
         f"(checkpoint: candidates/{record.winner}/ckpt)\n\n"
-        f"training compute, TFLOPs: {phases}\n\n{baseline}\n")
+        f"compute, TFLOPs: {phases}; deciding (probes and their evaluations) took "
+        f"{(flops['probes'] + flops['decision evals']) / flops['total']:.1%} of it\n\n"
+        f"{baseline}\n")
   logging.info("Done: %s", result)
   return result

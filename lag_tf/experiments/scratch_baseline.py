@@ -44,8 +44,8 @@ def comparison_line(grown: dict, scratch: dict, steps: int) -> str:
              "scratch beat growing" if difference > SEPARATION_Z * error else
              f"this run cannot tell them apart (|difference| <= {SEPARATION_Z:g} standard "
              "errors)")
-  return (f"scratch baseline at equal training FLOPs ({steps} steps of the grown model's "
-          f"config from random initialization, probes included in the budget): eval loss "
+  return (f"scratch baseline at equal FLOPs ({steps} steps of the grown model's "
+          f"config from random initialization, probes and the evaluations the decision read included in the budget): eval loss "
           f"{scratch['eval_loss']:.4f} vs the winner's {grown['eval_loss']:.4f}, difference "
           f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches): "
           f"{verdict}.")

@@ -37,6 +37,8 @@ class GrowthPoint:
   state: ModelState        # Weights plus AdamW moments and step.
   step: int                # Global training step at growth.
   examples_seen: int       # Data position at growth.
+  tokens_per_step: int = 0  # Of the run's training steps (0: unknown; no probe budget then).
+  eval_tokens: int = 0      # Of one evaluation, every held-out batch (0: unknown).
 
   @property
   def config(self) -> TransformerConfig:
@@ -45,7 +47,9 @@ class GrowthPoint:
   @classmethod
   def from_trainer(cls, trainer: Trainer) -> "GrowthPoint":
     return cls(state=keras_io.state_from_model(trainer.model, trainer.optimizer),
-               step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()))
+               step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()),
+               tokens_per_step=trainer.tokens_per_step,
+               eval_tokens=trainer.eval_batches * trainer.tokens_per_step)
 
 
 class CandidateTrainers:
@@ -134,6 +138,7 @@ def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
   info = CandidateInfo(name=candidate.name, params=count_parameters(target),
                        flops_per_token=training_flops_per_token(target),
                        tokens_per_step=trainer.tokens_per_step,
+                       eval_tokens=trainer.eval_batches * trainer.tokens_per_step,
                        function_preserving=candidate.function_preserving,
                        growth_step=point.step, candidate=candidate.to_dict(),
                        config=target.to_dict())
@@ -147,6 +152,10 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
   """A candidate's eval losses (by probe step) as logged in its metrics.jsonl."""
   result = ProbeResult(name=candidate.name, params=count_parameters(target),
                        flops_per_token=training_flops_per_token(target), failed=failed)
+  info_path = os.path.join(directory, "candidate.json")
+  if tf.io.gfile.exists(info_path):
+    with tf.io.gfile.GFile(info_path) as f:
+      result.eval_tokens = int(CandidateInfo.from_json(json.load(f)).eval_tokens or 0)
   for record in read_metrics(os.path.join(directory, "metrics.jsonl")):
     probe_step = record["step"] - growth_step
     if 0 <= probe_step <= until_probe_step:
@@ -155,6 +164,7 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
       result.eval_losses[probe_step] = _as_float(record["eval_loss"])
       result.eval_batch_losses[probe_step] = [_as_float(v) for v in
                                               record.get("eval_batch_losses", [])]
+  result.evals = len(result.eval_losses)
   return result
 
 

@@ -8,6 +8,13 @@ Rules (DESIGN.md, "What LAG is"):
   successive_halving  the same score, but the probe itself is staged: all candidates for k0
                       steps, keep the best 1/eta, extend the survivors, ... (see
                       `halving_rungs` / `halving_survivors`; the probe loop drives it).
+  race                a sequential race (racing / ranking-and-selection with an indifference
+                      zone): the candidates advance in lockstep segments on identical data;
+                      after each segment a candidate whose loss is worse than the leader's by
+                      more than `race_z` paired standard errors leaves the race; the race stops
+                      when one candidate is left, when no survivor can be better than the leader
+                      by more than `race_delta` nats (the choice no longer matters), at k, or
+                      when the probe budget is spent (`race_round`; the probe loop drives it).
 
 Noise-aware ties: all candidates are evaluated on the same held-out batches, so the noise in a
 *difference* of scores is the standard error of the per-batch paired differences. A candidate
@@ -25,7 +32,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import gin
 import numpy as np
 
-RULES = ("init_loss", "lag", "successive_halving")
+RULES = ("init_loss", "lag", "successive_halving", "race")
+# Why a race stopped (DecisionRecord.race["stopped"]).
+RACE_STOPS = ("one_left", "indifferent", "probe_steps", "budget")
 
 
 @dataclasses.dataclass
@@ -45,6 +54,8 @@ class ProbeResult:
   eval_batch_losses: Dict[int, List[float]] = dataclasses.field(default_factory=dict)
   failed: Optional[str] = None
   steps_trained: int = 0  # Probe steps actually trained (a failed candidate stops early).
+  evals: int = 0          # Evaluations the probe ran (its decision reads them: charged).
+  eval_tokens: int = 0    # Tokens of one evaluation (every held-out batch).
 
 
 @dataclasses.dataclass
@@ -57,7 +68,7 @@ class Decision:
   tied_with: List[str]                 # Candidates statistically tied with the best score.
   tie_broken_by_cost: bool
   failed: Dict[str, str]
-  eliminated: List[str] = dataclasses.field(default_factory=list)  # By successive halving.
+  eliminated: List[str] = dataclasses.field(default_factory=list)  # By halving or a race.
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
@@ -69,6 +80,18 @@ class SelectorRule:
   """rule: one of RULES. average_last: m, the number of last evals averaged by 'lag'.
   tie_z: ties within this many standard errors of the paired difference (0 disables ties).
   halving_eta, halving_min_steps: successive halving's keep fraction 1/eta and first rung k0.
+  race_segment_steps: the race's segment: candidates advance this many steps between looks.
+  race_z: a candidate leaves the race once its loss is worse than the leader's by more than
+    race_z paired standard errors (the same held-out batches for all).
+  race_delta: the indifference zone (nats): the race stops once, for every survivor, the
+    leader's loss is at most race_delta above the survivor's at race_z standard errors.
+  race_min_steps: no indifference stop before this probe step (losses right after growth are
+    close for every function-preserving candidate; that is not evidence they train alike).
+  probe_budget_share: the most a stage may spend on probing (every candidate's probe steps
+    and the evaluations its decision reads), as a share of the stage's training FLOPs after
+    growth (its steps after growth at the largest candidate's size); 0: no budget. A rule
+    whose worst case cannot fit is refused before anything trains; a race stops when the
+    next segment would not fit.
   """
 
   rule: str = "lag"
@@ -76,6 +99,11 @@ class SelectorRule:
   tie_z: float = 1.0
   halving_eta: int = 2
   halving_min_steps: int = 0
+  race_segment_steps: int = 5
+  race_z: float = 2.5
+  race_delta: float = 0.02
+  race_min_steps: int = 10
+  probe_budget_share: float = 0.0
 
   def __post_init__(self):
     if self.rule not in RULES:
@@ -84,6 +112,12 @@ class SelectorRule:
       raise ValueError(f"SelectorRule.average_last={self.average_last}: expected >= 1")
     if self.rule == "successive_halving" and self.halving_eta < 2:
       raise ValueError(f"SelectorRule.halving_eta={self.halving_eta}: expected >= 2")
+    if self.race_segment_steps < 1 or self.race_z <= 0 or self.race_delta < 0:
+      raise ValueError("SelectorRule: race_segment_steps must be >= 1, race_z > 0 and "
+                       "race_delta >= 0")
+    if not 0.0 <= self.probe_budget_share:
+      raise ValueError(f"SelectorRule.probe_budget_share={self.probe_budget_share}: expected "
+                       ">= 0 (0: no budget)")
 
 
 def is_finite(value: Optional[float]) -> bool:
@@ -141,7 +175,7 @@ def select(rule: SelectorRule, results: Mapping[str, ProbeResult],
     raise RuntimeError("every candidate failed: " + "; ".join(f"{n}: {w}" for n, w in
                                                               sorted(failed.items())))
   eliminated = []
-  if rule.rule == "successive_halving":
+  if rule.rule in ("successive_halving", "race"):
     # Only the candidates probed to the last rung compete; the others were eliminated earlier.
     last = max(max(results[n].eval_losses) for n in alive)
     eliminated = [n for n in alive if max(results[n].eval_losses) < last]
@@ -193,3 +227,120 @@ def halving_survivors(rule: SelectorRule, results: Mapping[str, ProbeResult],
   ranked.sort()
   keep = max(1, math.ceil(len(results) / rule.halving_eta))
   return [name for _, name in ranked[:keep]]
+
+
+def race_segments(rule: SelectorRule, probe_steps: int) -> List[int]:
+  """The probe steps at which a race looks: every race_segment_steps, and k."""
+  steps = list(range(rule.race_segment_steps, probe_steps, rule.race_segment_steps))
+  return steps + [probe_steps]
+
+
+@dataclasses.dataclass
+class RaceLook:
+  """One look of a race at probe step `step`: who leads, who left (and why), whether it ends."""
+
+  step: int
+  leader: Optional[str]
+  survivors: List[str]
+  dropped: Dict[str, str]            # name -> why ('worse by 0.071 > 2.5 x 0.012', 'failed').
+  stopped: Optional[str] = None      # One of RACE_STOPS, or None: the race goes on.
+
+
+def race_look(rule: SelectorRule, results: Mapping[str, ProbeResult], alive: Sequence[str],
+              step: int) -> RaceLook:
+  """Judges the race at probe `step` from the survivors' eval losses there (pure).
+
+  A survivor leaves when its loss is worse than the leader's by more than race_z standard
+  errors of the paired per-batch differences; a failed one (or one without a finite loss at
+  `step`) leaves too. The race is over when one candidate is left, or (from race_min_steps on)
+  when every survivor is within the indifference zone: leader's loss - survivor's loss <=
+  race_delta at race_z standard errors, i.e. no survivor can be better than the leader by more
+  than race_delta. The probe loop adds the stops 'probe_steps' and 'budget'.
+  """
+  losses, dropped = {}, {}
+  for name in alive:
+    result = results[name]
+    value = result.eval_losses.get(step)
+    if result.failed or not is_finite(value):
+      dropped[name] = f"failed ({result.failed or 'no finite eval loss'})"
+    else:
+      losses[name] = float(value)
+  if not losses:
+    return RaceLook(step, None, [], dropped, stopped="one_left")
+  leader = min(losses, key=lambda n: (losses[n], n))
+  lead_batches = results[leader].eval_batch_losses.get(step)
+  survivors, margins = [leader], []
+  for name in sorted(losses, key=lambda n: (losses[n], n)):
+    if name == leader:
+      continue
+    batches = results[name].eval_batch_losses.get(step)
+    paired = (batches is not None and lead_batches is not None
+              and len(batches) == len(lead_batches))
+    error = paired_standard_error(batches, lead_batches) if paired else math.inf
+    gap = losses[name] - losses[leader]
+    if gap > rule.race_z * error:
+      dropped[name] = f"worse by {gap:.4f} > {rule.race_z:g} x {error:.4f}"
+    else:
+      survivors.append(name)
+      margins.append(rule.race_z * error - gap)  # How much better it could be, at race_z.
+  stopped = None
+  if len(survivors) == 1:
+    stopped = "one_left"
+  elif step >= rule.race_min_steps and max(margins) <= rule.race_delta:
+    stopped = "indifferent"
+  return RaceLook(step, leader, survivors, dropped, stopped)
+
+
+def probe_evals_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[int],
+                      num_candidates: int) -> int:
+  """The most evaluations a decision can read, summed over candidates: each candidate is
+  evaluated at 0, at `eval_steps` and at the end of every stretch it trains (k; each rung of
+  successive halving; each look of a race). A pool of one decides nothing (0)."""
+  if num_candidates <= 1:
+    return 0
+  evals = set(eval_steps) | {0, probe_steps}
+  if rule.rule == "successive_halving":
+    alive, previous, total = num_candidates, 0, 0
+    for index, rung in enumerate(halving_rungs(rule, probe_steps, num_candidates)):
+      looks = len({s for s in evals if previous < s <= rung} | {rung}) + (index == 0)
+      total += alive * looks
+      alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
+    return total
+  if rule.rule == "race":
+    evals |= set(race_segments(rule, probe_steps))
+  return num_candidates * len(evals)
+
+
+def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[int],
+                     num_candidates: int, flops_per_step: float,
+                     flops_per_eval: float) -> float:
+  """The most a rule's probes can cost in FLOPs (every candidate's probe steps and the
+  evaluations the decision reads), before a probe budget stops a race."""
+  if rule.rule == "successive_halving" and num_candidates > 1:
+    rungs, alive, previous, steps = halving_rungs(rule, probe_steps, num_candidates), \
+        num_candidates, 0, 0
+    for rung in rungs:
+      steps += alive * (rung - previous)
+      alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
+  else:
+    steps = num_candidates * probe_steps
+  evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates)
+  return steps * flops_per_step + evals * flops_per_eval
+
+
+def check_probe_budget(rule: SelectorRule, worst_case_flops: float, stage_flops: float,
+                       first_look_flops: float, where: str) -> None:
+  """Raises ValueError when a rule's probes cannot fit SelectorRule.probe_budget_share of the
+  stage's training FLOPs: its worst case for init_loss, lag and halving; its first look (every
+  candidate to the first segment) for a race, which stops when the next look would not fit."""
+  if rule.probe_budget_share <= 0:
+    return
+  allowed = rule.probe_budget_share * stage_flops
+  needed = first_look_flops if rule.rule == "race" else worst_case_flops
+  if needed > allowed:
+    raise ValueError(
+        f"{where}: the probes need up to {needed / 1e12:.3g} TFLOPs "
+        f"({needed / stage_flops:.1%} of the stage's {stage_flops / 1e12:.3g} training TFLOPs) "
+        f"but SelectorRule.probe_budget_share={rule.probe_budget_share:g} allows "
+        f"{allowed / 1e12:.3g}; shorten ProbeSchedule.probe_steps, shrink the pool, or raise "
+        "the share")

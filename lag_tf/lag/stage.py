@@ -16,9 +16,11 @@ from lag_tf.growth import Pool
 from lag_tf.lag import decisions
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.selector import (ProbeResult, SelectorRule, halving_rungs, halving_survivors,
+from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, halving_rungs,
+                                 halving_survivors, probe_cost_bound, race_look, race_segments,
                                  select)
 from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
 from lag_tf.records import CandidateOutcome, DecisionRecord
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
@@ -46,39 +48,117 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   trainers = trainers or CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   names = list(pool.names)
   directories = {n: os.path.join(stage_dir, "candidates", n) for n in names}
-  rungs = (halving_rungs(rule, schedule.probe_steps, len(names))
-           if rule.rule == "successive_halving" else [schedule.probe_steps])
+  budget = probe_budget(rule, schedule, targets, steps_after_growth, point.tokens_per_step,
+                        point.eval_tokens, where=f"stage {stage}")
   results: Dict[str, ProbeResult] = {}
-  tokens_per_step = 0
-  alive = names
-  for index, rung in enumerate(rungs):
-    logging.info("Stage %d: probing %d candidates to probe step %d: %s", stage, len(alive),
-                 rung, ", ".join(alive))
-    rung_text = f", rung {index + 1} of {len(rungs)}" if len(rungs) > 1 else ""
-    for number, name in enumerate(alive, 1):
-      with progress.phase(f"{_stage_text(stage)}probe {name} ({number} of {len(alive)}"
-                          f"{rung_text})"):
-        results[name], tokens_per_step = trainers.probe(pool[name], targets[name],
-                                                        directories[name], rung)
-    if index < len(rungs) - 1:
-      alive = halving_survivors(rule, {n: results[n] for n in alive}, rung)
+  race: Dict[str, object] = {}
+  tokens = {"per_step": point.tokens_per_step}
+
+  def probe(name: str, until: int, label: str) -> None:
+    with progress.phase(f"{_stage_text(stage)}probe {name} ({label})"):
+      results[name], tokens["per_step"] = trainers.probe(pool[name], targets[name],
+                                                         directories[name], until)
+
+  if rule.rule == "race":
+    race = _race(stage, names, targets, rule, schedule, budget, probe, results,
+                 point.tokens_per_step)
+  else:
+    rungs = (halving_rungs(rule, schedule.probe_steps, len(names))
+             if rule.rule == "successive_halving" else [schedule.probe_steps])
+    alive = names
+    for index, rung in enumerate(rungs):
+      logging.info("Stage %d: probing %d candidates to probe step %d: %s", stage, len(alive),
+                   rung, ", ".join(alive))
+      rung_text = f", rung {index + 1} of {len(rungs)}" if len(rungs) > 1 else ""
+      for number, name in enumerate(alive, 1):
+        probe(name, rung, f"{number} of {len(alive)}{rung_text}")
+      if index < len(rungs) - 1:
+        alive = halving_survivors(rule, {n: results[n] for n in alive}, rung)
   decision = select(rule, results)
   record = decision_record(stage, pool, targets, results, decision, schedule, point,
-                           config_hash, tokens_per_step)
+                           config_hash, tokens["per_step"], budget, race)
   if chief:
     decisions.commit_decision(model_dir, stage, record.to_json())
   logging.info("Stage %d: committed %s (rule %s).", stage, decision.winner, rule.rule)
   return record
 
 
+def probe_flops(result: ProbeResult, target: TransformerConfig, tokens_per_step: int):
+  """(training FLOPs, evaluation FLOPs) a candidate's probe has spent so far."""
+  train = result.steps_trained * tokens_per_step * training_flops_per_token(target)
+  return train, result.evals * result.eval_tokens * forward_flops_per_token(target)
+
+
+def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
+                 targets: Dict[str, TransformerConfig], steps_after_growth: int,
+                 tokens_per_step: int, eval_tokens: int, where: str) -> Optional[float]:
+  """SelectorRule.probe_budget_share of the stage's training FLOPs after growth (None: no
+  budget); ValueError when the rule's probes cannot fit it (selector.check_probe_budget)."""
+  if rule.probe_budget_share <= 0:
+    return None
+  if tokens_per_step <= 0 or eval_tokens <= 0:
+    raise ValueError(f"{where}: SelectorRule.probe_budget_share needs the growth point's "
+                     "tokens per step and per evaluation (GrowthPoint.from_trainer records them)")
+  largest = max(targets.values(), key=training_flops_per_token)
+  per_step = tokens_per_step * training_flops_per_token(largest)
+  per_eval = eval_tokens * forward_flops_per_token(largest)
+  stage_flops = steps_after_growth * per_step
+  worst = probe_cost_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
+                           len(targets), per_step, per_eval)
+  first = (race_segments(rule, schedule.probe_steps)[0] * per_step + 2 * per_eval) * len(targets)
+  check_probe_budget(rule, worst, stage_flops, first, where)
+  return rule.probe_budget_share * stage_flops
+
+
+def _race(stage: int, names, targets, rule: SelectorRule, schedule: ProbeSchedule,
+          budget: Optional[float], probe, results: Dict[str, ProbeResult],
+          tokens_per_step: int) -> dict:
+  """Runs the race (selector.race_look after each segment); returns how it ran, for the
+  decision record. Deterministic given the candidates' metrics, so a killed race replays its
+  looks from the candidates' checkpoints and metrics and reaches the same decision."""
+  looks = race_segments(rule, schedule.probe_steps)
+  alive, left, history, stopped, previous = list(names), {}, [], "probe_steps", 0
+  for index, step in enumerate(looks):
+    if budget is not None and index:
+      spent = sum(sum(probe_flops(results[n], targets[n], tokens_per_step)) for n in results)
+      nxt = sum((step - previous) * tokens_per_step * training_flops_per_token(targets[n])
+                + 2 * results[n].eval_tokens * forward_flops_per_token(targets[n])
+                for n in alive)
+      if spent + nxt > budget:
+        stopped = "budget"
+        break
+    logging.info("Stage %d: race look %d of %d, %d candidates to probe step %d: %s", stage,
+                 index + 1, len(looks), len(alive), step, ", ".join(alive))
+    for number, name in enumerate(alive, 1):
+      probe(name, step, f"{number} of {len(alive)}, race look {index + 1} of {len(looks)}")
+    look = race_look(rule, results, alive, step)
+    for name, why in look.dropped.items():
+      left[name] = {"step": step, "why": why}
+    history.append({"step": step, "leader": look.leader, "survivors": list(look.survivors)})
+    alive, previous = look.survivors, step
+    if look.stopped:
+      stopped = look.stopped
+      break
+  logging.info("Stage %d: race stopped (%s) at probe step %d with %s", stage, stopped, previous,
+               ", ".join(alive))
+  return {"stopped": stopped, "at_step": previous, "survivors": alive, "left": left,
+          "looks": history, "segment_steps": rule.race_segment_steps, "z": rule.race_z,
+          "delta": rule.race_delta}
+
+
 def decision_record(stage, pool, targets, results, decision, schedule, point, config_hash,
-                    tokens_per_step: int) -> DecisionRecord:
+                    tokens_per_step: int, budget: Optional[float] = None,
+                    race: Optional[dict] = None) -> DecisionRecord:
   """The committed record: every candidate's eval losses, status, score and probe cost."""
   candidates = {}
+  race = race or {}
   for name in pool.names:
     result = results[name]
     steps = result.steps_trained
+    _, eval_flops = probe_flops(result, targets[name], tokens_per_step)
     candidates[name] = CandidateOutcome(
+        probe_evals=result.evals, probe_eval_flops=eval_flops,
+        left_race_at=race.get("left", {}).get(name, {}).get("step"),
         status=("failed" if name in decision.failed else
                 "eliminated" if name in decision.eliminated else "ok"),
         failed=decision.failed.get(name), eval_losses=dict(sorted(result.eval_losses.items())),
@@ -95,7 +175,11 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
       growth_step=point.step, growth_examples_seen=point.examples_seen,
       tokens_per_step=tokens_per_step,
       probe_cost_steps=sum(c.probe_steps_trained for c in candidates.values()),
-      probe_cost_flops=sum(c.probe_flops for c in candidates.values()), config_hash=config_hash)
+      probe_cost_flops=sum(c.probe_flops for c in candidates.values()),
+      # A pool of one decides nothing: its probe's evaluations are logging evaluations.
+      probe_eval_flops=(sum(c.probe_eval_flops for c in candidates.values())
+                        if len(candidates) > 1 else 0.0),
+      probe_budget_flops=budget, race=race, config_hash=config_hash)
 
 
 def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, TransformerConfig],
@@ -131,12 +215,11 @@ def delete_loser_checkpoints(record: DecisionRecord, stage_dir: str) -> List[str
 
 
 def summary_table(record: DecisionRecord) -> str:
-  """Markdown table: candidate, status, params, eval loss at 0 and at k, probe cost."""
+  """Markdown: the candidate table (status, params, eval loss at 0 and at k, probe cost), the
+  candidates tied with the winner, how a race ran, and what deciding cost."""
   k = record.probe_steps
-  tie = (f" (tie broken by cost among {', '.join(record.tied_with)})"
-         if record.tie_broken_by_cost else "")
   lines = [f"stage {record.stage} — rule `{record.rule}`, probe k={k} steps, winner "
-           f"**{record.winner}**{tie}", "",
+           f"**{record.winner}**", "",
            "| candidate | status | params | loss@0 | loss@k | probe GFLOPs | preserving |",
            "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
   for name in record.ranking:
@@ -146,15 +229,39 @@ def summary_table(record: DecisionRecord) -> str:
     at_k = _fmt(losses.get(k)) if k in losses else (_fmt(losses[max(losses)]) + "*"
                                                     if losses else "-")
     mark = " ←" if name == record.winner else ""
-    lines.append(f"| {name}{mark} | {c.status} | {c.params:,} | {at_zero} | {at_k} | "
-                 f"{c.probe_flops / 1e9:.1f} | {'yes' if c.function_preserving else 'no'} |")
+    status = (f"left at {c.left_race_at}" if c.left_race_at is not None and c.status != "failed"
+              else c.status)
+    lines.append(f"| {name}{mark} | {status} | {c.params:,} | {at_zero} | {at_k} | "
+                 f"{(c.probe_flops + c.probe_eval_flops) / 1e9:.1f} | "
+                 f"{'yes' if c.function_preserving else 'no'} |")
   lines.append("")
+  if record.tied_with:
+    others = [n for n in record.tied_with if n != record.winner]
+    lines.append(
+        f"tied with the winner (within the tie margin of paired standard errors): "
+        f"{', '.join(others)}; the choice among them is within noise"
+        + (", so the cheapest was taken" if record.tie_broken_by_cost else ""))
+  if record.race:
+    race = record.race
+    left = ", ".join(f"{n} at {v['step']}" for n, v in sorted(
+        race.get("left", {}).items(), key=lambda kv: (kv[1]["step"], kv[0])))
+    lines.append(f"race: stopped ({_RACE_STOPS.get(race.get('stopped'), race.get('stopped'))}) "
+                 f"at probe step {race.get('at_step')} of {k}; left the race: {left or 'none'}")
+  budget = (f"; budget {record.probe_budget_flops / 1e9:.1f} GFLOPs"
+            if record.probe_budget_flops else "")
   lines.append(f"probe cost: {record.probe_cost_steps} candidate-steps, "
-               f"{record.probe_cost_flops / 1e9:.1f} GFLOPs"
+               f"{record.probe_cost_flops / 1e9:.1f} GFLOPs of training + "
+               f"{record.probe_eval_flops / 1e9:.1f} GFLOPs of decision evaluations "
+               f"({record.probe_evals} evaluations){budget}"
                + ("; * = eliminated early (loss at its last probe step)"
                   if any(c.status == "eliminated" for c in record.candidates.values())
                   else ""))
   return "\n".join(lines)
+
+
+_RACE_STOPS = {"one_left": "one candidate left", "indifferent":
+               "every survivor within the indifference zone of the leader",
+               "probe_steps": "reached k", "budget": "probe budget spent"}
 
 
 def _fmt(value: Optional[float]) -> str:
