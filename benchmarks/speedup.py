@@ -71,7 +71,8 @@ def load_suite(gin_file: str, kind: str, extra_bindings):
       mask = gin.query_parameter("LanguageModelingData.mlm_probability")
     except ValueError:
       mask = 0.15  # LanguageModelingData's default.
-    plans = budget.plans(suite, target, batch, mask, StagePoolTemplate())
+    eval_batches = gin.query_parameter("Trainer.eval_batches")
+    plans = budget.plans(suite, target, batch, mask, StagePoolTemplate(), eval_batches)
     frontier = budget.frontier_plans(suite, target, batch, mask)
   except (config_io.ConfigError, ValueError) as error:
     raise SuiteError(config_io.one_line(str(error))) from None
@@ -117,12 +118,12 @@ def choose_seeds(suite_seeds, count):
 
 
 def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str,
-            peak_learning_rate) -> float:
+            peak_learning_rate, suite) -> float:
   """Runs (or resumes) one method/seed in `method_dir`; returns its wall seconds this attempt."""
   model_dir = os.path.join(method_dir, f"seed-{seed}")
   info_path = os.path.join(method_dir, f"seed-{seed}.json")
   info = read_json(info_path) or {}
-  method_bindings = budget.method_bindings(plan, seed, peak_learning_rate)
+  method_bindings = budget.method_bindings(plan, seed, peak_learning_rate, suite)
   if info and info.get("bindings") != list(bindings) + method_bindings:
     # Never mix settings in one report, never touch the earlier run: a new --out is needed.
     raise SuiteError(f"{model_dir} was run with other settings ({info_path}); use another "
@@ -209,7 +210,7 @@ def main(argv=None) -> int:
         for done, (seed, plan, method_dir) in enumerate(runs, start=1):
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed} ...", flush=True)
           seconds = run_one(gin_file, bindings, plan, seed, method_dir, kind,
-                            suite.peak_learning_rates.get(kind))
+                            suite.peak_learning_rates.get(kind), suite)
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: "
                 f"{'done' if seconds else 'already finished'}"
                 + (f" in {seconds:.0f} s" if seconds else ""), flush=True)

@@ -1,6 +1,7 @@
 """The growth-vs-scratch comparison: equal-budget plans, the speedup maths, and the smoke suite
 end to end (every method runs, the report and the headline line are written)."""
 
+import dataclasses
 import json
 import math
 import os
@@ -68,9 +69,27 @@ def test_adaptive_overhead_counts_the_losing_candidates_of_every_stage():
   plan = budget.plan_method("lag_gradual", suite, TARGET, 32, 0.15, StagePoolTemplate())
   # 1 -> 2: copy_top + zero_top (top = middle = bottom); 2 -> 3: middle = bottom; 3 -> 4: all.
   assert budget.pool_sizes((1, 2, 3, 4), StagePoolTemplate()) == [2, 3, 4]
-  expected = sum((size - 1) * 20 * phase.flops_per_step
+  # The losers' probes, and every candidate's evaluations at 0, 10 and 20 (8 batches, a
+  # forward pass each: a third of a training step's FLOPs).
+  expected = sum(((size - 1) * 20 + size * 3 * 8 / 3) * phase.flops_per_step
                  for size, phase in zip([2, 3, 4], plan.phases[1:]))
   assert plan.overhead_flops == pytest.approx(expected)
+
+
+def test_a_race_is_charged_its_whole_probe_budget():
+  suite = budget.SpeedupSuite(budget_steps=1000, stage_layers=(1, 2, 3, 4), probe_steps=20,
+                              race_probe_share=0.3)
+  plan = budget.plan_method("race_gradual", suite, TARGET, 32, 0.15, StagePoolTemplate())
+  assert plan.total_flops == pytest.approx(plan.budget_flops, rel=0.01)
+  for phase in plan.phases[1:]:
+    assert phase.overhead_flops == pytest.approx(0.3 * phase.steps * phase.flops_per_step)
+  bindings = budget.method_bindings(plan, 0, suite=suite)
+  assert "SelectorRule.rule = 'race'" in bindings
+  assert "SelectorRule.probe_budget_share = 0.3" in bindings
+  # A share too small for one look of every candidate is refused when the suite is planned.
+  with pytest.raises(ValueError, match="one race look of 2 candidates"):
+    budget.plan_method("race_gradual", dataclasses.replace(suite, race_probe_share=0.05),
+                       TARGET, 32, 0.15, StagePoolTemplate())
 
 
 def test_a_budget_shorter_than_the_probe_is_refused():
@@ -96,7 +115,9 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
   last = result.stdout.strip().splitlines()[-1]
-  assert re.match(r"speedup: method=\w+ flops_speedup=[\d.]+ ci=\[nan,nan\] lag_vs_fixed=", last)
+  assert re.match(r"speedup: method=gradual_stacking frontier_speedup=\S+ ci=\[nan,nan\] "
+                  r"fixed_size_speedup=\S+ ci=\[nan,nan\] race_gradual_vs_fixed=", last)
+  assert "best_of_many=" in last and "chosen after the runs" in last
   suite_dir = out / "decoder"
   report = (suite_dir / "report" / "report.md").read_text()
   for method in budget.METHODS:
@@ -104,13 +125,22 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
     record = json.loads((suite_dir / method / "seed-0.json").read_text())
     assert record["finished"] and record["wall_seconds"] > 0
   assert (suite_dir / "report" / "loss_vs_flops.png").stat().st_size > 1000
+  assert (suite_dir / "report" / "frontier.png").stat().st_size > 1000
+  for name in ("frontier_L1_s99", "frontier_L2_s128"):  # The smoke suite's two-run frontier.
+    assert json.loads((suite_dir / "frontier" / name / "seed-0.json").read_text())["finished"]
+  assert "| gradual_stacking |" in report and "any-size (frontier) speedup" in report
   summary = json.loads((suite_dir / "report" / "summary.json").read_text())
   # Each run spent the budget (its last eval is at its total FLOPs, probes included).
   from lag_tf.analysis.speedup_runs import read_suite
   runs = read_suite(str(suite_dir))
   for method, by_seed in runs.items():
     run = by_seed[0]
-    assert run.total_flops == pytest.approx(run.budget_flops, rel=0.03), method
+    if method == "race_gradual":  # Charged its whole probe budget; it spends at most that.
+      planned = json.loads((suite_dir / method / "seed-0.json").read_text())["plan"]
+      assert (run.budget_flops - planned["overhead_flops"] <= run.total_flops
+              <= run.budget_flops * 1.001)
+    else:
+      assert run.total_flops == pytest.approx(run.budget_flops, rel=0.03), method
   assert summary["headline"]["best_method"] != "scratch"
   # Rerunning resumes nothing and rewrites the same report.
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -165,3 +195,56 @@ def test_seeds_come_from_the_suite_then_the_next_integers():
   assert suite_binary.choose_seeds((0, 1, 2), None) == [0, 1, 2]
   assert suite_binary.choose_seeds((0, 1, 2), 2) == [0, 1]
   assert suite_binary.choose_seeds((0,), 3) == [0, 1, 2]
+
+
+# ---- the scratch frontier ----------------------------------------------------------------------
+
+from lag_tf.analysis.speedup import (AT_MOST, EXACT, MORE_THAN, Bounded, flops_for_loss,  # noqa: E402
+                                     frontier_flops, frontier_speedup, geometric_mean_ci)
+
+
+def test_a_depths_flops_for_a_loss_interpolate_in_log_flops_and_bound_outside():
+  points = [(1e12, 2.0), (4e12, 1.8), (16e12, 1.7)]
+  # Halfway in loss between 1e12 and 4e12 is halfway in log FLOPs: 2e12.
+  assert flops_for_loss(points, 1.9).value == pytest.approx(2e12)
+  assert flops_for_loss(points, 1.9).kind == EXACT
+  assert flops_for_loss(points, 2.1) == Bounded(1e12, AT_MOST)    # Reached at the smallest.
+  assert flops_for_loss(points, 1.6) == Bounded(16e12, MORE_THAN)  # Never reached.
+
+
+def test_the_any_size_frontier_is_the_lower_envelope_and_says_when_it_is_a_bound():
+  shallow = [(1e12, 1.9), (2e12, 1.7)]       # Cheap and good at small budgets.
+  deep = [(1e12, 2.2), (4e12, 1.8), (8e12, 1.6)]
+  assert frontier_flops({2: shallow, 4: deep}, 1.8).value == pytest.approx(2 ** 0.5 * 1e12)
+  assert frontier_flops({2: shallow, 4: deep}, 1.8).kind == EXACT
+  # 1.65: only the deep model gets there (6e12-ish), but the shallow one might with more than
+  # its largest budget (2e12), so the envelope is at most the deep model's FLOPs.
+  assert frontier_flops({2: shallow, 4: deep}, 1.65).kind == AT_MOST
+  assert frontier_flops({2: shallow, 4: deep}, 1.5) == Bounded(2e12, MORE_THAN)
+  # A method at 1.8 with 1e12 FLOPs: the frontier needs 1.41e12, a speedup of 1.41.
+  assert frontier_speedup({2: shallow, 4: deep}, 1.8, 1e12).value == pytest.approx(2 ** 0.5)
+
+
+def test_speedups_average_geometrically_and_bounds_stay_bounds():
+  mean, low, high = geometric_mean_ci([Bounded(2.0), Bounded(0.5)])
+  assert mean == Bounded(1.0) and low < 1.0 < high  # Arithmetic would say 1.25.
+  mean, _, _ = geometric_mean_ci([Bounded(2.0), Bounded(3.0, MORE_THAN)])
+  assert mean.kind == MORE_THAN and str(mean) == f"> {6 ** 0.5:.2f}"
+  mean, _, _ = geometric_mean_ci([Bounded(2.0, AT_MOST), Bounded(3.0, MORE_THAN)])
+  assert np.isnan(mean.value)  # Bounds both ways say nothing.
+
+
+def test_frontier_plans_share_runs_by_depth_and_steps():
+  suite = budget.SpeedupSuite(budget_steps=600, stage_layers=(1, 2, 3, 4),
+                              frontier={2: (0.5, 1.0), 4: (0.5, 1.0, 2.0)})
+  plans = budget.frontier_plans(suite, TARGET, 32, 0.15)
+  names = [p.method for p in plans]
+  # The target at the budget is the suite's `scratch` run, not a frontier run.
+  assert "frontier_L4_s600" not in names and "frontier_L4_s300" in names
+  assert "frontier_L4_s1200" in names and len(names) == 4
+  for plan in plans:
+    assert budget.is_scratch(plan.method)
+    bindings = budget.method_bindings(plan, seed=1)
+    assert "run_experiment.kind = 'train'" in bindings
+    assert f"Trainer.train_steps = {plan.phases[0].steps}" in bindings
+    assert f"WarmupDecaySchedule.total_steps = {plan.phases[0].steps}" in bindings  # Annealed.

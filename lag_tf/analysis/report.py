@@ -32,7 +32,8 @@ def _fmt(value, digits: int = 3) -> str:
 def _with_ci(value: float, low: float, high: float) -> str:
   if not (math.isfinite(low) and math.isfinite(high)):
     return _fmt(value)
-  return f"{_fmt(value)} [{_fmt(low, 2)}, {_fmt(high, 2)}]"
+  return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"  # The estimate's digits: a bound that
+  # ends at its estimate (common for a rank correlation over few candidates) must read so.
 
 
 def _percent(value: Optional[float]) -> str:

@@ -10,13 +10,21 @@ A method that never reaches T (its final loss L stays above T) is compared at it
 loss instead: ratio = F_scratch(L) / F_method_total, which is below 1. So the ratio is always
 "scratch's compute for a loss / the method's compute for the same loss": > 1 means growth saved
 compute. Confidence intervals are over seeds (Student t, the seeds paired across methods).
+
+The scratch *frontier* (the sceptic's standard, Kaddour et al. 2023): fully annealed scratch
+runs of each depth at several budgets, each a point (FLOPs, final loss). A method's speedup
+against a frontier is the FLOPs the frontier needs for the method's final loss (interpolated in
+log FLOPs between a depth's neighbouring budgets) over the method's FLOPs. The fixed-size
+frontier is the target depth's points; the any-size frontier the lower envelope over depths.
+Outside a frontier's measured budgets the answer is a bound, never an extrapolation. Ratios are
+averaged geometrically, with Student-t intervals on their logs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -110,3 +118,73 @@ def mean_curve(curves: Sequence[Curve], grid: np.ndarray) -> Tuple[np.ndarray, n
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)
       return np.nanmean(rows, 0), np.nanmin(rows, 0), np.nanmax(rows, 0)
+
+
+EXACT, AT_MOST, MORE_THAN = "=", "<=", ">"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounded:
+  """A value that may be a bound: `kind` is '=' (measured), '<=' (at most) or '>' (more than)."""
+
+  value: float
+  kind: str = EXACT
+
+  def __str__(self) -> str:
+    prefix = "" if self.kind == EXACT else ("≤ " if self.kind == AT_MOST else "> ")
+    return f"{prefix}{self.value:.2f}"
+
+
+def flops_for_loss(points: Sequence[Tuple[float, float]], loss: float) -> Bounded:
+  """FLOPs one depth's annealed runs need to reach `loss`: the first budget whose final loss is
+  at most `loss`, interpolated in log FLOPs from the budget before it. Reached already at the
+  smallest budget: at most that budget. Never reached: more than the largest."""
+  points = sorted(points)
+  for index, (flops, final) in enumerate(points):
+    if final <= loss:
+      if index == 0:
+        return Bounded(flops, EXACT if final == loss else AT_MOST)
+      f0, l0 = points[index - 1]
+      share = (l0 - loss) / (l0 - final)
+      return Bounded(float(math.exp(math.log(f0) + share * (math.log(flops) - math.log(f0)))))
+  return Bounded(points[-1][0], MORE_THAN)
+
+
+def frontier_flops(by_depth: Mapping[int, Sequence[Tuple[float, float]]],
+                   loss: float) -> Bounded:
+  """The lower envelope over depths: the fewest FLOPs any depth needs for `loss`. Exact only
+  when no depth's bound could undercut the best measured value."""
+  answers = [flops_for_loss(points, loss) for points in by_depth.values() if points]
+  if not answers:
+    raise ValueError("frontier_flops: no frontier points")
+  known = [a for a in answers if a.kind != MORE_THAN]
+  if not known:
+    return Bounded(min(a.value for a in answers), MORE_THAN)
+  best = min(known, key=lambda a: a.value)
+  undercut = any(a.kind == MORE_THAN and a.value < best.value for a in answers)
+  return Bounded(best.value, AT_MOST if undercut or best.kind == AT_MOST else EXACT)
+
+
+def frontier_speedup(by_depth: Mapping[int, Sequence[Tuple[float, float]]], loss: float,
+                     method_flops: float) -> Bounded:
+  """The frontier's FLOPs for the method's final loss over the method's FLOPs (> 1: the method
+  reached its loss more cheaply than any annealed scratch run on this frontier)."""
+  needed = frontier_flops(by_depth, loss)
+  return Bounded(needed.value / method_flops, needed.kind)
+
+
+def geometric_mean_ci(values: Sequence[Bounded], confidence: float = 0.95) -> Tuple[Bounded,
+                                                                                      float,
+                                                                                      float]:
+  """(geometric mean, low, high) over seeds: a Student-t interval on the logs. If some seeds
+  are bounds in one direction, the mean is a bound that way too (its interval is given for the
+  values as measured); bounds both ways give NaN."""
+  values = [v for v in values if v is not None and math.isfinite(v.value) and v.value > 0]
+  if not values:
+    return Bounded(math.nan), math.nan, math.nan
+  kinds = {v.kind for v in values} - {EXACT}
+  kind = EXACT if not kinds else (kinds.pop() if len(kinds) == 1 else None)
+  mean, low, high = mean_ci([math.log(v.value) for v in values], confidence)
+  if kind is None:
+    return Bounded(math.nan), math.nan, math.nan
+  return Bounded(math.exp(mean), kind), math.exp(low), math.exp(high)

@@ -1,8 +1,9 @@
 """The comparison suite's report: does growth reach scratch's loss for less compute?
 
-Writes <suite_dir>/report/report.md, loss_vs_flops.png and summary.json, and returns the
-headline (best growth method's FLOP speedup over scratch with its CI, and LAG's final loss
-against the best fixed strategy's, paired over seeds). Every figure comes from the runs' own
+Writes <suite_dir>/report/report.md, loss_vs_flops.png, frontier.png and summary.json, and
+returns the headline: the comparisons chosen before the runs (PREREGISTERED): the fixed
+strategy of the growth literature (gradual stacking) against both scratch frontiers, and each
+LAG rule against it (final eval loss, paired over seeds). Every figure comes from the runs' own
 metrics and decision records (`speedup_runs`); the maths is in `speedup`.
 """
 
@@ -17,11 +18,17 @@ import numpy as np
 
 from lag_tf import atomic_file
 from lag_tf.analysis import plots
-from lag_tf.analysis.speedup import compute_ratio, mean_ci, mean_curve, paired_difference
-from lag_tf.analysis.speedup_runs import MethodRun, read_suite
+from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
+from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
+                                     geometric_mean_ci, mean_ci, mean_curve, paired_difference)
+from lag_tf.analysis.speedup_runs import MethodRun, read_frontier, read_suite
 from lag_tf.lag.budget import METHODS
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
+# Chosen before the runs (2026-12-03): the fixed strategy against both frontiers, and each LAG
+# rule against that fixed strategy. Anything else in the report is exploratory.
+PREREGISTERED_FIXED = "gradual_stacking"
+PREREGISTERED_LAG = ("race_gradual", "lag_gradual")
 EASY_TARGET_SHARE = 0.5  # The easier target: scratch's loss at this share of the budget.
 
 
@@ -33,14 +40,25 @@ def _fmt_ci(mean: float, low: float, high: float, digits: int = 3) -> str:
   return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun]) -> dict:
+def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun],
+                 frontier: Dict[int, Dict[int, list]] = None, target_depth: int = 0) -> dict:
   """Per-seed measurements of one method against scratch on the same seeds, and their CIs.
-  Only finished runs count: a partial curve has not spent the budget."""
+  Only finished runs count: a partial curve has not spent the budget. With a frontier
+  ({seed: {depth: [(FLOPs, final loss)]}}), also the speedups against the target depth's
+  (fixed size) and against every depth's (any size), on the same seed's frontier."""
+  frontier = frontier or {}
   seeds = sorted(s for s in runs if s in scratch and runs[s].finished and scratch[s].finished)
   final, ratio, easy, wall_ratio, reached, overhead, wall = [], [], [], [], 0, [], []
+  fixed_size, any_size = [], []
   for seed in seeds:
     run, base = runs[seed], scratch[seed]
     final.append(run.curve.final_loss)
+    by_depth = frontier.get(seed, {})
+    if by_depth.get(target_depth):
+      fixed_size.append(frontier_speedup({target_depth: by_depth[target_depth]},
+                                         run.curve.final_loss, run.total_flops))
+    if len(by_depth) > 1:
+      any_size.append(frontier_speedup(by_depth, run.curve.final_loss, run.total_flops))
     value, hit = compute_ratio(run.curve, base.curve, base.curve.final_loss)
     ratio.append(value)
     reached += hit
@@ -54,36 +72,59 @@ def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun]) -> d
       wall_ratio.append(value * (base.wall_seconds / base.total_flops)
                         / (run.wall_seconds / run.total_flops))
   return {"seeds": seeds, "final": final, "final_ci": mean_ci(final), "ratio": ratio,
-          "ratio_ci": mean_ci(ratio), "reached": reached, "easy_ci": mean_ci(easy),
-          "wall_ratio_ci": mean_ci(wall_ratio), "overhead": float(np.mean(overhead or [0])),
+          "ratio_ci": _geometric(ratio), "reached": reached, "easy_ci": _geometric(easy),
+          "wall_ratio_ci": _geometric(wall_ratio),
+          "fixed_size": [str(v) for v in fixed_size], "fixed_size_ci": _bounded(fixed_size),
+          "any_size": [str(v) for v in any_size], "any_size_ci": _bounded(any_size),
+          "overhead": float(np.mean(overhead or [0])),
           "wall": float(np.mean(wall or [0])),
           "winners": {seed: runs[seed].winners for seed in seeds}}
 
 
-def build_speedup_report(suite_dir: str, title: str = "") -> dict:
+def _geometric(values) -> tuple:
+  mean, low, high = geometric_mean_ci([Bounded(v) for v in values])
+  return mean.value, low, high
+
+
+def _bounded(values) -> tuple:
+  """(geometric mean as text with its bound sign, low, high)."""
+  mean, low, high = geometric_mean_ci(values)
+  return (str(mean) if values else "-"), low, high
+
+
+def build_speedup_report(suite_dir: str, title: str = "", frontier_dir: str = None) -> dict:
   """Writes the report; returns the headline dict (see module docstring)."""
   runs = read_suite(suite_dir)
   if "scratch" not in runs:
     raise ValueError(f"{suite_dir}: no scratch run yet; nothing to compare against")
   scratch = runs["scratch"]
+  target_depth = next(iter(scratch.values())).layers
+  frontier = read_frontier(frontier_dir or os.path.join(suite_dir, "frontier"), scratch)
   order = [m for m in METHODS if m in runs] + sorted(set(runs) - set(METHODS))
-  stats = {method: method_stats(runs[method], scratch) for method in order}
+  stats = {method: method_stats(runs[method], scratch, frontier, target_depth)
+           for method in order}
   growth = [m for m in stats if m != "scratch" and stats[m]["seeds"]]
   best = max(growth, key=lambda m: stats[m]["ratio_ci"][0]) if growth else None
-  headline = {"best_method": best, "seeds": stats["scratch"]["seeds"]}
+  headline = {"best_method": best, "seeds": stats["scratch"]["seeds"],
+              "preregistered_fixed": PREREGISTERED_FIXED}
   if best:
     headline["flops_speedup"] = stats[best]["ratio_ci"]
-  fixed = [m for m in FIXED if m in stats and stats[m]["seeds"]]
-  if "lag_gradual" in stats and fixed:
-    best_fixed = min(fixed, key=lambda m: stats[m]["final_ci"][0])
-    seeds = [s for s in stats["lag_gradual"]["seeds"] if s in stats[best_fixed]["seeds"]]
-    headline["best_fixed"] = best_fixed
-    headline["lag_vs_fixed"] = paired_difference(
-        [runs["lag_gradual"][s].curve.final_loss for s in seeds],
-        [runs[best_fixed][s].curve.final_loss for s in seeds])
+  fixed_stats = stats.get(PREREGISTERED_FIXED)
+  if fixed_stats and fixed_stats["seeds"]:
+    headline["fixed_size_speedup"] = fixed_stats["fixed_size_ci"]
+    headline["frontier_speedup"] = fixed_stats["any_size_ci"]
+    for lag_method in PREREGISTERED_LAG:
+      if lag_method in stats and stats[lag_method]["seeds"]:
+        seeds = [s for s in stats[lag_method]["seeds"] if s in fixed_stats["seeds"]]
+        headline[f"{lag_method}_vs_fixed"] = paired_difference(
+            [runs[lag_method][s].curve.final_loss for s in seeds],
+            [runs[PREREGISTERED_FIXED][s].curve.final_loss for s in seeds])
   report_dir = os.path.join(suite_dir, "report")
   os.makedirs(report_dir, exist_ok=True)
   _plot(runs, os.path.join(report_dir, "loss_vs_flops.png"), title)
+  if frontier:
+    _plot_frontier(frontier, target_depth, runs, os.path.join(report_dir, "frontier.png"),
+                   title)
   atomic_file.write_text(os.path.join(report_dir, "report.md"),
                          _markdown(stats, runs, headline, title))
   atomic_file.write_text(os.path.join(report_dir, "summary.json"), json.dumps(
@@ -108,34 +149,70 @@ def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
                            budget_flops=budget)
 
 
+def _plot_frontier(frontier, target_depth: int, runs, path: str, title: str) -> None:
+  depths = {}
+  for by_depth in frontier.values():
+    for depth, points in by_depth.items():
+      depths.setdefault(depth, []).append(points)
+  methods = {}
+  for method, by_seed in runs.items():
+    finished = [r for r in by_seed.values() if r.finished]
+    if finished and method != "scratch":
+      methods[method] = ([r.total_flops for r in finished],
+                         [r.curve.final_loss for r in finished])
+  plot_frontier({d: mean_by_budget(p) for d, p in depths.items()}, target_depth, methods,
+                path, title=f"Scratch frontier and methods: {title}" if title else
+                "Scratch frontier and methods")
+
+
 def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
   scratch = runs["scratch"]
   budget = next(iter(scratch.values())).budget_flops
-  lines = [f"# Growth against scratch at equal training FLOPs{': ' + title if title else ''}",
+  best = headline.get("best_method")
+  lines = [f"# Growth against scratch at equal compute{': ' + title if title else ''}",
            "",
-           f"Budget: {budget / 1e12:.3f} training TFLOPs per run (the target model from "
-           f"scratch), seeds {headline['seeds']}. Every growth method spends the same budget; "
-           "a LAG method's budget **includes every candidate's probe** (losing candidates' "
-           "probes are charged at the growth point; the winner's probe is the start of its "
-           "own run). Means over seeds with 95% Student-t intervals (seeds paired).",
+           f"Budget: {budget / 1e12:.3f} TFLOPs per run (the target model from scratch), seeds "
+           f"{headline['seeds']}. **Every FLOP a method spends is charged**: training (6 x matmul "
+           "parameters + attention per token), every candidate's probe (the losers' at the "
+           "growth point; the winner's probe is the start of its own run) and every evaluation "
+           "a decision reads (a forward pass, a third of a training step's count). Periodic "
+           "logging evaluations are charged to no method. Final losses: means over seeds with "
+           "95% Student-t intervals; speedups: geometric means with t-intervals on their logs "
+           "(seeds paired).",
            "",
-           "Speedup = scratch's FLOPs to reach a loss / the method's FLOPs to reach it, "
-           "at scratch's final loss (a method that never gets there is compared at its own "
-           "final loss instead, which gives a value below 1) and at an easier target "
-           f"(scratch's loss at {EASY_TARGET_SHARE:.0%} of the budget). Wall-clock speedup: "
-           "the same ratio in seconds, taking each run's wall time as proportional to the FLOPs "
-           "it spent (runs include process start, tracing and evaluation).",
+           "Two questions. **Fixed size** (the growth literature's): the FLOPs the *target "
+           "depth* trained from scratch and fully annealed needs for the method's final loss, "
+           "over the method's FLOPs (the target's annealed runs at several budgets, "
+           "interpolated in log FLOPs). **Any size** (the sceptic's): the same against the "
+           "lower envelope of *every depth's* annealed runs. `>` / `≤`: the loss lies outside "
+           "the frontier's measured budgets, so the value is a bound, never an extrapolation. "
+           "Beside them, the older ratio against the single scratch run at the budget (at "
+           "scratch's final loss; a method that never gets there is compared at its own final "
+           "loss instead, which gives a value below 1).",
            "",
-           "| method | final eval loss | speedup @ scratch final | reached | speedup @ easier "
-           "target | wall-clock speedup | probe overhead | wall time / run |",
-           "| --- | --- | --- | ---: | --- | --- | ---: | ---: |"]
+           f"Chosen before the runs: `{PREREGISTERED_FIXED}` against both frontiers, and "
+           f"{', '.join(f'`{m}`' for m in PREREGISTERED_LAG)} against `{PREREGISTERED_FIXED}`"
+           + (f". The largest single-run speedup (`{best}`) is a best of "
+              f"{sum(1 for m in stats if m != 'scratch' and stats[m]['seeds'])}, chosen after "
+              "the runs." if best else "."),
+           "",
+           "| method | final eval loss | fixed-size speedup | any-size (frontier) speedup | "
+           "vs one scratch run | reached | deciding overhead | wall time / run |",
+           "| --- | --- | --- | --- | --- | ---: | ---: | ---: |"]
   for method, s in stats.items():
     if not s["seeds"]:
       continue
     lines.append(
-        f"| {method} | {_fmt_ci(*s['final_ci'], digits=4)} | {_fmt_ci(*s['ratio_ci'], 2)} | "
-        f"{s['reached']}/{len(s['seeds'])} | {_fmt_ci(*s['easy_ci'], 2)} | "
-        f"{_fmt_ci(*s['wall_ratio_ci'], 2)} | {s['overhead']:.1%} | {s['wall']:.0f} s |")
+        f"| {method} | {_fmt_ci(*s['final_ci'], digits=4)} | {_fmt_bounded(s['fixed_size_ci'])}"
+        f" | {_fmt_bounded(s['any_size_ci'])} | {_fmt_ci(*s['ratio_ci'], 2)} | "
+        f"{s['reached']}/{len(s['seeds'])} | {s['overhead']:.1%} | {s['wall']:.0f} s |")
+  if any(s["any_size"] for s in stats.values()):
+    lines += ["", "![frontier](frontier.png)", "", "Per seed (fixed size; any size):", ""]
+    for method, s in stats.items():
+      if s["fixed_size"] or s["any_size"]:
+        lines.append(f"- {method}: " + "; ".join(
+            f"seed {seed}: {a}; {b}" for seed, a, b in zip(s["seeds"], s["fixed_size"],
+                                                           s["any_size"])))
   lines += ["", "![eval loss against training FLOPs](loss_vs_flops.png)", ""]
   winners = [(m, s["winners"]) for m, s in stats.items() if any(s["winners"].values())]
   if winners:
@@ -154,18 +231,32 @@ def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
   return "\n".join(lines)
 
 
+def _fmt_bounded(value) -> str:
+  text, low, high = value
+  if text == "-" or math.isnan(low):
+    return text
+  return f"{text} [{low:.2f}, {high:.2f}]"
+
+
 def headline_line(headline: dict) -> str:
-  """The suite's last line: `speedup: method=... flops_speedup=x ci=[lo,hi] lag_vs_fixed=...`."""
+  """The suite's last line, the pre-registered comparisons: `speedup:
+  method=gradual_stacking frontier_speedup=x ci=[lo,hi] fixed_size_speedup=y ci=[lo,hi]
+  race_gradual_vs_fixed=d ci=[lo,hi] lag_gradual_vs_fixed=...`, then the best single-run ratio
+  marked as chosen after the runs."""
+  fixed = headline.get("preregistered_fixed", PREREGISTERED_FIXED)
+  line = f"speedup: method={fixed}"
+  for key in ("frontier_speedup", "fixed_size_speedup"):
+    text, low, high = headline.get(key, ("n/a", math.nan, math.nan))
+    line += f" {key}={text.replace(' ', '')} ci=[{low:.3f},{high:.3f}]"
+  for lag_method in PREREGISTERED_LAG:
+    key = f"{lag_method}_vs_fixed"
+    if key in headline:
+      d, dl, dh = headline[key]
+      line += f" {key}={d:+.4f} ci=[{dl:+.4f},{dh:+.4f}]"
   best = headline.get("best_method")
-  if not best:
-    return "speedup: method=none flops_speedup=nan ci=[nan,nan] lag_vs_fixed=nan"
-  mean, low, high = headline["flops_speedup"]
-  line = f"speedup: method={best} flops_speedup={mean:.3f} ci=[{low:.3f},{high:.3f}]"
-  if "lag_vs_fixed" in headline:
-    d, dl, dh = headline["lag_vs_fixed"]
-    line += (f" lag_vs_fixed={d:+.4f} lag_vs_fixed_ci=[{dl:+.4f},{dh:+.4f}] "
-             f"(lag_gradual minus {headline['best_fixed']}, final eval loss)")
-  else:
-    line += " lag_vs_fixed=n/a"
+  if best:
+    mean, low, high = headline["flops_speedup"]
+    line += (f" best_of_many={best} flops_speedup={mean:.3f} ci=[{low:.3f},{high:.3f}] "
+             "(vs one scratch run, chosen after the runs)")
   return line
 

@@ -7,9 +7,10 @@ and seed-<s>.log its output. The curve of a run is its eval loss against the
 training FLOPs spent, in the order the run spent them:
 
 * the first model (scratch, or the small base) from `metrics.jsonl`;
-* per growth: every *losing* candidate's probe FLOPs are added at the growth point (the decision
-  needs all probes before the winner continues), then the winner's evals from its own
-  candidate dir (its probe steps are the start of its run and count once).
+* per growth: every *losing* candidate's probe FLOPs and every evaluation the decision read are
+  added at the growth point (the decision needs them before the winner continues), then the
+  winner's evals from its own candidate dir (its probe steps are the start of its run and count
+  once). Periodic logging evaluations are charged to no method.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class MethodRun:
   method: str
   seed: int
   curve: Curve
+  layers: int                      # Depth of the model it ends with.
   winners: List[str]               # Per growth, the committed candidate ([] for scratch).
   overhead_flops: float            # Losing candidates' probes.
   total_flops: float
@@ -52,6 +54,17 @@ def _growth_dirs(run_dir: str, experiment: str, growth: int):
           os.path.join(run_dir, f"stage-{growth}", "candidates"))
 
 
+def _decision_eval_flops(decision: DecisionRecord, flops_per_step: float) -> float:
+  """The evaluations a decision read, in the plan's convention (budget.flops_per_step counts an
+  encoder's head at its masked positions; the record at every position): the record's FLOPs
+  scaled by the plan's step over the record's."""
+  if not decision.probe_eval_flops:
+    return 0.0
+  winner = decision.candidates[decision.winner]
+  recorded_step = as_float(decision.tokens_per_step) * as_float(winner.flops_per_token)
+  return decision.probe_eval_flops * flops_per_step / recorded_step
+
+
 def read_method_run(run_dir: str) -> Optional[MethodRun]:
   """The run's curve and decisions, or None if it has not started (no record)."""
   info = read_json(run_dir.rstrip("/") + ".json")
@@ -72,7 +85,8 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     decision = DecisionRecord.from_json(found)
     winner = decision.winner
     winners.append(winner)
-    overhead = decision.losing_probe_steps * phase["flops_per_step"]
+    overhead = (decision.losing_probe_steps * phase["flops_per_step"]
+                + _decision_eval_flops(decision, phase["flops_per_step"]))
     overhead_total += overhead
     growth_step = int(decision.growth_step)
     start = spent + overhead
@@ -85,6 +99,7 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     return None
   flops, losses = zip(*points)
   return MethodRun(method=info["method"], seed=int(info["seed"]), curve=Curve(flops, losses),
+                   layers=int(phases[-1]["layers"]),
                    winners=winners, overhead_flops=overhead_total, total_flops=flops[-1],
                    budget_flops=float(plan["budget_flops"]),
                    wall_seconds=float(info.get("wall_seconds", 0.0)),
@@ -98,7 +113,7 @@ def read_suite(suite_dir: str) -> Dict[str, Dict[int, MethodRun]]:
     return runs
   for method in sorted(os.listdir(suite_dir)):
     method_dir = os.path.join(suite_dir, method)
-    if not os.path.isdir(method_dir) or method == "report":
+    if not os.path.isdir(method_dir) or method in ("report", "frontier"):
       continue
     for name in sorted(os.listdir(method_dir)):
       if name.startswith("seed-") and name.endswith(".json"):
@@ -113,3 +128,21 @@ def write_run_info(method_dir: str, name: str, info: dict) -> None:
   os.makedirs(method_dir, exist_ok=True)
   atomic_file.write_text(os.path.join(method_dir, name),
                          json.dumps(info, indent=2, sort_keys=True))
+
+
+def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun]
+                  ) -> Dict[int, Dict[int, List[tuple]]]:
+  """{seed: {depth: [(FLOPs, final eval loss), ...]}} of the finished scratch frontier runs
+  (`frontier_dir`, written by benchmarks/speedup.py) and the suite's own `scratch` runs (the
+  target depth at the budget)."""
+  points: Dict[int, Dict[int, List[tuple]]] = {}
+  found = read_suite(frontier_dir)
+  for by_seed in list(found.values()) + [scratch]:
+    for seed, run in by_seed.items():
+      if run.finished:
+        points.setdefault(seed, {}).setdefault(run.layers, []).append(
+            (run.total_flops, run.curve.final_loss))
+  for by_depth in points.values():
+    for runs in by_depth.values():
+      runs.sort()
+  return points

@@ -20,18 +20,20 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import gin
 
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
+from lag_tf.lag.selector import SelectorRule, probe_evals_bound
 from lag_tf.models.config import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 
 # The methods, in report order. Gradual ones grow through `stage_layers`; one-shot ones grow
 # once from `one_shot_base_layers` to the target.
 METHODS = ("scratch", "gradual_stacking", "midas", "stack_once", "lag_gradual",
-           "init_loss_gradual", "lag_once")
+           "race_gradual", "init_loss_gradual", "lag_once")
 GRADUAL_MODES = {"gradual_stacking": "gradual_stacking", "midas": "midas",
-                 "lag_gradual": "adaptive", "init_loss_gradual": "adaptive"}
-RULES = {"lag_gradual": "lag", "init_loss_gradual": "init_loss", "lag_once": "lag",
-         "gradual_stacking": "lag", "midas": "lag", "stack_once": "lag"}
-LAG_METHODS = ("lag_gradual", "init_loss_gradual", "lag_once")
+                 "lag_gradual": "adaptive", "race_gradual": "adaptive",
+                 "init_loss_gradual": "adaptive"}
+RULES = {"lag_gradual": "lag", "race_gradual": "race", "init_loss_gradual": "init_loss",
+         "lag_once": "lag", "gradual_stacking": "lag", "midas": "lag", "stack_once": "lag"}
+LAG_METHODS = ("lag_gradual", "race_gradual", "init_loss_gradual", "lag_once")
 
 
 @gin.configurable
@@ -47,6 +49,10 @@ class SpeedupSuite:
   init_loss_probe_steps: probe length of the init_loss rule, which needs only the loss at step
     0; one step keeps its wasted probe compute minimal (the rule cannot use more).
   one_shot_pool_size: candidates in `lag_once`'s pool (declared in the suite's gin file).
+  race_probe_share: `race_gradual`'s probe budget per stage (SelectorRule.probe_budget_share:
+    probes and the evaluations they read, as a share of the stage's training FLOPs); the plan
+    charges all of it, the run spends at most that (its curve shows what it spent).
+  race_segment_steps: `race_gradual`'s segment (SelectorRule.race_segment_steps).
   seeds: one run of every method per seed (initialization, data order, growth noise).
   frontier: the scratch frontier, {depth: budget factors}: one fully annealed run per depth and
     factor (factor x the budget's FLOPs, steps rounded). The target depth's runs answer the
@@ -66,6 +72,8 @@ class SpeedupSuite:
   probe_steps: int = 25
   init_loss_probe_steps: int = 1
   one_shot_pool_size: int = 4
+  race_probe_share: float = 0.25
+  race_segment_steps: int = 5
   seeds: Tuple[int, ...] = (0, 1, 2)
   methods: Tuple[str, ...] = METHODS
   sustained_tflops: float = 0.15
@@ -147,6 +155,37 @@ def flops_per_step(config: TransformerConfig, global_batch_size: int,
       config, predicted_fraction=predicted)
 
 
+def eval_steps(probe_steps: int) -> Tuple[int, ...]:
+  """Where the suite's probes evaluate (ProbeSchedule.eval_steps): 0, k/2 and k."""
+  return tuple(sorted({0, probe_steps // 2, probe_steps}))
+
+
+def rule_of(method: str, suite: SpeedupSuite) -> SelectorRule:
+  """The selector rule a method's runs use (method_bindings binds the same values)."""
+  rule = SelectorRule(rule=RULES[method])
+  if method == "race_gradual":
+    rule = dataclasses.replace(rule, race_segment_steps=suite.race_segment_steps,
+                               probe_budget_share=suite.race_probe_share)
+  return rule
+
+
+def decision_overhead(method: str, suite: SpeedupSuite, pool_size: int, step_flops: float,
+                      eval_batches: int) -> Tuple[float, float]:
+  """What a growth decision adds to a method's budget, as (FLOPs, FLOPs per step of the
+  stage): the losing candidates' probe steps and every evaluation the decision reads
+  (eval_batches batches, a forward pass each: a third of a step's count). A race is charged its
+  whole probe budget, a share of the stage's steps (it may spend less; charging the winner's
+  own probe steps too is conservative by one probe)."""
+  if pool_size <= 1:
+    return 0.0, 0.0
+  rule = rule_of(method, suite)
+  if rule.rule == "race":
+    return 0.0, rule.probe_budget_share * step_flops
+  probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
+  evals = probe_evals_bound(rule, probe, eval_steps(probe), pool_size)
+  return (pool_size - 1) * probe * step_flops + evals * eval_batches * step_flops / 3.0, 0.0
+
+
 def pool_sizes(stage_layers: Sequence[int], template: StagePoolTemplate) -> List[int]:
   """Candidates per growth stage of adaptive gradual stacking (stage 1 onwards)."""
   return [len(stage_pool(template, a, b, i + 1))
@@ -155,8 +194,10 @@ def pool_sizes(stage_layers: Sequence[int], template: StagePoolTemplate) -> List
 
 def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
                 global_batch_size: int, mask_probability: float,
-                template: StagePoolTemplate = StagePoolTemplate()) -> MethodPlan:
-  """Step counts of `method` under the suite's budget; ValueError if it cannot fit."""
+                template: StagePoolTemplate = StagePoolTemplate(),
+                eval_batches: int = 8) -> MethodPlan:
+  """Step counts of `method` under the suite's budget, every decision's cost included (the
+  losers' probes and the evaluations read; `decision_overhead`); ValueError if it cannot fit."""
   def fps(layers: int) -> float:
     return flops_per_step(target.replace(num_layers=layers), global_batch_size,
                           mask_probability)
@@ -170,19 +211,35 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
     layers = list(suite.stage_layers)
     sizes = (pool_sizes(layers, template) if GRADUAL_MODES[method] == "adaptive"
              else [1] * (len(layers) - 1))
-    overheads = [0.0] + [(size - 1) * probe * fps(n) for size, n in zip(sizes, layers[1:])]
+    costs = [(0.0, 0.0)] + [decision_overhead(method, suite, size, fps(n), eval_batches)
+                            for size, n in zip(sizes, layers[1:])]
     # Equal steps per stage; the last stage takes what the budget has left.
-    per_stage = int((budget - sum(overheads)) // sum(fps(n) for n in layers))
+    per_stage = int((budget - sum(c for c, _ in costs))
+                    // sum(fps(n) + rate for n, (_, rate) in zip(layers, costs)))
     steps = [per_stage] * (len(layers) - 1)
-    spent = sum(s * fps(n) for s, n in zip(steps, layers)) + sum(overheads)
-    steps.append(int(round((budget - spent) / fps(layers[-1]))))
+    spent = sum(s * (fps(n) + rate) + c for s, n, (c, rate) in zip(steps, layers, costs))
+    last, rate = costs[-1]
+    steps.append(int(round((budget - spent - last) / (fps(layers[-1]) + rate))))
   else:  # stack_once, lag_once
     layers = [suite.one_shot_base_layers, suite.target_layers]
     size = suite.one_shot_pool_size if method == "lag_once" else 1
-    overheads = [0.0, (size - 1) * probe * fps(layers[1])]
+    costs = [(0.0, 0.0), decision_overhead(method, suite, size, fps(layers[1]), eval_batches)]
     base_steps = int(round(suite.one_shot_base_share * budget / fps(layers[0])))
-    after = (budget - base_steps * fps(layers[0]) - overheads[1]) / fps(layers[1])
+    last, rate = costs[1]
+    after = (budget - base_steps * fps(layers[0]) - last) / (fps(layers[1]) + rate)
     steps = [base_steps, int(round(after))]
+  overheads = [c + rate * s for s, (c, rate) in zip(steps, costs)]
+  if RULES.get(method) == "race":
+    sizes = sizes if method in GRADUAL_MODES else [size]
+    for n, s, o, pool in zip(layers[1:], steps[1:], overheads[1:], sizes):
+      first_look = pool * (suite.race_segment_steps + 2 * eval_batches / 3.0) * fps(n)
+      if pool > 1 and first_look > o:
+        raise ValueError(
+            f"method {method}: one race look of {pool} candidates ({suite.race_segment_steps} "
+            f"steps and 2 evaluations of {eval_batches} batches each) costs "
+            f"{first_look / (s * fps(n)):.1%} of a {s}-step stage, more than "
+            f"SpeedupSuite.race_probe_share={suite.race_probe_share:g}; raise the share, "
+            "shorten race_segment_steps or use fewer Trainer.eval_batches")
   phases = [Phase(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
   if min(steps[1:]) < probe or steps[0] < 1:
     raise ValueError(f"method {method}: the budget of {suite.budget_steps} target steps leaves "
@@ -221,8 +278,8 @@ def is_scratch(method: str) -> bool:
   return method == "scratch" or method.startswith("frontier_")
 
 
-def method_bindings(plan: MethodPlan, seed: int,
-                    peak_learning_rate: Optional[float] = None) -> List[str]:
+def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[float] = None,
+                    suite: Optional[SpeedupSuite] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
   method, phases = plan.method, plan.phases
   bindings = [f"Trainer.seed = {seed}", f"LanguageModelingData.seed = {seed}",
@@ -235,9 +292,12 @@ def method_bindings(plan: MethodPlan, seed: int,
     return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
                        f"Trainer.train_steps = {phases[0].steps}"]
   bindings.append(f"ProbeSchedule.probe_steps = {plan.probe_steps}")
-  bindings.append("ProbeSchedule.eval_steps = " + _tuple(sorted(
-      {0, plan.probe_steps // 2, plan.probe_steps})))
+  bindings.append("ProbeSchedule.eval_steps = " + _tuple(eval_steps(plan.probe_steps)))
   bindings.append(f"SelectorRule.rule = '{RULES[method]}'")
+  if RULES[method] == "race":
+    rule = rule_of(method, suite or SpeedupSuite())
+    bindings += [f"SelectorRule.race_segment_steps = {rule.race_segment_steps}",
+                 f"SelectorRule.probe_budget_share = {rule.probe_budget_share!r}"]
   if method in GRADUAL_MODES:
     return bindings + ["run_experiment.kind = 'gradual'", f"NUM_LAYERS = {phases[0].layers}",
                        f"gradual_experiment.mode = '{GRADUAL_MODES[method]}'",
@@ -256,7 +316,8 @@ def _tuple(values) -> str:
 
 
 def plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_size: int,
-          mask_probability: float, template: StagePoolTemplate = StagePoolTemplate()
-          ) -> Dict[str, MethodPlan]:
-  return {m: plan_method(m, suite, target, global_batch_size, mask_probability, template)
+          mask_probability: float, template: StagePoolTemplate = StagePoolTemplate(),
+          eval_batches: int = 8) -> Dict[str, MethodPlan]:
+  return {m: plan_method(m, suite, target, global_batch_size, mask_probability, template,
+                         eval_batches)
           for m in suite.methods}
