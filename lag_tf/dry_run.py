@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from typing import Optional, Tuple
 
 import gin
@@ -27,7 +26,6 @@ import tensorflow_datasets as tfds
 from lag_tf import config_io, memory, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
-from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import determinism
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.trainer import Trainer, mask_probability_of
@@ -139,21 +137,12 @@ _MEMORY_ARGUMENTS = ("config", "global_batch_size", "strategy", "mask_probabilit
 
 def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
               loops: int = 2) -> float:
-  """Training FLOP/s of the plan's first phase's model: `loops` loops of the Trainer's step,
-  timed after one warm-up loop (tracing, compilation), without evaluating or saving; the
-  Trainer lives in a temporary dir."""
+  """Training FLOP/s of the plan's first phase's model, timed by a Trainer built in a
+  temporary dir (Trainer.measure_flops_per_second: no evaluation, no checkpoint)."""
   phase = next(p for p in plan.phases if p.steps > 0)
-  per_loop = tf.constant(plan.trainer["steps_per_loop"])
   with tempfile.TemporaryDirectory(prefix="lag_tf_calibrate_") as directory:
     trainer = Trainer(phase.config, data, strategy, directory, name="calibrate")
-    iterator = trainer._train_iterator()  # pylint: disable=protected-access
-    float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
-    start = time.perf_counter()
-    for _ in range(loops):
-      float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
-    seconds = time.perf_counter() - start
-  tokens = loops * int(per_loop) * trainer.tokens_per_step
-  return tokens * training_flops_per_token(phase.config) / seconds
+    return trainer.measure_flops_per_second(loops)
 
 
 def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[float],

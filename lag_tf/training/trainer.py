@@ -331,6 +331,19 @@ class Trainer:
     metrics or checkpoints: the loop `train` drives, e.g. for benchmarks); the mean loss."""
     return float(self._train_loop(iterator, tf.constant(num_steps)))
 
+  def measure_flops_per_second(self, loops: int = 2) -> float:
+    """Training FLOP/s of this model's compiled step on this strategy: `loops` calls of
+    `steps_per_loop` steps, timed after one warm-up call (tracing, compilation). Like
+    `run_steps` it trains the weights but moves no step counter, metric or checkpoint, so it
+    is meant for a throwaway Trainer (the dry run's calibration)."""
+    iterator = self.train_iterator()
+    self.run_steps(iterator, self.steps_per_loop)
+    start = time.perf_counter()
+    for _ in range(loops):
+      self.run_steps(iterator, self.steps_per_loop)
+    seconds = time.perf_counter() - start
+    return loops * self.steps_per_loop * self.flops_per_step / seconds
+
   def train_iterator(self):
     """The distributed training batches from the current data position."""
     start = int(self.examples_seen.numpy())
