@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gin  # noqa: E402
 
 from lag_tf import config_io  # noqa: E402
+from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.data import LanguageModelingData  # noqa: E402
 from lag_tf.growth import validate_pool  # noqa: E402
 from lag_tf.lag.probe import GrowthPoint  # noqa: E402

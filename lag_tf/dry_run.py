@@ -23,10 +23,11 @@ import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from lag_tf import config_io, memory, plan as plan_lib, run_lock
+from lag_tf import config_io, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
 from lag_tf.training import determinism
+from lag_tf.training import memory
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
@@ -113,7 +114,7 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
 
 def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
                   data: LanguageModelingData) -> str:
-  """The step-memory estimate of the plan's largest model per replica (lag_tf.memory), checked
+  """The step-memory estimate of the plan's largest model per replica (lag_tf.training.memory), checked
   against a replica's memory as the run's Trainers check it: StepMemoryError if it cannot fit."""
   batch = max(1, plan.trainer["global_batch_size"] // (replicas or 1))
   estimates = []

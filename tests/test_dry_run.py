@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from lag_tf import config_io, console
+from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
 from lag_tf.lag.selector import SelectorRule
 from main_fixtures import run_main_in_process

@@ -15,10 +15,11 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
-from lag_tf.growth import Pool, apply_candidate, keras_io, validate_pool
+from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.records import GrowthRecord
+from lag_tf.training import keras_io
 from lag_tf.training.trainer import Trainer
 
 

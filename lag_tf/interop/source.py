@@ -20,7 +20,7 @@ import gin
 import tensorflow as tf
 from absl import logging
 
-from lag_tf.growth import keras_io
+from lag_tf.training import keras_io
 from lag_tf.growth.state import ModelState
 from lag_tf.models.config import TransformerConfig
 

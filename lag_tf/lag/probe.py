@@ -20,7 +20,7 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.growth import Candidate, ModelState, apply_candidate
-from lag_tf.growth import keras_io
+from lag_tf.training import keras_io
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
 from lag_tf.models import TransformerConfig, count_parameters

@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from lag_tf import memory
-from lag_tf.growth import keras_io
+from lag_tf.training import memory
+from lag_tf.training import keras_io
 from lag_tf.models import TransformerConfig, build_transformer
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import checkpoints
