@@ -81,7 +81,7 @@ def run(model_dir: str) -> dict:
   started = time.perf_counter()
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   base.restore()
-  if int(base.step.numpy()) < base_steps:
+  if base.global_step < base_steps:
     base.train()
   point = GrowthPoint.from_trainer(base)
   del base

@@ -75,7 +75,7 @@ def data_status(data: LanguageModelingData) -> str:
   except (tf.errors.OpError, OSError) as error:
     return f"{data.dataset_name} in {where}: not checked ({config_io.one_line(error)[:120]})"
   if not prepared:
-    if base in tfds_loading._OFFLINE_PREPARABLE:  # pylint: disable=protected-access
+    if base in tfds_loading.OFFLINE_PREPARABLE:
       return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
               "this machine's standard library first (no download)")
     raise ValueError(f"dataset {builder.info.full_name} is not prepared in data_dir="
@@ -100,7 +100,7 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
   except (tf.errors.OpError, OSError) as error:
     return f"{model_dir}: not checked ({config_io.one_line(error)[:120]})"
   if owner is not None and not run_lock.is_stale(owner):
-    raise run_lock.LockHeldError(run_lock._describe(model_dir, owner))  # pylint: disable=protected-access
+    raise run_lock.LockHeldError(run_lock.describe_owner(model_dir, owner))
   if previous is None:
     return f"{model_dir}: new run"
   if previous == gin.config_str():
