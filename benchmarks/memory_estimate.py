@@ -1,4 +1,5 @@
-"""The step-memory estimate (lag_tf/training/memory.py) against the measured peak RSS of training on CPU.
+"""The step-memory estimate (lag_tf/training/memory.py) against the measured peak RSS of training
+on CPU.
 
   python benchmarks/memory_estimate.py
   python benchmarks/memory_estimate.py --configs=encoder-512 --steps=2

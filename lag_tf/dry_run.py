@@ -114,8 +114,9 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
 
 def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
                   data: LanguageModelingData) -> str:
-  """The step-memory estimate of the plan's largest model per replica (lag_tf.training.memory), checked
-  against a replica's memory as the run's Trainers check it: StepMemoryError if it cannot fit."""
+  """The step-memory estimate of the plan's largest model per replica (training/memory.py),
+  checked against a replica's memory as the run's Trainers check it: StepMemoryError if it
+  cannot fit."""
   batch = max(1, plan.trainer["global_batch_size"] // (replicas or 1))
   estimates = []
   for config in dict.fromkeys(p.config for p in plan.phases):

@@ -112,8 +112,8 @@ def test_deep_fusion(kind, tie):
     assert np.abs(fused_logits - growth_fixtures.logits(model, tokens)).max() > 1e-3
   # ... but exactly so when a model is fused with itself (checks the wiring of every tensor).
   _, self_fused = deep_fusion(config, one, np.random.default_rng(0), other=one)
-  np.testing.assert_allclose(growth_fixtures.logits(self_fused, tokens), growth_fixtures.logits(one, tokens),
-                             atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(growth_fixtures.logits(self_fused, tokens),
+                             growth_fixtures.logits(one, tokens), atol=1e-5, rtol=1e-5)
   # Moments: diagonal blocks halve the gradient (m/2, v/4); off-diagonal blocks are zero.
   kernel = fused.first_moments["blocks"][1]["ffn_inner/kernel"]
   np.testing.assert_allclose(kernel[32:, 64:], two.first_moments["blocks"][1]["ffn_inner/kernel"]
@@ -144,7 +144,8 @@ def test_deep_fusion_needs_a_matching_second_model():
 
 def test_depth_then_fusion_grows_the_second_model_too():
   config = growth_fixtures.tiny_config(kind="decoder")
-  one, two = growth_fixtures.randomized_state(config, 1), growth_fixtures.randomized_state(config, 2)
+  one = growth_fixtures.randomized_state(config, 1)
+  two = growth_fixtures.randomized_state(config, 2)
   candidate = Candidate("stack_fusion", depth="stack_layers", depth_params=dict(target_layers=4),
                         width="deep_fusion")
   grown = apply_candidate(candidate, one, np.random.default_rng(0), second_state=two)

@@ -196,7 +196,8 @@ def test_every_pool_candidate_grows_a_tiny_model_as_declared(filename):
   macros, second = _settings(filename, base)
   pool = _parse(filename, **macros)
   state = growth_fixtures.randomized_state(base, seed=1, with_moments=True)
-  second_state = growth_fixtures.randomized_state(base, seed=2, with_moments=True) if second else None
+  second_state = (growth_fixtures.randomized_state(base, seed=2, with_moments=True) if second
+                  else None)
   tokens = growth_fixtures.random_tokens(base)
   before = growth_fixtures.logits(state, tokens)
   for candidate in pool:
