@@ -1,5 +1,6 @@
 """`lag_tf.main --dry_run`: the plan's FLOPs, bindings without effect, refusals like a real run,
-nothing written; and a quiet console (a bad binding prints one stderr line)."""
+nothing written; each flag that shapes it (calibrate, a given throughput, search paths, a config
+change); and a quiet console (a bad binding prints one stderr line)."""
 
 import importlib.util
 import os
@@ -134,6 +135,26 @@ def test_dry_run_refuses_a_model_dir_with_another_config(tmp_path, data_dir, cap
   code, _, err = _dry(LAG, tmp_path, data_dir, capsys, monkeypatch)
   assert code == 2 and "different config.gin" in err
   assert os.listdir(tmp_path / "run") == ["config.gin"]
+  code, out, err = _dry(LAG + ["--allow_config_change"], tmp_path, data_dir, capsys,
+                        monkeypatch)
+  assert code == 0, err
+  assert "different config.gin, kept as config.gin.<n> (--allow_config_change)" in out
+  assert os.listdir(tmp_path / "run") == ["config.gin"]  # Kept by a real run, not a dry one.
+
+
+def test_a_given_throughput_sets_the_estimate(tmp_path, data_dir, capsys, monkeypatch):
+  code, out, err = _dry(LAG + ["--dry_run_flops_per_second=5e10"], tmp_path, data_dir, capsys,
+                        monkeypatch)
+  assert code == 0, err
+  assert "at 50.0 GFLOP/s (given by --dry_run_flops_per_second)" in out
+
+
+def test_gin_files_are_found_in_the_search_paths(tmp_path, data_dir, capsys, monkeypatch):
+  (tmp_path / "mine").mkdir()
+  (tmp_path / "mine" / "my_lag.gin").write_text("include 'experiments/lag_quickstart.gin'\n")
+  argv = ["--gin_file=my_lag.gin", f"--gin_search_paths={tmp_path / 'mine'}"] + SMALL
+  code, out, err = _dry(argv, tmp_path, data_dir, capsys, monkeypatch)
+  assert code == 0 and "estimated wall time" in out, err
 
 
 def test_calibrate_times_real_steps_and_estimates_from_them(tmp_path, data_dir, capsys,
