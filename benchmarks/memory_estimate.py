@@ -1,4 +1,5 @@
-"""The step-memory estimate (lag_tf/memory.py) against the measured peak RSS of training on CPU.
+"""The step-memory estimate (lag_tf/training/memory.py) against the measured peak RSS of training
+on CPU.
 
   python benchmarks/memory_estimate.py
   python benchmarks/memory_estimate.py --configs=encoder-512 --steps=2
@@ -39,7 +40,7 @@ def _status(field: str) -> int:
 def measure(name: str, steps: int, jit: bool, data_dir: str) -> dict:
   """In this process: baseline RSS, then the peak RSS of training the config."""
   import tensorflow as tf
-  from lag_tf import memory
+  from lag_tf.training import memory
   from lag_tf.data import LanguageModelingData
   from lag_tf.models import TransformerConfig
   from lag_tf.training.trainer import Trainer
@@ -87,7 +88,7 @@ def main() -> int:
     from lag_tf import data
     data_dir = tempfile.mkdtemp(prefix="lag_tf_memory_")
     data.load_or_prepare("python_stdlib_corpus/small", data_dir)
-  from lag_tf.memory import format_bytes
+  from lag_tf.training.memory import format_bytes
   print("| config | XLA | step estimate (train / eval) | largest term | measured peak RSS "
         "growth | estimate / measured |")
   print("| --- | --- | --- | --- | --- | --- |")

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 from lag_tf import config_io  # noqa: E402
+from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf import plan as plan_lib  # noqa: E402
 
 RULES = (("full (lag)", "lag", "full"), ("successive halving", "successive_halving", "halving"),

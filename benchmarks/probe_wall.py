@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gin  # noqa: E402
 
 from lag_tf import config_io  # noqa: E402
+from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.data import LanguageModelingData  # noqa: E402
 from lag_tf.growth import validate_pool  # noqa: E402
 from lag_tf.lag.probe import GrowthPoint  # noqa: E402
@@ -80,7 +81,7 @@ def run(model_dir: str) -> dict:
   started = time.perf_counter()
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   base.restore()
-  if int(base.step.numpy()) < base_steps:
+  if base.global_step < base_steps:
     base.train()
   point = GrowthPoint.from_trainer(base)
   del base

@@ -35,7 +35,7 @@ sys.path.insert(0, REPO)
 import gin  # noqa: E402
 
 from lag_tf import config_io  # noqa: E402
-from lag_tf import experiments  # noqa: E402,F401  Registers every configurable.
+from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
 from lag_tf.analysis.speedup_runs import read_json, write_run_info  # noqa: E402
 from lag_tf.lag import budget  # noqa: E402

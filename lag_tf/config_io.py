@@ -3,7 +3,8 @@
 Gin reports a problem as a multi-line message or a chain through configurables; the binary
 turns it into one line that names the file, the line and (for a typo) the closest known name.
 `gin.tf` is not used (it is broken on TF >= 2.16): config.gin and operative_config.gin are
-written here.
+written here. Parsing needs the configurables registered: import lag_tf.configurables first
+(this module stays on the bottom floor and imports none of them).
 """
 
 from __future__ import annotations
@@ -21,13 +22,6 @@ import gin
 import tensorflow as tf
 
 from lag_tf import atomic_file
-
-# Importing these registers every configurable that gin files may bind.
-import lag_tf.experiments  # noqa: F401
-import lag_tf.growth  # noqa: F401
-from lag_tf.data import LanguageModelingData  # noqa: F401
-from lag_tf.training import determinism as _determinism  # noqa: F401
-from lag_tf.training import strategy as _strategy  # noqa: F401
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
 

@@ -17,18 +17,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from typing import Optional, Tuple
 
 import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from lag_tf import config_io, memory, plan as plan_lib, run_lock
+from lag_tf import config_io, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
-from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import determinism
+from lag_tf.training import memory
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
@@ -76,7 +75,7 @@ def data_status(data: LanguageModelingData) -> str:
   except (tf.errors.OpError, OSError) as error:
     return f"{data.dataset_name} in {where}: not checked ({config_io.one_line(error)[:120]})"
   if not prepared:
-    if base in tfds_loading._OFFLINE_PREPARABLE:  # pylint: disable=protected-access
+    if base in tfds_loading.OFFLINE_PREPARABLE:
       return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
               "this machine's standard library first (no download)")
     raise ValueError(f"dataset {builder.info.full_name} is not prepared in data_dir="
@@ -101,7 +100,7 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
   except (tf.errors.OpError, OSError) as error:
     return f"{model_dir}: not checked ({config_io.one_line(error)[:120]})"
   if owner is not None and not run_lock.is_stale(owner):
-    raise run_lock.LockHeldError(run_lock._describe(model_dir, owner))  # pylint: disable=protected-access
+    raise run_lock.LockHeldError(run_lock.describe_owner(model_dir, owner))
   if previous is None:
     return f"{model_dir}: new run"
   if previous == gin.config_str():
@@ -115,8 +114,9 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
 
 def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
                   data: LanguageModelingData) -> str:
-  """The step-memory estimate of the plan's largest model per replica (lag_tf.memory), checked
-  against a replica's memory as the run's Trainers check it: StepMemoryError if it cannot fit."""
+  """The step-memory estimate of the plan's largest model per replica (training/memory.py),
+  checked against a replica's memory as the run's Trainers check it: StepMemoryError if it
+  cannot fit."""
   batch = max(1, plan.trainer["global_batch_size"] // (replicas or 1))
   estimates = []
   for config in dict.fromkeys(p.config for p in plan.phases):
@@ -139,21 +139,12 @@ _MEMORY_ARGUMENTS = ("config", "global_batch_size", "strategy", "mask_probabilit
 
 def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
               loops: int = 2) -> float:
-  """Training FLOP/s of the plan's first phase's model: `loops` loops of the Trainer's step,
-  timed after one warm-up loop (tracing, compilation), without evaluating or saving; the
-  Trainer lives in a temporary dir."""
+  """Training FLOP/s of the plan's first phase's model, timed by a Trainer built in a
+  temporary dir (Trainer.measure_flops_per_second: no evaluation, no checkpoint)."""
   phase = next(p for p in plan.phases if p.steps > 0)
-  per_loop = tf.constant(plan.trainer["steps_per_loop"])
   with tempfile.TemporaryDirectory(prefix="lag_tf_calibrate_") as directory:
     trainer = Trainer(phase.config, data, strategy, directory, name="calibrate")
-    iterator = trainer._train_iterator()  # pylint: disable=protected-access
-    float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
-    start = time.perf_counter()
-    for _ in range(loops):
-      float(trainer._train_loop(iterator, per_loop))  # pylint: disable=protected-access
-    seconds = time.perf_counter() - start
-  tokens = loops * int(per_loop) * trainer.tokens_per_step
-  return tokens * training_flops_per_token(phase.config) / seconds
+    return trainer.measure_flops_per_second(loops)
 
 
 def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[float],

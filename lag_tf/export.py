@@ -80,6 +80,9 @@ def main(argv) -> None:
     _fail(f"--out={FLAGS.out} already exists; not overwriting it")
 
   from lag_tf.interop import formats, locate  # pylint: disable=g-import-not-at-top
+  # Reading a run's TransformerConfig from its operative config binds it among all of lag_tf's
+  # configurables, as the run did.
+  from lag_tf import configurables  # noqa: F401  pylint: disable=g-import-not-at-top
   try:
     located = locate.locate(FLAGS.model_dir, FLAGS.candidate, stage, FLAGS.base)
     formats.check_exportable(located.config, FLAGS.format)

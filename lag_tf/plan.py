@@ -250,7 +250,7 @@ def _plan_gradual(trainer, tokens, base):
   if mode not in gradual_lib.MODES:
     raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {gradual_lib.MODES}")
   stages = args["stages"] or StageSchedule()
-  template = gradual_lib._template(mode, args["template"] or StagePoolTemplate())  # pylint: disable=protected-access
+  template = gradual_lib.template_for_mode(mode, args["template"] or StagePoolTemplate())
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   steps, layers = stages.steps(), stages.stage_layers
   if base.num_layers != layers[0]:

@@ -79,7 +79,7 @@ def is_stale(owner: dict) -> bool:
   return pid == os.getpid() or not _pid_alive(pid)
 
 
-def _describe(model_dir: str, owner: dict) -> str:
+def describe_owner(model_dir: str, owner: dict) -> str:
   if not owner:
     return (f"model dir {model_dir} is locked by an unreadable {lock_path(model_dir)}; remove "
             "it if no other run uses this dir")
@@ -106,7 +106,7 @@ class RunLock:
       if owner is None:  # Released between our create and our read: try again.
         continue
       if not is_stale(owner):
-        raise LockHeldError(_describe(self.model_dir, owner))
+        raise LockHeldError(describe_owner(self.model_dir, owner))
       try:
         tf.io.gfile.remove(self.path)
       except tf.errors.NotFoundError:

@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from lag_tf.growth import Candidate, apply_candidate
-from lag_tf.growth import keras_io
-from lag_tf.growth.testing import randomized_state, tiny_config
+from lag_tf.training import keras_io
+from growth_fixtures import randomized_state, tiny_config
 from lag_tf.models import build_transformer
 from lag_tf.training.trainer import make_optimizer
 

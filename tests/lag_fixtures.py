@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from lag_tf import config_io
+from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.growth import Candidate, Pool, registry
 from lag_tf.growth.depth import stack_layers
 

@@ -3,7 +3,9 @@
 `python -m lag_tf.main ...` runs with `--dry_run` (in this process: TensorFlow is imported once
 and a dry run costs about a second, where a subprocess costs ~10 s of imports on this machine),
 with the model dir moved to a temporary dir (a dry run writes nothing; a leftover run in the
-documented dir must not decide the test). A `--gin_bindings=...` line of a gin header (a
+documented dir must not decide the test). `--dry_run=calibrate` really times training steps, so
+its data moves to the small embedded corpus prepared for the session (reading the full corpus
+would first tokenize ~32 MB). A `--gin_bindings=...` line of a gin header (a
 variant, e.g. `gradual_experiment.mode='midas'`) is dry-run on that header's command.
 `python -m launch....` runs as a subprocess with `--dry_run` (the launchers import no
 TensorFlow), and the lag_tf.main command it would start is dry-run too.
@@ -100,8 +102,15 @@ def _is_suite(argv):
 
 
 def dry_run_main(argv, capsys, monkeypatch):
-  argv = [a for a in argv if not a.startswith("--dry_run")] + ["--dry_run"]
+  """A dry run of `argv`: a plain one, or the calibrating one the command asks for."""
+  mode = "--dry_run=calibrate" if "--dry_run=calibrate" in argv else "--dry_run"
+  argv = [a for a in argv if not a.startswith("--dry_run")] + [mode]
   return run_main_in_process(argv, capsys, monkeypatch)
+
+
+def _with_small_data(argv, data_dir):
+  return argv + ["--gin_bindings=include 'data/stdlib_corpus_small.gin'",
+                 f"--gin_bindings=DATA_DIR = '{data_dir}'"]
 
 
 def test_the_documents_have_the_commands():
@@ -116,11 +125,15 @@ MAIN = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.main"]
 
 
 @pytest.mark.parametrize("source, command", MAIN, ids=[f"{s}: {c[:90]}" for s, c in MAIN])
-def test_main_command_dry_runs(source, command, tmp_path, capsys, monkeypatch):
+def test_main_command_dry_runs(source, command, tmp_path, capsys, monkeypatch, request):
   argv = _with_model_dir(_argv(command), tmp_path / "run")
+  calibrate = "--dry_run=calibrate" in argv
+  if calibrate:
+    argv = _with_small_data(argv, request.getfixturevalue("data_dir"))
   code, out, err = dry_run_main(argv, capsys, monkeypatch)
   assert code == 0, (source, err[-2000:])
   assert "total:" in out and "estimated wall time" in out
+  assert ("GFLOP/s (measured now" in out) == calibrate, out
   if not source.endswith("variant") and not _is_suite(argv):
     assert "warning:" not in err, err  # No binding without effect in a documented command.
   assert not os.path.exists(tmp_path / "run")

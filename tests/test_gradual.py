@@ -6,6 +6,7 @@ import os
 import pytest
 
 from lag_tf import config_io, plan
+from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.experiments.gradual import gradual_experiment, scratch_steps
 from lag_tf.growth import validate_pool
 from lag_tf.lag.decisions import read_decision

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lag_tf.growth import ModelState, get_operator, operators, tree_items
-from lag_tf.growth import testing
 from lag_tf.models import count_parameters
+import growth_fixtures
 
 # (case id, operator, params) on the tiny 2-layer model (d_model 32, 2 heads, d_ff 64).
 CASES = [
@@ -55,19 +55,19 @@ def test_every_registered_operator_has_a_case():
   assert covered == set(operators())
 
 
-@pytest.mark.parametrize("kind,tie", testing.VARIANTS)
+@pytest.mark.parametrize("kind,tie", growth_fixtures.VARIANTS)
 @pytest.mark.parametrize("case_id,name,params", CASES, ids=CASE_IDS)
 def test_shapes_params_and_declared_function_preservation(case_id, name, params, kind, tie):
-  config = testing.tiny_config(kind, tie)
-  state = testing.randomized_state(config)
+  config = growth_fixtures.tiny_config(kind, tie)
+  state = growth_fixtures.randomized_state(config)
   op = get_operator(name)
-  tokens = testing.random_tokens(config)
-  before = testing.logits(state, tokens)
+  tokens = growth_fixtures.random_tokens(config)
+  before = growth_fixtures.logits(state, tokens)
   for noise_scale in (0.0, 0.05):
     new_config, grown = _grow(name, params, state, noise_scale=noise_scale)
     assert new_config == grown.config == op.target_config(config, **params)
     assert grown.params() == count_parameters(new_config)
-    after = testing.logits(grown, tokens)  # Assigning checks every shape against the model.
+    after = growth_fixtures.logits(grown, tokens)  # Assigning checks every shape against the model.
     assert after.shape == before.shape
     if op.function_preserving:
       np.testing.assert_allclose(after, before, atol=1e-5, rtol=1e-5,
@@ -78,7 +78,7 @@ def test_shapes_params_and_declared_function_preservation(case_id, name, params,
 
 @pytest.mark.parametrize("case_id,name,params", CASES, ids=CASE_IDS)
 def test_operators_are_pure_and_seeded(case_id, name, params):
-  state = testing.randomized_state(testing.tiny_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(), with_moments=True)
   original = state.copy()
   _, first = _grow(name, params, state, seed=3, noise_scale=0.1)
   _, again = _grow(name, params, state, seed=3, noise_scale=0.1)
@@ -99,7 +99,7 @@ def test_operators_are_pure_and_seeded(case_id, name, params):
 
 
 def test_zero_sum_noise_breaks_symmetry_but_keeps_the_split_sum():
-  state = testing.randomized_state(testing.tiny_config(d_ff=4))
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(d_ff=4))
   _, grown = _grow("split_ffn", dict(target_d_ff=8), state, noise_scale=0.1)
   old = state.weights["blocks"][0]["ffn_output/kernel"]
   new = grown.weights["blocks"][0]["ffn_output/kernel"]
@@ -127,7 +127,7 @@ def test_zero_sum_noise_breaks_symmetry_but_keeps_the_split_sum():
     ("widen_d_model", dict(target_d_model=64, target_head_dim=24), "multiple of 16"),
 ])
 def test_impossible_targets_raise_one_line_errors(name, params, message):
-  config = testing.tiny_config()
+  config = growth_fixtures.tiny_config()
   op = get_operator(name)
   with pytest.raises(ValueError, match=message) as shape_error:
     op.target_config(config, **params)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from lag_tf.growth import Candidate, apply_candidate, deep_fusion, get_operator, tree_items
-from lag_tf.growth import testing
 from lag_tf.models import count_parameters
+import growth_fixtures
 
 # Function-preserving width operators whose new weights are all scaled copies: the mapped
 # moments must be exactly what the grown model's own gradient gives.
@@ -25,23 +25,23 @@ def _assert_trees_close(actual, expected, what):
                                err_msg=f"{what} {path}")
 
 
-@pytest.mark.parametrize("kind,tie", testing.VARIANTS)
+@pytest.mark.parametrize("kind,tie", growth_fixtures.VARIANTS)
 @pytest.mark.parametrize("name,params", GRADIENT_EXACT, ids=lambda x: str(x))
 def test_mapped_moments_equal_the_grown_models_gradient(name, params, kind, tie):
   """With m = g and v = g^2 before growth, 'map' must give m' = g' and v' = g'^2, where g' is
   the gradient of the grown model at the grown weights (same tokens, same loss)."""
-  config = testing.tiny_config(kind, tie)
-  tokens = testing.random_tokens(config)
-  state = testing.gradient_state(testing.randomized_state(config), tokens)
+  config = growth_fixtures.tiny_config(kind, tie)
+  tokens = growth_fixtures.random_tokens(config)
+  state = growth_fixtures.gradient_state(growth_fixtures.randomized_state(config), tokens)
   _, grown = get_operator(name).fn(config, state, np.random.default_rng(0), **params)
-  reference = testing.gradient_state(grown.without_optimizer_state(), tokens)
+  reference = growth_fixtures.gradient_state(grown.without_optimizer_state(), tokens)
   _assert_trees_close(grown.first_moments, reference.first_moments, "m")
   _assert_trees_close(grown.second_moments, reference.second_moments, "v")
   assert grown.optimizer_step == state.optimizer_step
 
 
 def test_depth_moments_follow_copies_and_are_zero_for_fresh_and_zeroed_weights():
-  state = testing.randomized_state(testing.tiny_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(), with_moments=True)
   config = state.config
   _, stacked = get_operator("layer_map").fn(config, state, np.random.default_rng(0),
                                             sources=[0, 1, 1, None])
@@ -61,7 +61,7 @@ def test_depth_moments_follow_copies_and_are_zero_for_fresh_and_zeroed_weights()
 
 @pytest.mark.parametrize("policy", ["map", "reset"])
 def test_optimizer_state_policies(policy):
-  state = testing.randomized_state(testing.tiny_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(), with_moments=True)
   candidate = Candidate("c", depth="stack_layers", depth_params=dict(target_layers=4),
                         width="split_ffn", width_params=dict(target_d_ff=128),
                         optimizer_state=policy)
@@ -89,31 +89,31 @@ def test_optimizer_state_policies(policy):
 
 
 def test_a_state_without_moments_stays_without():
-  state = testing.randomized_state(testing.tiny_config())
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config())
   grown = apply_candidate(Candidate("c", depth="duplicate_layers",
                                     depth_params=dict(target_layers=4), optimizer_state="reset"),
                           state, np.random.default_rng(0))
   assert not grown.has_optimizer_state and grown.optimizer_step is None
 
 
-@pytest.mark.parametrize("kind,tie", testing.VARIANTS)
+@pytest.mark.parametrize("kind,tie", growth_fixtures.VARIANTS)
 def test_deep_fusion(kind, tie):
-  config = testing.tiny_config(kind, tie)
-  one = testing.randomized_state(config, seed=1, with_moments=True)
-  two = testing.randomized_state(config, seed=2, with_moments=True)
-  tokens = testing.random_tokens(config)
+  config = growth_fixtures.tiny_config(kind, tie)
+  one = growth_fixtures.randomized_state(config, seed=1, with_moments=True)
+  two = growth_fixtures.randomized_state(config, seed=2, with_moments=True)
+  tokens = growth_fixtures.random_tokens(config)
   new_config, fused = deep_fusion(config, one, np.random.default_rng(0), other=two)
   assert (new_config.d_model, new_config.num_heads, new_config.key_dim, new_config.d_ff) == (
       64, 4, 16, 128)
   assert fused.params() == count_parameters(new_config)
   # Not function-preserving for two different models, ...
-  fused_logits = testing.logits(fused, tokens)
+  fused_logits = growth_fixtures.logits(fused, tokens)
   for model in (one, two):
-    assert np.abs(fused_logits - testing.logits(model, tokens)).max() > 1e-3
+    assert np.abs(fused_logits - growth_fixtures.logits(model, tokens)).max() > 1e-3
   # ... but exactly so when a model is fused with itself (checks the wiring of every tensor).
   _, self_fused = deep_fusion(config, one, np.random.default_rng(0), other=one)
-  np.testing.assert_allclose(testing.logits(self_fused, tokens), testing.logits(one, tokens),
-                             atol=1e-5, rtol=1e-5)
+  np.testing.assert_allclose(growth_fixtures.logits(self_fused, tokens),
+                             growth_fixtures.logits(one, tokens), atol=1e-5, rtol=1e-5)
   # Moments: diagonal blocks halve the gradient (m/2, v/4); off-diagonal blocks are zero.
   kernel = fused.first_moments["blocks"][1]["ffn_inner/kernel"]
   np.testing.assert_allclose(kernel[32:, 64:], two.first_moments["blocks"][1]["ffn_inner/kernel"]
@@ -130,21 +130,22 @@ def test_deep_fusion(kind, tie):
 
 
 def test_deep_fusion_needs_a_matching_second_model():
-  config = testing.tiny_config()
-  state = testing.randomized_state(config)
+  config = growth_fixtures.tiny_config()
+  state = growth_fixtures.randomized_state(config)
   with pytest.raises(ValueError, match="second trained model"):
     deep_fusion(config, state, np.random.default_rng(0), other=None)
   with pytest.raises(ValueError, match="second model's config"):
     deep_fusion(config, state, np.random.default_rng(0),
-                other=testing.randomized_state(config.replace(d_ff=32)))
+                other=growth_fixtures.randomized_state(config.replace(d_ff=32)))
   with pytest.raises(ValueError, match="both models need optimizer moments"):
     deep_fusion(config, state, np.random.default_rng(0),
-                other=testing.randomized_state(config, with_moments=True))
+                other=growth_fixtures.randomized_state(config, with_moments=True))
 
 
 def test_depth_then_fusion_grows_the_second_model_too():
-  config = testing.tiny_config(kind="decoder")
-  one, two = testing.randomized_state(config, 1), testing.randomized_state(config, 2)
+  config = growth_fixtures.tiny_config(kind="decoder")
+  one = growth_fixtures.randomized_state(config, 1)
+  two = growth_fixtures.randomized_state(config, 2)
   candidate = Candidate("stack_fusion", depth="stack_layers", depth_params=dict(target_layers=4),
                         width="deep_fusion")
   grown = apply_candidate(candidate, one, np.random.default_rng(0), second_state=two)

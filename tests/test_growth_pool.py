@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from lag_tf.growth import Candidate, Pool, apply_candidate, target_config, validate_pool
-from lag_tf.growth import registry, testing
+from lag_tf.growth import registry
 from lag_tf.models import TransformerConfig, count_parameters
+import growth_fixtures
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
 GROWTH_GIN_FILES = sorted(f for f in os.listdir(os.path.join(GIN_DIR, "growth"))
                           if f.endswith(".gin"))
-TINY = testing.tiny_config()
+TINY = growth_fixtures.tiny_config()
 BERT_6L = TransformerConfig(kind="encoder", num_layers=6, d_model=768, num_heads=12, d_ff=3072,
                             vocab_size=30522, max_len=512)
 
@@ -194,14 +195,15 @@ def test_every_pool_candidate_grows_a_tiny_model_as_declared(filename):
   base = TINY.replace(kind="decoder")
   macros, second = _settings(filename, base)
   pool = _parse(filename, **macros)
-  state = testing.randomized_state(base, seed=1, with_moments=True)
-  second_state = testing.randomized_state(base, seed=2, with_moments=True) if second else None
-  tokens = testing.random_tokens(base)
-  before = testing.logits(state, tokens)
+  state = growth_fixtures.randomized_state(base, seed=1, with_moments=True)
+  second_state = (growth_fixtures.randomized_state(base, seed=2, with_moments=True) if second
+                  else None)
+  tokens = growth_fixtures.random_tokens(base)
+  before = growth_fixtures.logits(state, tokens)
   for candidate in pool:
     grown = apply_candidate(candidate, state, np.random.default_rng(0), second_state)
     assert grown.params() == count_parameters(grown.config)
-    after = testing.logits(grown, tokens)
+    after = growth_fixtures.logits(grown, tokens)
     changed = np.abs(after - before).max()
     if candidate.function_preserving:
       assert changed < 1e-5, candidate.name

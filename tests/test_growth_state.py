@@ -6,15 +6,15 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.growth import ModelState, tree_items, weight_shapes
-from lag_tf.growth import keras_io
-from lag_tf.growth import testing
 from lag_tf.models import build_transformer, count_parameters
+from lag_tf.training import keras_io
+import growth_fixtures
 
 
-@pytest.mark.parametrize("kind,tie", testing.VARIANTS)
+@pytest.mark.parametrize("kind,tie", growth_fixtures.VARIANTS)
 def test_weight_shapes_match_the_model_and_params_match_count_parameters(kind, tie):
-  config = testing.tiny_config(kind, tie, num_heads=3, head_dim=8)
-  model = testing.model_for(config)
+  config = growth_fixtures.tiny_config(kind, tie, num_heads=3, head_dim=8)
+  model = growth_fixtures.model_for(config)
   model_shapes = {path: tuple(v.shape) for path, v in tree_items(model.weight_tree())}
   assert list(tree_items(weight_shapes(config))) == list(model_shapes.items())  # Same order.
   state = ModelState.init(config, np.random.default_rng(0))
@@ -22,8 +22,8 @@ def test_weight_shapes_match_the_model_and_params_match_count_parameters(kind, t
 
 
 def test_state_rejects_wrong_shapes_and_half_optimizer_state():
-  config = testing.tiny_config()
-  state = testing.randomized_state(config)
+  config = growth_fixtures.tiny_config()
+  state = growth_fixtures.randomized_state(config)
   bad = state.copy().weights
   bad["blocks"][1]["ffn_inner/kernel"] = np.zeros((32, 65), np.float32)
   with pytest.raises(ValueError, match=r"blocks/1/ffn_inner/kernel.*\(32, 65\)"):
@@ -35,7 +35,7 @@ def test_state_rejects_wrong_shapes_and_half_optimizer_state():
 
 
 def test_tree_map_copy_and_equals():
-  state = testing.randomized_state(testing.tiny_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(), with_moments=True)
   doubled = state.tree_map(lambda x: 2 * x)
   assert np.array_equal(doubled.second_moments["head"]["output/bias"],
                         2 * state.second_moments["head"]["output/bias"])
@@ -70,7 +70,7 @@ def _train_steps(model, optimizer, steps, seed=0):
 
 @pytest.mark.parametrize("kind,tie", [("encoder", True), ("decoder", False)])
 def test_round_trip_is_bitwise_with_adamw_moments_and_training_continues_identically(kind, tie):
-  config = testing.tiny_config(kind, tie)
+  config = growth_fixtures.tiny_config(kind, tie)
   model, optimizer = build_transformer(config), _adamw()
   _train_steps(model, optimizer, steps=2)
   state = keras_io.state_from_model(model, optimizer)
@@ -90,13 +90,13 @@ def test_round_trip_is_bitwise_with_adamw_moments_and_training_continues_identic
 
 
 def test_adapters_reject_mismatches():
-  config = testing.tiny_config()
-  state = testing.randomized_state(config)
+  config = growth_fixtures.tiny_config()
+  state = growth_fixtures.randomized_state(config)
   with pytest.raises(ValueError, match="config"):
-    keras_io.assign_state(state, testing.model_for(config.replace(d_ff=32)))
+    keras_io.assign_state(state, growth_fixtures.model_for(config.replace(d_ff=32)))
   with pytest.raises(ValueError, match="no optimizer moments"):
-    keras_io.assign_state(state, testing.model_for(config), _adamw())
+    keras_io.assign_state(state, growth_fixtures.model_for(config), _adamw())
   with pytest.raises(ValueError, match="not built"):
-    keras_io.state_from_model(testing.model_for(config), _adamw())
+    keras_io.state_from_model(growth_fixtures.model_for(config), _adamw())
   with pytest.raises(ValueError, match="Adam-family"):
-    keras_io.state_from_model(testing.model_for(config), keras.optimizers.SGD())
+    keras_io.state_from_model(growth_fixtures.model_for(config), keras.optimizers.SGD())

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from interop_fixtures import grown_state, lag_model, lag_run_dir, save_checkpoint, write_json
-from lag_tf.growth.testing import random_tokens
+from growth_fixtures import random_tokens
 from lag_tf.interop import formats, keras_hub_io, locate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

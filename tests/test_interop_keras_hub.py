@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from interop_fixtures import grown_state, lag_model
-from lag_tf.growth.testing import random_tokens
+from growth_fixtures import random_tokens
 from lag_tf.interop import formats, keras_hub_io, source
 
 keras_hub = pytest.importorskip("keras_hub")

@@ -100,6 +100,7 @@ def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
 def test_the_readme_preset_has_the_sizes_of_lag_from_gpt2_gin():
   import gin
   from lag_tf import config_io
+  from lag_tf import configurables  # noqa: F401  Registers every configurable.
   from lag_tf.interop import keras_hub_io
   from lag_tf.models import TransformerConfig
   make_preset = _blocks()[2]

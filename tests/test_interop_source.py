@@ -11,7 +11,7 @@ import pytest
 from interop_fixtures import grown_state, lag_model
 from lag_fixtures import BASE_STEPS, parse_lag_config, small_pool, strategy
 from lag_tf.experiments.grow import grow_experiment
-from lag_tf.growth.testing import random_tokens, randomized_state
+from growth_fixtures import random_tokens, randomized_state
 from lag_tf.interop import formats, keras_export, locate, source
 from lag_tf.models import TransformerConfig
 from lag_tf.training.metrics import read_metrics

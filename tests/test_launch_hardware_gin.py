@@ -6,6 +6,7 @@ import gin
 import pytest
 
 from lag_tf import config_io
+from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.models import TransformerConfig
 
 EXPECTED_STRATEGY = {

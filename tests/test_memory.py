@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from lag_tf import memory
+from lag_tf.training import memory
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.training.losses import prediction_capacity
 

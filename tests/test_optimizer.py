@@ -9,17 +9,17 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.growth import Candidate, ModelState, apply_candidate, tree_items, tree_map
-from lag_tf.growth import keras_io
-from lag_tf.growth import testing
 from lag_tf.models import build_transformer
+from lag_tf.training import keras_io
 from lag_tf.training.optimizers import GrowthAdamW
 from lag_tf.training.trainer import make_optimizer
+import growth_fixtures
 
 LEARNING_RATE = 3e-3  # Constant: the comparisons isolate bias correction from the schedule.
 
 
 def _config(kind="encoder"):
-  return testing.tiny_config(kind, num_layers=1)  # Eager optimizer steps cost per variable.
+  return growth_fixtures.tiny_config(kind, num_layers=1)  # Eager optimizer steps cost per variable.
 
 
 def _model(config, state=None, bias_correction="per_parameter", seed=0):
@@ -63,7 +63,7 @@ def _apply(model, optimizer, gradients):
 
 def _trained_base(config, step=30):
   """A base model's state after `step` steps: non-trivial weights and moments (m, v > 0)."""
-  state = testing.randomized_state(config, with_moments=True)
+  state = growth_fixtures.randomized_state(config, with_moments=True)
   return state.replace(second_moments=tree_map(lambda v: v * 1e-3, state.second_moments),
                        first_moments=tree_map(lambda m: m * 1e-2, state.first_moments),
                        optimizer_step=step, moment_ages=None)
@@ -174,7 +174,7 @@ def test_after_map_stacking_copies_move_like_their_source_and_fresh_layers_like_
 
 
 def test_width_padding_gives_fresh_units_age_zero_inside_a_carried_kernel():
-  state = testing.randomized_state(_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(_config(), with_moments=True)
   grown = apply_candidate(Candidate("pad", width="random_pad",
                                     width_params={"target_d_ff": 96}), state,
                           np.random.default_rng(0))
@@ -212,7 +212,7 @@ def test_a_checkpoint_taken_mid_probe_resumes_with_the_same_updates(tmp_path):
 
 
 def test_moment_ages_are_checked_and_default_to_the_step():
-  state = testing.randomized_state(testing.tiny_config(), with_moments=True)
+  state = growth_fixtures.randomized_state(growth_fixtures.tiny_config(), with_moments=True)
   assert all(np.all(age == 7) for _, age in tree_items(state.moment_ages))
   with pytest.raises(ValueError, match="moment_ages given without"):
     ModelState(state.config, state.weights, moment_ages=state.moment_ages)

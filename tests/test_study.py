@@ -5,6 +5,7 @@ import os
 import pytest
 
 from lag_tf import config_io
+from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis.report import build_report
 from lag_tf.experiments.study import study_eval_steps, study_experiment
 from lag_tf.training.metrics import read_metrics

@@ -31,7 +31,19 @@ def test_short_run_lowers_eval_loss_and_writes_everything(tmp_path, data_dir):
                                                          for r in records[2:])
   assert os.path.exists(tmp_path / "ckpt" / "checkpoint")
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
-  assert int(trainer.examples_seen.numpy()) == 40 * 8
+  assert trainer.examples_seen == 40 * 8 and trainer.global_step == 40
+
+
+def test_state_enters_and_leaves_as_a_model_state(tmp_path, data_dir):
+  trained = tiny_trainer(tmp_path / "trained", data_dir)
+  trained.train(until_step=5)
+  fresh = tiny_trainer(tmp_path / "fresh", data_dir)
+  fresh.load_state(trained.model_state())
+  assert fresh.model_state().equals(trained.model_state())  # Weights, moments, optimizer step.
+  assert (fresh.global_step, fresh.examples_seen) == (0, 0)  # Counters move with start_from.
+  assert fresh.evaluate() == trained.evaluate()
+  fresh.start_from(trained.model_state(), trained.global_step, trained.examples_seen)
+  assert (fresh.global_step, fresh.examples_seen) == (5, 5 * 8)
 
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
@@ -61,7 +73,7 @@ def test_resumed_run_matches_the_uninterrupted_run(tmp_path, data_dir):
   # A new process would build a new trainer: do the same.
   resumed = tiny_trainer(tmp_path / "resumed", data_dir, train_steps=30)
   assert resumed.restore() == 20
-  assert int(resumed.examples_seen.numpy()) == 20 * 8
+  assert resumed.examples_seen == 20 * 8
   resumed.train()
   expected = read_metrics(str(tmp_path / "straight" / "metrics.jsonl"))
   actual = read_metrics(str(tmp_path / "resumed" / "metrics.jsonl"))

@@ -48,7 +48,9 @@ def scratch_steps(stages: StageSchedule, base_config: TransformerConfig) -> int:
   return max(1, int(budget // training_flops_per_token(final)))
 
 
-def _template(mode: str, template: StagePoolTemplate) -> StagePoolTemplate:
+def template_for_mode(mode: str, template: StagePoolTemplate) -> StagePoolTemplate:
+  """The stage pool of `mode`: gradual stacking copies the top block and MIDAS the middle one
+  (neither zero-initializes); adaptive and scratch keep `template`."""
   if mode == "gradual_stacking":
     return dataclasses.replace(template, positions=("top",), zero_layers=False)
   if mode == "midas":
@@ -64,7 +66,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   if mode not in MODES:
     raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {MODES}")
   stages = stages or StageSchedule()
-  template = _template(mode, template or StagePoolTemplate())
+  template = template_for_mode(mode, template or StagePoolTemplate())
   schedule = schedule or ProbeSchedule()
   rule = rule or SelectorRule()
   base_config = TransformerConfig()
@@ -95,7 +97,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
                       train_steps=scratch_steps(stages, base_config), name="scratch")
     result = trainer.resume() or trainer.evaluate()
     summary = {"mode": mode, "final_eval_loss": result["eval_loss"],
-               "steps": int(trainer.step.numpy())}
+               "steps": trainer.global_step}
     _write_summary(model_dir, trainer.is_chief, summary, [])
     return summary
 

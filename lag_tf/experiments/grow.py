@@ -15,7 +15,7 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
-from lag_tf.growth import Pool, apply_candidate, keras_io, validate_pool
+from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.records import GrowthRecord
@@ -35,12 +35,12 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   restore_or_train_base(base, base_steps)
   base_eval = base.evaluate()
-  state = keras_io.state_from_model(base.model, base.optimizer)
+  state = base.model_state()
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
 
   grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
-                  train_steps=int(base.step.numpy()), name=candidate)
-  grown.start_from(grown_state, int(base.step.numpy()), int(base.examples_seen.numpy()))
+                  train_steps=base.global_step, name=candidate)
+  grown.start_from(grown_state, base.global_step, base.examples_seen)
   grown_eval = grown.evaluate()
   checkpoint = grown.save()
   record = GrowthRecord(
@@ -50,7 +50,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
       base_eval_loss=float(base_eval["eval_loss"]),
       grown_eval_loss=float(grown_eval["eval_loss"]),
       base_config=base_config.to_dict(), grown_config=targets[candidate].to_dict(),
-      grown_checkpoint=checkpoint, step=int(base.step.numpy()),
+      grown_checkpoint=checkpoint, step=base.global_step,
       operators=pool[candidate].to_dict())
   if grown.is_chief:
     atomic_file.write_text(os.path.join(model_dir, "growth.json"),

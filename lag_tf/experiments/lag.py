@@ -92,7 +92,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   flops = compute_by_phase(record, base_config, targets[record.winner], point.step,
                            continue_steps)
   result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
-            "steps": int(winner.step.numpy()), "flops": flops}
+            "steps": winner.global_step, "flops": flops}
   tokens_per_step = winner.tokens_per_step
   del winner, trainers  # The scratch baseline builds a model of its own.
   baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"

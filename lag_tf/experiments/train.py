@@ -24,7 +24,7 @@ def train_experiment(strategy, model_dir: str) -> dict:
   final = trainer.train()
   initial = [r for r in read_metrics(trainer.metrics.path) if r["step"] == 0 and "eval_loss" in r]
   first_eval = initial[0]["eval_loss"] if initial else None
-  result = {"params": count_parameters(config), "steps": int(trainer.step.numpy()),
+  result = {"params": count_parameters(config), "steps": trainer.global_step,
             "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval}
   if trainer.is_chief:
     _write_summary(model_dir, config, result)

@@ -1,7 +1,8 @@
 """Growth: numpy weight trees (`ModelState`), pure growth operators, candidates and pools.
 
 Importing this package registers every operator (with gin too, module 'lag_tf.growth'). It does
-not import TensorFlow; only keras_io.py (`state_from_model`, `assign_state`) touches Keras.
+not touch Keras models: the adapters between them and `ModelState` (`state_from_model`,
+`assign_state`) live with training, in lag_tf/training/keras_io.py.
 """
 
 from lag_tf.growth.candidates import (OPTIMIZER_STATE_POLICIES, Candidate, Pool, apply_candidate,

@@ -4,7 +4,7 @@ The weight tree has exactly the layout of `Transformer.weight_tree()` (see
 lag_tf/models/transformer.py): `embeddings` and `final_norm` and `head` dicts, and `blocks`, a
 list of per-block dicts keyed like 'query/kernel'. The AdamW first and second moments, when
 present, are trees of the same layout. Everything here is numpy: growth operators are pure
-functions on these trees. The two Keras adapters live in `keras_io.py`.
+functions on these trees. The two Keras adapters live in lag_tf/training/keras_io.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lag_tf.growth import keras_io
+from lag_tf.training import keras_io
 from lag_tf.growth.state import ModelState
 from lag_tf.models.config import TransformerConfig
 from lag_tf.models.transformer import Transformer

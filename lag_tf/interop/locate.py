@@ -22,7 +22,7 @@ from typing import List, Optional
 import gin
 import tensorflow as tf
 
-from lag_tf.growth import keras_io
+from lag_tf.training import keras_io
 from lag_tf.models import TransformerConfig
 
 _STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
@@ -65,7 +65,6 @@ def latest_checkpoint(directory: str, what: str) -> str:
 
 def config_from_operative_gin(model_dir: str) -> TransformerConfig:
   """The `TransformerConfig()` a run used, from its operative_config.gin (then config.gin)."""
-  import lag_tf.config_io  # noqa: F401  pylint: disable=g-import-not-at-top  (registers gin names)
   for name in ("operative_config.gin", "config.gin"):
     path = os.path.join(model_dir, name)
     if not tf.io.gfile.exists(path):

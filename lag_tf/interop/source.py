@@ -20,7 +20,6 @@ import gin
 import tensorflow as tf
 from absl import logging
 
-from lag_tf.growth import keras_io
 from lag_tf.growth.state import ModelState
 from lag_tf.models.config import TransformerConfig
 
@@ -72,7 +71,7 @@ def restore_or_train_base(trainer, base_steps: int) -> None:
   base training), else restored from its checkpoint and trained to `base_steps`."""
   source = base_model()
   if source is not None:
-    keras_io.assign_state(imported_state(source, trainer.model_config), trainer.model)
+    trainer.load_state(imported_state(source, trainer.model_config))
     logging.info("Base model imported from %s; base training skipped.", source)
     return
   trainer.resume(base_steps)

@@ -20,7 +20,6 @@ from absl import logging
 
 from lag_tf import atomic_file
 from lag_tf.growth import Candidate, ModelState, apply_candidate
-from lag_tf.growth import keras_io
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
 from lag_tf.models import TransformerConfig, count_parameters
@@ -46,9 +45,8 @@ class GrowthPoint:
 
   @classmethod
   def from_trainer(cls, trainer: Trainer) -> "GrowthPoint":
-    return cls(state=keras_io.state_from_model(trainer.model, trainer.optimizer),
-               step=int(trainer.step.numpy()), examples_seen=int(trainer.examples_seen.numpy()),
-               tokens_per_step=trainer.tokens_per_step,
+    return cls(state=trainer.model_state(), step=trainer.global_step,
+               examples_seen=trainer.examples_seen, tokens_per_step=trainer.tokens_per_step,
                eval_tokens=trainer.eval_batches * trainer.tokens_per_step)
 
 
@@ -114,7 +112,7 @@ class CandidateTrainers:
     trainer = self.trainer(candidate, target, directory)
     tokens = trainer.tokens_per_step
     try:
-      if int(trainer.step.numpy()) < growth_step + until_probe_step:
+      if trainer.global_step < growth_step + until_probe_step:
         trainer.train(until_step=growth_step + until_probe_step)
     except DivergenceError as error:
       failed = str(error)

@@ -192,7 +192,7 @@ def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, Trans
   trainer = trainers.trainer(pool[winner], targets[winner],
                              os.path.join(stage_dir, "candidates", winner))
   until = point.step + steps_after_growth
-  if int(trainer.step.numpy()) < until:
+  if trainer.global_step < until:
     with progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
       trainer.train(until_step=until)
   return trainer

@@ -8,8 +8,10 @@ number of examples consumed), so a resumed run continues the identical data stre
 
 The Trainer is given its parts (a model factory, the loss, the optimizer factory, the data) and
 only its own methods change its state: `restore` (a checkpoint), `start_from` (a grown
-`ModelState`), `reset` (back to how it was built, in another directory, so one compiled model
-serves many runs of the same shape: the candidates of a LAG pool).
+`ModelState`), `load_state` (a `ModelState`'s weights, e.g. an imported base model), `reset`
+(back to how it was built, in another directory, so one compiled model serves many runs of the
+same shape: the candidates of a LAG pool). State leaves as a `ModelState` (`model_state`) and
+ints (`global_step`, `examples_seen`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from lag_tf import memory
-from lag_tf.growth import keras_io
+from lag_tf.growth.state import ModelState
 from lag_tf.models import TransformerConfig, build_transformer
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import checkpoints
+from lag_tf.training import keras_io
 from lag_tf.training import losses
+from lag_tf.training import memory
 from lag_tf.training import optimizers
 from lag_tf.training import preemption
 from lag_tf.training import progress
@@ -167,10 +170,12 @@ class Trainer:
       self.model = model_fn(model_config)
       self.optimizer = optimizer_fn()
       self.optimizer.build(self.model.trainable_variables)  # Before restore (DESIGN.md).
-      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-      self.examples_seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="examples_seen")
+      # Read through `global_step` and `examples_seen` (ints): only the Trainer moves them.
+      self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+      self._examples_seen = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                        name="examples_seen")
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                          step=self.step, examples_seen=self.examples_seen)
+                                          step=self._step, examples_seen=self._examples_seen)
     # Every variable's value as built (weights, optimizer slots and counters, the dropout seed
     # generators' states): `reset` returns to it, so a reused Trainer starts like a new one.
     self._built_values = [v.numpy() for v in self._variables()]
@@ -184,7 +189,7 @@ class Trainer:
 
   def _variables(self):
     return (list(self.model.variables) + list(self.optimizer.variables)
-            + [self.step, self.examples_seen])
+            + [self._step, self._examples_seen])
 
   def _move_to(self, model_dir: str, name: str) -> None:
     self.model_dir = model_dir
@@ -195,7 +200,7 @@ class Trainer:
     self._phase_start: Optional[int] = None  # Where this directory's curve starts (progress).
     self.checkpoint_manager = tf.train.CheckpointManager(
         self.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
-        max_to_keep=self.keep_checkpoints, step_counter=self.step)
+        max_to_keep=self.keep_checkpoints, step_counter=self._step)
     if self.metrics is not None:
       self.metrics.close()
     self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name)
@@ -214,14 +219,34 @@ class Trainer:
       variable.assign(value)
     self._move_to(model_dir, name)
 
-  def start_from(self, state, step: int, examples_seen: int) -> None:
+  @property
+  def global_step(self) -> int:
+    """Optimizer steps taken (a grown model continues its base's count)."""
+    return int(self._step.numpy())
+
+  @property
+  def examples_seen(self) -> int:
+    """The data position: training examples consumed (a resumed run continues from it)."""
+    return int(self._examples_seen.numpy())
+
+  def model_state(self) -> ModelState:
+    """The model's weights, AdamW moments and optimizer step, copied into numpy."""
+    return keras_io.state_from_model(self.model, self.optimizer)
+
+  def load_state(self, state: ModelState) -> None:
+    """Writes a `ModelState` into the model: its weights, and its AdamW moments and optimizer
+    step if it has them (else the optimizer is left as it is). The step counter and data
+    position stay (see `start_from`)."""
+    keras_io.assign_state(state, self.model,
+                          self.optimizer if state.has_optimizer_state else None)
+
+  def start_from(self, state: ModelState, step: int, examples_seen: int) -> None:
     """Starts from a `ModelState` (weights, and AdamW moments and step if it has them) at
     global `step` and data position `examples_seen` (e.g. a model grown at that step); the
     curve starts with an evaluation at `step`."""
-    keras_io.assign_state(state, self.model,
-                           self.optimizer if state.has_optimizer_state else None)
-    self.step.assign(step)
-    self.examples_seen.assign(examples_seen)
+    self.load_state(state)
+    self._step.assign(step)
+    self._examples_seen.assign(examples_seen)
     self.first_step = int(step)
     self._phase_start = int(step)
 
@@ -240,23 +265,23 @@ class Trainer:
     latest = checkpoints.restore_latest_good(
         self.checkpoint, os.path.join(self.model_dir, "ckpt"), self._prefix())
     if latest:
-      logging.info("%sRestored %s at step %d.", self._prefix(), latest, int(self.step.numpy()))
+      logging.info("%sRestored %s at step %d.", self._prefix(), latest, self.global_step)
     # Also without a checkpoint: a run killed before its first save left records to redo.
-    self.metrics.truncate_after(int(self.step.numpy()))
+    self.metrics.truncate_after(self.global_step)
     self._report_held()
-    return int(self.step.numpy())
+    return self.global_step
 
   def _report_held(self) -> None:
     """Tells the run's progress how much training this directory's model holds."""
     if self._phase_start is None:
       # Restored: the curve's first record is where this model began (0, or its growth step).
       records = read_metrics(self.metrics.path)
-      self._phase_start = records[0]["step"] if records else int(self.step.numpy())
+      self._phase_start = records[0]["step"] if records else self.global_step
     progress.RUN.hold(self.model_dir,
-                      (int(self.step.numpy()) - self._phase_start) * self.flops_per_step)
+                      (self.global_step - self._phase_start) * self.flops_per_step)
 
   def save(self) -> str:
-    return self.checkpoint_manager.save(checkpoint_number=int(self.step.numpy()))
+    return self.checkpoint_manager.save(checkpoint_number=self.global_step)
 
   def learning_rate(self) -> float:
     return float(self.optimizer.learning_rate)
@@ -331,9 +356,22 @@ class Trainer:
     metrics or checkpoints: the loop `train` drives, e.g. for benchmarks); the mean loss."""
     return float(self._train_loop(iterator, tf.constant(num_steps)))
 
+  def measure_flops_per_second(self, loops: int = 2) -> float:
+    """Training FLOP/s of this model's compiled step on this strategy: `loops` calls of
+    `steps_per_loop` steps, timed after one warm-up call (tracing, compilation). Like
+    `run_steps` it trains the weights but moves no step counter, metric or checkpoint, so it
+    is meant for a throwaway Trainer (the dry run's calibration)."""
+    iterator = self.train_iterator()
+    self.run_steps(iterator, self.steps_per_loop)
+    start = time.perf_counter()
+    for _ in range(loops):
+      self.run_steps(iterator, self.steps_per_loop)
+    seconds = time.perf_counter() - start
+    return loops * self.steps_per_loop * self.flops_per_step / seconds
+
   def train_iterator(self):
     """The distributed training batches from the current data position."""
-    start = int(self.examples_seen.numpy())
+    start = self.examples_seen
     dataset = self.strategy.distribute_datasets_from_function(
         lambda context: self.data.train_dataset(
             context, self.global_batch_size, self.model_config.objective, start_example=start))
@@ -377,7 +415,7 @@ class Trainer:
     checkpoints every `checkpoint_every` steps and at the end. Returns the last eval record.
     """
     until_step = self.train_steps if until_step is None else until_step
-    step = int(self.step.numpy())
+    step = self.global_step
     last_eval = None
     if step == self.first_step and (self.eval_every or self.eval_steps) and not any(
         r["step"] == step and "eval_loss" in r for r in read_metrics(self.metrics.path)):
@@ -394,18 +432,18 @@ class Trainer:
                       *[s - step for s in self.eval_steps if s > step])
       loss = self.run_steps(iterator, num_steps)
       step += num_steps
-      self.step.assign(step)
-      self.examples_seen.assign_add(num_steps * self.global_batch_size)
+      self._step.assign(step)
+      self._examples_seen.assign_add(num_steps * self.global_batch_size)
       progress.RUN.trained(num_steps * self.flops_per_step)
       self._report_held()
       if not math.isfinite(loss):
         # Logged (so the curve shows where it diverged) but never checkpointed.
-        self.metrics.write(step, {"loss": loss, "examples_seen": int(self.examples_seen.numpy())})
+        self.metrics.write(step, {"loss": loss, "examples_seen": self.examples_seen})
         raise DivergenceError(
             f"{self._prefix()}training loss is {loss} at step {step}; the last good checkpoint "
             f"is {self.checkpoint_manager.latest_checkpoint} (not overwritten)")
       record = {"loss": loss, "learning_rate": self.learning_rate(),
-                "examples_seen": int(self.examples_seen.numpy())}
+                "examples_seen": self.examples_seen}
       record.update(self.metrics.progress(step, until_step, loss, record["learning_rate"],
                                           self.tokens_per_step))
       is_eval = step == until_step or step in self.eval_steps or (

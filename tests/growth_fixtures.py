@@ -11,7 +11,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from lag_tf.growth import keras_io
+from lag_tf.training import keras_io
 from lag_tf.growth.state import ModelState, tree_items, tree_map
 from lag_tf.models.config import TransformerConfig
 

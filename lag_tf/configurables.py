@@ -1,0 +1,16 @@
+"""Every configurable a gin file may bind: importing this module registers them all with gin.
+
+It is on the top floor (it imports the experiments, which import the floors below), so the
+modules that parse and write configs (config_io) stay on the bottom one. Whatever parses gin
+files (the binaries, the benchmarks, tests) imports this module first. The comparison suite's
+configurables (lag_tf.lag.budget) are registered by the suite files themselves
+(`import lag_tf.lag.budget`).
+"""
+
+# pylint: disable=unused-import
+import lag_tf.experiments  # noqa: F401  Experiments, and through them lag/, interop/, training/.
+import lag_tf.growth  # noqa: F401  Growth operators (gin names module 'lag_tf.growth').
+from lag_tf.data import LanguageModelingData  # noqa: F401
+from lag_tf.training import determinism  # noqa: F401
+from lag_tf.training import memory  # noqa: F401
+from lag_tf.training import strategy  # noqa: F401

@@ -1,0 +1,115 @@
+"""lag_tf's floors: every import points down (or stays in its own package), read with ast.
+
+A unit is a package under lag_tf/ (lag_tf.growth) or a module directly in it (lag_tf.plan). A
+unit may import itself and the units on lower floors, never a peer on its own floor nor a
+higher one; imports inside functions count too (a lazy import is still a dependency). A new
+unit must be given a floor here.
+"""
+
+import ast
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Lowest first.
+FLOORS = [
+    # Files, records and console: no lag_tf imports at all.
+    ["lag_tf", "lag_tf.atomic_file", "lag_tf.console", "lag_tf.records", "lag_tf.dir_ownership"],
+    # A model dir's lock and gin config files (config_io registers no configurables:
+    # lag_tf.configurables does, on the top floor).
+    ["lag_tf.run_lock", "lag_tf.config_io"],
+    ["lag_tf.models", "lag_tf.data"],
+    # Pure numpy operators on model states; the Keras adapter lives in training/.
+    ["lag_tf.growth"],
+    # The loop, optimizers, checkpoints, memory estimates, Keras <-> ModelState.
+    ["lag_tf.training"],
+    ["lag_tf.interop", "lag_tf.lag"],
+    ["lag_tf.analysis"],
+    ["lag_tf.experiments"],
+    ["lag_tf.plan"],
+    ["lag_tf.bindings", "lag_tf.dry_run", "lag_tf.configurables"],
+    # Binaries.
+    ["lag_tf.main", "lag_tf.analyze", "lag_tf.export"],
+]
+
+
+def _module_names(root):
+  """{dotted module name: path} of every .py file under root/lag_tf."""
+  names = {}
+  for directory, _, files in os.walk(os.path.join(root, "lag_tf")):
+    for name in files:
+      if name.endswith(".py"):
+        path = os.path.join(directory, name)
+        parts = os.path.relpath(path, root)[:-3].split(os.sep)
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+  return names
+
+
+def _imported_modules(path, modules):
+  """The lag_tf modules a file imports (`from lag_tf.x import y` is lag_tf.x.y if y is a
+  module, else lag_tf.x)."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      found.add(node.module)
+      found.update(f"{node.module}.{alias.name}" for alias in node.names
+                   if f"{node.module}.{alias.name}" in modules)
+  return {name for name in found if name in modules}
+
+
+def _unit(module):
+  return ".".join(module.split(".")[:2])
+
+
+def import_problems(root):
+  """'a -> b (file)' for every import that does not point down, and 'unplaced: x' for every
+  unit without a floor."""
+  floor = {unit: level for level, units in enumerate(FLOORS) for unit in units}
+  modules = _module_names(root)
+  problems = {f"unplaced: {_unit(m)}" for m in modules if _unit(m) not in floor}
+  for module, path in sorted(modules.items()):
+    source = _unit(module)
+    for target in sorted(_imported_modules(path, modules)):
+      if (_unit(target) != source and source in floor and _unit(target) in floor
+          and floor[_unit(target)] >= floor[source]):
+        problems.add(f"{source} -> {_unit(target)} ({os.path.relpath(path, root)})")
+  return sorted(problems)
+
+
+def test_every_import_points_down():
+  assert import_problems(REPO) == []
+
+
+def _closure(start, modules):
+  """Every lag_tf module that importing `start` imports (parent packages included)."""
+  seen, todo = set(), [start]
+  while todo:
+    module = todo.pop()
+    if module in seen:
+      continue
+    seen.add(module)
+    parts = module.split(".")
+    todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+    todo += _imported_modules(modules[module], modules)
+  return seen
+
+
+# Registered by the comparison-suite gin files themselves (`import lag_tf.lag.budget`).
+REGISTERED_BY_GIN_FILES = {"lag_tf.lag.budget"}
+
+
+def test_configurables_registers_every_configurable():
+  modules = _module_names(REPO)
+  registering = set()
+  for module, path in modules.items():
+    with open(path) as f:
+      if re.search(r"\bgin\.(configurable|register|external_configurable)\b", f.read()):
+        registering.add(module)
+  assert len(registering) > 15
+  missing = registering - _closure("lag_tf.configurables", modules) - REGISTERED_BY_GIN_FILES
+  assert not missing
