@@ -146,7 +146,7 @@ def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: Sele
                where=prefix.rstrip(": ") or "lag_experiment")
   costliest = max(targets.values(), key=training_flops_per_token)
   evals = probe_evals_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
-                            len(targets))
+                            len(targets), schedule.rewarmup_steps)
   worst = " (worst case: a race stops earlier)" if rule.rule == "race" and len(targets) > 1 \
       else ""
   eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,

@@ -23,13 +23,15 @@ def _result(name, losses, noise=0.01, seed=0, failed=None, batches=8):
                      eval_batch_losses=per_batch, failed=failed)
 
 
-RULE = SelectorRule(rule="race", race_segment_steps=5, race_z=2.5, race_delta=0.02,
-                    race_min_steps=10)
+RULE = SelectorRule(rule="race", race_segment_steps=5, race_z=2.5, race_delta=0.02)
 
 
-def test_segments_end_at_k():
-  assert race_segments(RULE, 20) == [5, 10, 15, 20]
-  assert race_segments(RULE, 12) == [5, 10, 12]
+def test_looks_start_after_the_rewarmup_and_end_at_k():
+  assert race_segments(RULE, 20) == [5, 10, 15, 20]  # No rewarmup: one segment in.
+  assert race_segments(RULE, 20, rewarmup_steps=10) == [10, 15, 20]
+  assert race_segments(RULE, 12, rewarmup_steps=10) == [10, 12]
+  early = SelectorRule(rule="race", race_segment_steps=5, race_first_look=3)
+  assert race_segments(early, 12, rewarmup_steps=10) == [3, 8, 12]  # Set: inside the rewarmup.
   assert race_segments(SelectorRule(rule="race", race_segment_steps=30), 20) == [20]
 
 
@@ -40,8 +42,6 @@ def test_a_clearly_worse_candidate_leaves_and_a_close_one_stays():
   assert look.leader == "good"
   assert set(look.dropped) == {"bad"} and "worse by 0.3000" in look.dropped["bad"]
   assert look.survivors == ["good", "close"]
-  # Before race_min_steps, closeness is not a reason to stop.
-  assert look.stopped is None
 
 
 def test_the_race_stops_when_the_rest_are_within_the_indifference_zone():
@@ -73,9 +73,11 @@ def test_select_takes_the_survivors_at_the_last_look():
 
 
 def test_worst_case_cost_and_evaluations():
-  # 4 candidates, k = 20, evaluations at 0 and 20: a race also looks at 5, 10 and 15.
+  # 4 candidates, k = 20, evaluations at 0 and 20: a race also looks at 5, 10 and 15 (with a
+  # 10-step rewarmup, at 10 and 15).
   assert probe_evals_bound(SelectorRule(rule="lag"), 20, [0, 20], 4) == 8
   assert probe_evals_bound(RULE, 20, [0, 20], 4) == 4 * 5
+  assert probe_evals_bound(RULE, 20, [0, 20], 4, rewarmup_steps=10) == 4 * 4
   assert probe_evals_bound(RULE, 20, [0, 20], 1) == 0  # A pool of one decides nothing.
   # Halving, 4 candidates, eta 2: rungs 10 and 20; 4 x (0, 10) then 2 x (20).
   halving = SelectorRule(rule="successive_halving", halving_eta=2)
@@ -99,8 +101,8 @@ def test_budget_refusal_names_the_share():
 # ---- CI-sized runs ---------------------------------------------------------------------------
 
 RACE_BINDINGS = ["ProbeSchedule.probe_steps = 12", "ProbeSchedule.eval_steps = (0,)",
-                 "SelectorRule.rule = 'race'", "SelectorRule.race_segment_steps = 3",
-                 "SelectorRule.race_min_steps = 6"]
+                 "ProbeSchedule.rewarmup_steps = 3", "SelectorRule.rule = 'race'",
+                 "SelectorRule.race_segment_steps = 3"]
 
 
 def _race_run(model_dir, data_dir, pool, extra=()):

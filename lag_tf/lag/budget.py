@@ -52,7 +52,8 @@ class SpeedupSuite:
   race_probe_share: `race_gradual`'s probe budget per stage (SelectorRule.probe_budget_share:
     probes and the evaluations they read, as a share of the stage's training FLOPs); the plan
     charges all of it, the run spends at most that (its curve shows what it spent).
-  race_segment_steps: `race_gradual`'s segment (SelectorRule.race_segment_steps).
+  race_segment_steps / race_first_look: `race_gradual`'s segment and first look
+    (SelectorRule.race_segment_steps, race_first_look; 0: the end of the rewarmup).
   seeds: one run of every method per seed (initialization, data order, growth noise).
   frontier: the scratch frontier, {depth: budget factors}: one fully annealed run per depth and
     factor (factor x the budget's FLOPs, steps rounded). The target depth's runs answer the
@@ -74,6 +75,7 @@ class SpeedupSuite:
   one_shot_pool_size: int = 4
   race_probe_share: float = 0.25
   race_segment_steps: int = 5
+  race_first_look: int = 5
   seeds: Tuple[int, ...] = (0, 1, 2)
   methods: Tuple[str, ...] = METHODS
   sustained_tflops: float = 0.15
@@ -165,6 +167,7 @@ def rule_of(method: str, suite: SpeedupSuite) -> SelectorRule:
   rule = SelectorRule(rule=RULES[method])
   if method == "race_gradual":
     rule = dataclasses.replace(rule, race_segment_steps=suite.race_segment_steps,
+                               race_first_look=suite.race_first_look,
                                probe_budget_share=suite.race_probe_share)
   return rule
 
@@ -232,10 +235,12 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
   if RULES.get(method) == "race":
     sizes = sizes if method in GRADUAL_MODES else [size]
     for n, s, o, pool in zip(layers[1:], steps[1:], overheads[1:], sizes):
-      first_look = pool * (suite.race_segment_steps + 2 * eval_batches / 3.0) * fps(n)
+      # 0 looks first at the end of the rewarmup, at most k.
+      look = suite.race_first_look or suite.probe_steps
+      first_look = pool * (look + 2 * eval_batches / 3.0) * fps(n)
       if pool > 1 and first_look > o:
         raise ValueError(
-            f"method {method}: one race look of {pool} candidates ({suite.race_segment_steps} "
+            f"method {method}: one race look of {pool} candidates ({look} "
             f"steps and 2 evaluations of {eval_batches} batches each) costs "
             f"{first_look / (s * fps(n)):.1%} of a {s}-step stage, more than "
             f"SpeedupSuite.race_probe_share={suite.race_probe_share:g}; raise the share, "
@@ -297,6 +302,7 @@ def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[fl
   if RULES[method] == "race":
     rule = rule_of(method, suite or SpeedupSuite())
     bindings += [f"SelectorRule.race_segment_steps = {rule.race_segment_steps}",
+                 f"SelectorRule.race_first_look = {rule.race_first_look}",
                  f"SelectorRule.probe_budget_share = {rule.probe_budget_share!r}"]
   if method in GRADUAL_MODES:
     return bindings + ["run_experiment.kind = 'gradual'", f"NUM_LAYERS = {phases[0].layers}",

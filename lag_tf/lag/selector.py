@@ -85,8 +85,10 @@ class SelectorRule:
     race_z paired standard errors (the same held-out batches for all).
   race_delta: the indifference zone (nats): the race stops once, for every survivor, the
     leader's loss is at most race_delta above the survivor's at race_z standard errors.
-  race_min_steps: no indifference stop before this probe step (losses right after growth are
-    close for every function-preserving candidate; that is not evidence they train alike).
+  race_first_look: the probe step of the race's first look; 0 (default): the end of the
+    post-growth rewarmup (ProbeSchedule.rewarmup_steps), or one segment without one. Looks
+    inside the rewarmup rank how candidates absorb the learning-rate shock: in
+    lag_quickstart.gin a candidate 2.5 standard errors behind at probe step 5 led at step 10.
   probe_budget_share: the most a stage may spend on probing (every candidate's probe steps
     and the evaluations its decision reads), as a share of the stage's training FLOPs after
     growth (its steps after growth at the largest candidate's size); 0: no budget. A rule
@@ -102,7 +104,7 @@ class SelectorRule:
   race_segment_steps: int = 5
   race_z: float = 2.5
   race_delta: float = 0.02
-  race_min_steps: int = 10
+  race_first_look: int = 0
   probe_budget_share: float = 0.0
 
   def __post_init__(self):
@@ -112,9 +114,10 @@ class SelectorRule:
       raise ValueError(f"SelectorRule.average_last={self.average_last}: expected >= 1")
     if self.rule == "successive_halving" and self.halving_eta < 2:
       raise ValueError(f"SelectorRule.halving_eta={self.halving_eta}: expected >= 2")
-    if self.race_segment_steps < 1 or self.race_z <= 0 or self.race_delta < 0:
-      raise ValueError("SelectorRule: race_segment_steps must be >= 1, race_z > 0 and "
-                       "race_delta >= 0")
+    if (self.race_segment_steps < 1 or self.race_z <= 0 or self.race_delta < 0
+        or self.race_first_look < 0):
+      raise ValueError("SelectorRule: race_segment_steps must be >= 1, race_z > 0, "
+                       "race_delta >= 0 and race_first_look >= 0")
     if not 0.0 <= self.probe_budget_share:
       raise ValueError(f"SelectorRule.probe_budget_share={self.probe_budget_share}: expected "
                        ">= 0 (0: no budget)")
@@ -229,10 +232,12 @@ def halving_survivors(rule: SelectorRule, results: Mapping[str, ProbeResult],
   return [name for _, name in ranked[:keep]]
 
 
-def race_segments(rule: SelectorRule, probe_steps: int) -> List[int]:
-  """The probe steps at which a race looks: every race_segment_steps, and k."""
-  steps = list(range(rule.race_segment_steps, probe_steps, rule.race_segment_steps))
-  return steps + [probe_steps]
+def race_segments(rule: SelectorRule, probe_steps: int, rewarmup_steps: int = 0) -> List[int]:
+  """The probe steps at which a race looks: its first look (race_first_look, else the end of
+  the rewarmup, else one segment), then every race_segment_steps, and k."""
+  first = rule.race_first_look or rewarmup_steps or rule.race_segment_steps
+  first = min(first, probe_steps)
+  return list(range(first, probe_steps, rule.race_segment_steps)) + [probe_steps]
 
 
 @dataclasses.dataclass
@@ -252,8 +257,8 @@ def race_look(rule: SelectorRule, results: Mapping[str, ProbeResult], alive: Seq
 
   A survivor leaves when its loss is worse than the leader's by more than race_z standard
   errors of the paired per-batch differences; a failed one (or one without a finite loss at
-  `step`) leaves too. The race is over when one candidate is left, or (from race_min_steps on)
-  when every survivor is within the indifference zone: leader's loss - survivor's loss <=
+  `step`) leaves too. The race is over when one candidate is left, or when every survivor is
+  within the indifference zone: leader's loss - survivor's loss <=
   race_delta at race_z standard errors, i.e. no survivor can be better than the leader by more
   than race_delta. The probe loop adds the stops 'probe_steps' and 'budget'.
   """
@@ -286,13 +291,13 @@ def race_look(rule: SelectorRule, results: Mapping[str, ProbeResult], alive: Seq
   stopped = None
   if len(survivors) == 1:
     stopped = "one_left"
-  elif step >= rule.race_min_steps and max(margins) <= rule.race_delta:
+  elif max(margins) <= rule.race_delta:
     stopped = "indifferent"
   return RaceLook(step, leader, survivors, dropped, stopped)
 
 
 def probe_evals_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[int],
-                      num_candidates: int) -> int:
+                      num_candidates: int, rewarmup_steps: int = 0) -> int:
   """The most evaluations a decision can read, summed over candidates: each candidate is
   evaluated at 0, at `eval_steps` and at the end of every stretch it trains (k; each rung of
   successive halving; each look of a race). A pool of one decides nothing (0)."""
@@ -307,13 +312,13 @@ def probe_evals_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence
       alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
     return total
   if rule.rule == "race":
-    evals |= set(race_segments(rule, probe_steps))
+    evals |= set(race_segments(rule, probe_steps, rewarmup_steps))
   return num_candidates * len(evals)
 
 
 def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[int],
-                     num_candidates: int, flops_per_step: float,
-                     flops_per_eval: float) -> float:
+                     num_candidates: int, flops_per_step: float, flops_per_eval: float,
+                     rewarmup_steps: int = 0) -> float:
   """The most a rule's probes can cost in FLOPs (every candidate's probe steps and the
   evaluations the decision reads), before a probe budget stops a race."""
   if rule.rule == "successive_halving" and num_candidates > 1:
@@ -324,7 +329,7 @@ def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[
       alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
   else:
     steps = num_candidates * probe_steps
-  evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates)
+  evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates, rewarmup_steps)
   return steps * flops_per_step + evals * flops_per_eval
 
 

@@ -104,8 +104,9 @@ def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
   per_eval = eval_tokens * forward_flops_per_token(largest)
   stage_flops = steps_after_growth * per_step
   worst = probe_cost_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
-                           len(targets), per_step, per_eval)
-  first = (race_segments(rule, schedule.probe_steps)[0] * per_step + 2 * per_eval) * len(targets)
+                           len(targets), per_step, per_eval, schedule.rewarmup_steps)
+  first_look = race_segments(rule, schedule.probe_steps, schedule.rewarmup_steps)[0]
+  first = (first_look * per_step + 2 * per_eval) * len(targets)
   check_probe_budget(rule, worst, stage_flops, first, where)
   return rule.probe_budget_share * stage_flops
 
@@ -116,7 +117,7 @@ def _race(stage: int, names, targets, rule: SelectorRule, schedule: ProbeSchedul
   """Runs the race (selector.race_look after each segment); returns how it ran, for the
   decision record. Deterministic given the candidates' metrics, so a killed race replays its
   looks from the candidates' checkpoints and metrics and reaches the same decision."""
-  looks = race_segments(rule, schedule.probe_steps)
+  looks = race_segments(rule, schedule.probe_steps, schedule.rewarmup_steps)
   alive, left, history, stopped, previous = list(names), {}, [], "probe_steps", 0
   for index, step in enumerate(looks):
     if budget is not None and index:
