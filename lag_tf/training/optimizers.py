@@ -17,6 +17,12 @@ slot of the variable's shape is exact for every operator, maps through growth li
 (copies keep their age, fresh units get age 0; `ModelState.moment_ages`), and is saved in the
 optimizer's checkpoint with the moments, also under tf.distribute. Births rather than ages:
 they do not change as training runs, so the step writes nothing extra.
+
+Checkpoints written by stock AdamW (runs from before per-parameter correction, or
+`bias_correction='global'`) hold every variable of GrowthAdamW but the births:
+`stock_adamw_layout` restores them, and `every_moment_born_at_step_0` completes the state.
+Birth 0 everywhere is stock AdamW's own correction, so the resumed run continues with the
+updates it was making (for a run that never grew, those are also GrowthAdamW's).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 BIAS_CORRECTIONS = ("per_parameter", "global")
@@ -43,6 +51,20 @@ class GrowthAdamW(keras.optimizers.AdamW):
   def moment_births(self, variable):
     """The birth-step slot of `variable` (same shape, float32)."""
     return self._moment_births[self._get_variable_index(variable)]
+
+  def stock_adamw_layout(self) -> tf.train.Checkpoint:
+    """This optimizer's variables under the names a stock AdamW of the same variables saves
+    them with: build() appends the births after stock AdamW's own slots, so the other
+    variables keep stock's positions in the optimizer's variable list."""
+    births = {id(birth) for birth in self._moment_births}
+    return tf.train.Checkpoint(
+        _iterations=self._iterations,
+        _trainable_variables=list(self._trainable_variables),
+        _variables=[v for v in self.variables if id(v) not in births])
+
+  def every_moment_born_at_step_0(self) -> None:
+    for birth in self._moment_births:
+      birth.assign(np.zeros(birth.shape, np.float32))
 
   def update_step(self, gradient, variable, learning_rate):
     # keras 3.15 Adam.update_step, with the step powers taken per element at the moment age.
