@@ -1,8 +1,8 @@
 """A damaged newest checkpoint: the Trainer says so and resumes from the previous one; every
 checkpoint damaged: a one-line error, nothing deleted. A stock AdamW checkpoint (no birth
-slots) is not damaged: it resumes into the updates stock AdamW would have made. Run-time
-resource failures (out of memory, disk full) exit 1 with one line naming the last good
-checkpoint."""
+slots) is not damaged: it resumes into the updates stock AdamW would have made. A save logs
+none of TF's timing chatter. Run-time resource failures (out of memory, disk full) exit 1 with
+one line naming the last good checkpoint."""
 
 import errno
 import logging
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from lag_tf import console
 from lag_tf import main as main_lib
 from lag_tf.training import checkpoints, failures, optimizers
 from lag_tf.training.metrics import read_metrics
@@ -88,6 +89,24 @@ def test_a_stock_adamw_checkpoint_resumes_into_the_uninterrupted_runs_updates(tm
   for variable in resumed.model.trainable_variables:
     np.testing.assert_allclose(variable.numpy(), expected[variable.path], rtol=0, atol=1e-6,
                                err_msg=variable.path)
+
+
+def test_a_save_logs_no_sharding_time_and_tensorflow_warnings_still_show(tmp_path, caplog):
+  checkpoint = tf.train.Checkpoint(step=tf.Variable(3))
+  manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2)
+  with caplog.at_level(logging.INFO, logger="absl"):
+    manager.save(checkpoint_number=1)
+    assert "Sharding callback duration" in caplog.text  # What TF logs on its own.
+    caplog.clear()
+    assert checkpoints.save(manager, 2).endswith("ckpt-2")
+    assert "Sharding callback" not in caplog.text
+    saver = os.path.join(os.path.dirname(tf.__file__), "python", "checkpoint",
+                         "functional_saver.py")
+    with console.tensorflow_info_hidden():
+      for level in (logging.INFO, logging.WARNING):
+        logging.getLogger("absl").handle(logging.LogRecord(
+            "absl", level, saver, 1, "saver says %s", (logging.getLevelName(level),), None))
+  assert "saver says WARNING" in caplog.text and "saver says INFO" not in caplog.text
 
 
 def test_resource_errors_become_one_line(tmp_path):

@@ -21,6 +21,8 @@ from typing import Callable, List, NamedTuple, Optional, Sequence
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import console
+
 _NUMBER = re.compile(r"-(\d+)$")
 
 
@@ -122,6 +124,14 @@ def restore_latest_good(checkpoint: tf.train.Checkpoint, directory: str, prefix:
         f"{prefix}every checkpoint in {directory} {problem} ({', '.join(paths)}); move that "
         "directory away to restart this model from scratch")
   return None
+
+
+def save(manager: tf.train.CheckpointManager, number: int) -> str:
+  """`manager.save(checkpoint_number=number)` without TF's INFO line on every save (the time
+  its sharding callback took, tensorflow/python/checkpoint/functional_saver.py); TF's
+  warnings and errors still show."""
+  with console.tensorflow_info_hidden():
+    return manager.save(checkpoint_number=number)
 
 
 def newest_checkpoint(model_dir: str) -> Optional[str]:

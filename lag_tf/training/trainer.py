@@ -269,7 +269,7 @@ class Trainer:
                       (int(self.step.numpy()) - self._phase_start) * self.flops_per_step)
 
   def save(self) -> str:
-    return self.checkpoint_manager.save(checkpoint_number=int(self.step.numpy()))
+    return checkpoints.save(self.checkpoint_manager, int(self.step.numpy()))
 
   def learning_rate(self) -> float:
     return float(self.optimizer.learning_rate)
