@@ -4,9 +4,10 @@ Stock AdamW has one step counter, `iterations`, which drives both the learning-r
 Adam's bias correction `sqrt(1 - beta_2^t) / (1 - beta_1^t)`. After growth that is wrong for every
 parameter whose moments start at zero (fresh layers and padded units under 'map', everything
 under 'reset'): the correction treats the zero moments as long averages and the first updates
-are 3-6x a fresh optimizer's (DESIGN notes, issue "Adam after growth"). Here every parameter
-element has a *moment birth step*: the value of `iterations` when its moments started (0 for a
-model trained from scratch, the growth step for fresh moments). Bias correction uses the age
+are up to 3-6.5x a fresh optimizer's after growth late in training, shorter after growth
+early (`stock_over_fresh_update`). Here every parameter element has a *moment birth step*: the
+value of `iterations` when its moments started (0 for a model trained from scratch, the growth
+step for fresh moments). Bias correction uses the age
 `iterations + 1 - birth`; the learning-rate schedule keeps `iterations`. With every birth at 0
 the update is stock AdamW's up to float32 rounding (here 1 - beta^t is computed without
 stock AdamW's cancellation, see update_step).
@@ -84,6 +85,23 @@ class GrowthAdamW(keras.optimizers.AdamW):
     self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
     self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v),
                                                                           self.epsilon)))
+
+
+def stock_over_fresh_update(growth_step: int, steps_after, beta_1: float = 0.9,
+                            beta_2: float = 0.999) -> np.ndarray:
+  """Stock AdamW's update of a parameter whose moments were reset to zero at `growth_step`,
+  over a fresh Adam's (GrowthAdamW's), `steps_after` (1, 2, ...) steps after the growth.
+
+  Both hold the same moments (zero at the growth step, then the same gradients) and the same
+  epsilon, so their updates differ only by Adam's correction sqrt(1 - beta_2^t) / (1 - beta_1^t)
+  at stock's step t = growth_step + steps_after against the fresh t = steps_after: the ratio
+  holds whatever the gradients (tests/test_optimizer.py checks it against keras' AdamW).
+  """
+  steps_after = np.asarray(steps_after, np.float64)
+
+  def correction(t):
+    return np.sqrt(-np.expm1(t * math.log(beta_2))) / -np.expm1(t * math.log(beta_1))
+  return correction(growth_step + steps_after) / correction(steps_after)
 
 
 def _one_minus_power(beta: float, exponent):
