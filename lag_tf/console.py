@@ -82,13 +82,9 @@ def hide_gin_file_lookups(hidden: bool = True) -> None:
       logger.removeFilter(_not_library_chatter)
 
 
-def _tensorflow_info(record: logging.LogRecord) -> bool:
-  path = record.pathname.replace(os.sep, "/")
-  return "/tensorflow/" in path and record.levelno < logging.WARNING
-
-
 def _not_tensorflow_info(record: logging.LogRecord) -> bool:
-  return not _tensorflow_info(record)
+  path = record.pathname.replace(os.sep, "/")
+  return not ("/tensorflow/" in path and record.levelno < logging.WARNING)
 
 
 @contextlib.contextmanager
