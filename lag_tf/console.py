@@ -1,5 +1,7 @@
 """A quiet console for the binaries: TensorFlow's native start-up banners and gin's per-include
-lines are hidden unless the user asks for verbose output (`-v 1` / `--verbosity=1`).
+lines are hidden unless the user asks for verbose output (`-v 1` / `--verbosity=1`), and
+TensorFlow's INFO lines from calls that lag_tf reports itself (a strategy's creation, every
+checkpoint save) are dropped where those calls are made.
 
 TF 2.21 prints its oneDNN banner from C++ before its log level is read (TF_CPP_MIN_LOG_LEVEL
 does not stop it), so the import is run with file descriptor 2 sent to a temporary file, which
@@ -14,6 +16,8 @@ import os
 import sys
 import tempfile
 from typing import Sequence
+
+from absl import logging as absl_logging
 
 
 def verbose_requested(argv: Sequence[str]) -> bool:
@@ -76,3 +80,25 @@ def hide_gin_file_lookups(hidden: bool = True) -> None:
       logger.addFilter(_not_library_chatter)
     else:
       logger.removeFilter(_not_library_chatter)
+
+
+def _not_tensorflow_info(record: logging.LogRecord) -> bool:
+  path = record.pathname.replace(os.sep, "/")
+  return not ("/tensorflow/" in path and record.levelno < logging.WARNING)
+
+
+@contextlib.contextmanager
+def tensorflow_info_hidden():
+  """Drops the INFO lines TensorFlow's Python code logs during the block (through TF's logger
+  or absl's); its warnings and errors pass, and everything shows at `-v 1`."""
+  if absl_logging.get_verbosity() >= 1:
+    yield
+    return
+  loggers = (logging.getLogger("tensorflow"), logging.getLogger("absl"))
+  for logger in loggers:
+    logger.addFilter(_not_tensorflow_info)
+  try:
+    yield
+  finally:
+    for logger in loggers:
+      logger.removeFilter(_not_tensorflow_info)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import gin
 import tensorflow as tf
@@ -137,6 +137,22 @@ def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
 _MEMORY_ARGUMENTS = ("config", "global_batch_size", "strategy", "mask_probability")
 
 
+class RunCheck(NamedTuple):
+  plan: plan_lib.Plan
+  data: LanguageModelingData
+  data_status: str
+  memory_status: str
+
+
+def check_run(strategy, replicas: Optional[int]) -> RunCheck:
+  """What a run refuses before training, but the model dir: the plan (lag_tf.plan), the
+  dataset and a step's memory. Raises the ValueError a run would raise (lag_tf.main calls it
+  before it logs anything)."""
+  data = LanguageModelingData()
+  plan = plan_lib.build_plan(replicas, data)
+  return RunCheck(plan, data, data_status(data), memory_status(plan, strategy, replicas, data))
+
+
 def calibrate(plan: plan_lib.Plan, strategy, data: LanguageModelingData,
               loops: int = 2) -> float:
   """Training FLOP/s of the plan's first phase's model, timed by a Trainer built in a
@@ -152,11 +168,11 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
   """The dry run: (text to print, plan). Raises the errors a real run would raise."""
   strategy, replicas, strategy_text = strategy_settings()
   determinism.configure_determinism()
-  data = LanguageModelingData()
-  plan = plan_lib.build_plan(replicas, data)
-  lines = [f"strategy: {strategy_text}", f"data: {data_status(data)}",
+  checked = check_run(strategy, replicas)
+  plan, data = checked.plan, checked.data
+  lines = [f"strategy: {strategy_text}", f"data: {checked.data_status}",
            f"model dir: {model_dir_status(model_dir, allow_config_change)}",
-           memory_status(plan, strategy, replicas, data)]
+           checked.memory_status]
   if calibrate_throughput:
     if strategy is None:
       raise ValueError("--dry_run=calibrate needs a strategy of this machine; run it on the "

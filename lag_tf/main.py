@@ -90,14 +90,16 @@ def main(argv) -> None:
     strategy = strategy_lib.make_strategy()
     # TF's multi-worker runtime installs its own SIGTERM handler: take SIGTERM back.
     preemption.install(force=True)
-    determinism.configure_determinism()
+    deterministic = determinism.configure_determinism()
   except (ValueError, RuntimeError) as error:
     _fail(EXIT_BAD_INPUT, str(error))
-  try:  # Bindings without effect; a bad value is reported by the run itself below.
-    the_plan = plan.build_plan(strategy.num_replicas_in_sync)
-  except (ValueError, TypeError):
-    the_plan = None
-  except Exception as error:  # pylint: disable=broad-except  # Advisory: never stops a run.
+  # A bad value is refused here, as --dry_run refuses it, before anything is logged: its
+  # error line is all the user sees. The plan also finds the bindings without effect.
+  try:
+    the_plan = dry_run.check_run(strategy, strategy.num_replicas_in_sync).plan
+  except (ValueError, TypeError) as error:
+    _fail(EXIT_BAD_INPUT, str(error))
+  except Exception as error:  # pylint: disable=broad-except  # Advisory: the run checks again.
     logging.warning("Not checking the bindings: the plan failed (%s)", error)
     the_plan = None
   if the_plan is not None:
@@ -119,8 +121,9 @@ def main(argv) -> None:
     lock.release()
     _fail(EXIT_BAD_INPUT, str(error))
 
-  logging.info("Strategy %s with %d replicas; model dir %s", type(strategy).__name__,
-               strategy.num_replicas_in_sync, FLAGS.model_dir)
+  logging.info("Strategy %s with %d replicas; model dir %s%s", type(strategy).__name__,
+               strategy.num_replicas_in_sync, FLAGS.model_dir,
+               f"; {deterministic}" if deterministic else "")
   try:
     run_experiment(strategy, FLAGS.model_dir)
   except (ValueError, TypeError) as error:

@@ -1,24 +1,41 @@
 """Running the binary `lag_tf.main` in this process (TensorFlow is imported once, so a bad-input
 row or a dry run costs about a second instead of a subprocess's ~10 s of imports)."""
 
+import logging
 import os
+import sys
 
 from absl import flags
+from absl import logging as absl_logging
 
 from lag_tf import main as main_lib
 from lag_tf.training import preemption
 
 
-def run_main_in_process(argv, capsys, monkeypatch):
-  """(exit code, stdout, stderr) of `python -m lag_tf.main ARGV`."""
+def run_main_in_process(argv, capsys, monkeypatch, info_logs=False):
+  """(exit code, stdout, stderr) of `python -m lag_tf.main ARGV`.
+
+  info_logs: stderr also holds the INFO lines the binary logs (absl's app.run logs INFO to
+    stderr; in this process only warnings reach it), absl's and TensorFlow's alike.
+  """
   monkeypatch.setattr(preemption, "install", lambda force=False: None)  # Keep pytest's SIGTERM.
   flags.FLAGS.unparse_flags()
+  root = logging.getLogger()
+  level, handler = root.level, logging.StreamHandler(sys.stderr)  # capsys' stderr, here.
+  if info_logs:
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
   code = 0
   try:
-    main_lib.main(flags.FLAGS(main_lib.normalize_argv(["lag_tf.main"] + list(argv))))
+    parsed = flags.FLAGS(main_lib.normalize_argv(["lag_tf.main"] + list(argv)))
+    if info_logs and absl_logging.get_verbosity() < absl_logging.INFO:
+      absl_logging.set_verbosity(absl_logging.INFO)  # app.run's default; parsing set WARNING.
+    main_lib.main(parsed)
   except SystemExit as exit_:
     code = exit_.code
   finally:
+    root.removeHandler(handler)
+    root.setLevel(level)
     flags.FLAGS.unparse_flags()
   captured = capsys.readouterr()
   return code, captured.out, captured.err

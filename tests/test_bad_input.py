@@ -1,5 +1,6 @@
 """The bad-input table: every mistyped, impossible or conflicting input stops the binary before
-any training with exit 2 and one `error:` line on stderr, and leaves existing results alone.
+any training with exit 2 and one `error:` line on stderr, alone (nothing is logged before the
+input is checked), and leaves existing results alone.
 
 Most rows run `lag_tf.main.main` in this process (TensorFlow is imported once: a row costs
 about a second); the row that needs two logical CPUs runs the binary as a subprocess, because
@@ -34,7 +35,7 @@ SYNTAX_GIN = "include 'experiments/quickstart.gin'\nTrainer.train_steps = = 5\n"
 
 
 def _run_in_process(argv, capsys, monkeypatch):
-  code, _, err = run_main_in_process(argv, capsys, monkeypatch)
+  code, _, err = run_main_in_process(argv, capsys, monkeypatch, info_logs=True)
   return (None if code == 0 else code), err
 
 
@@ -111,6 +112,8 @@ TABLE = [
      "holds metrics.jsonl, not written by lag_tf", _setup_foreign),
     ("step_larger_than_memory", TINY + ["--gin_bindings=SEQUENCE_LENGTH = 100000"],
      "the largest term is attention scores", None),
+    ("heads_not_dividing_width", TINY + ["--gin_bindings=NUM_HEADS = 3"],
+     "d_model=32 is not divisible by num_heads=3", None),
     ("unexpected_argument", TINY + ["positional"], "unexpected arguments", None),
 ]
 
@@ -133,7 +136,7 @@ def test_bad_input_is_refused_before_training(tmp_path, data_dir, capsys, monkey
   code, err = _run_in_process(argv, capsys, monkeypatch)
   lines = err.strip().splitlines()
   assert code == 2, err[-2000:]
-  assert lines and lines[-1].startswith("error: ") and message in lines[-1], lines[-1:]
+  assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
   assert "Traceback" not in err
   # Nothing existing was touched, and a fresh dir holds nothing a corrected rerun would trip on.
   after = _snapshot(model_dir)
@@ -153,8 +156,9 @@ def test_global_batch_not_divisible_by_replicas(tmp_path, data_dir):
   result = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
                           capture_output=True, text=True, timeout=240)
   assert result.returncode == 2, result.stderr[-2000:]
-  line = result.stderr.strip().splitlines()[-1]
-  assert line.startswith("error: ") and "not divisible by the 2 replicas" in line, line
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), lines
+  assert "not divisible by the 2 replicas" in lines[0], lines
   assert not (model_dir / "config.gin").exists()
 
 

@@ -24,6 +24,7 @@ RUN_HERE = {
         r"growth_cost_ratio=\d+\.\d+",
     "python benchmarks/memory_estimate.py --configs=encoder-512 --jit=false":
         r"\| encoder-512 \| false \| .* \| \d+\.\d+ \|",
+    "python benchmarks/adam_reset_steps.py": r"\| 25 \| 0\.54x \|",
 }
 # Scripts whose documented commands another test runs in a CI-sized form.
 COVERED = {

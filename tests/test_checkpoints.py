@@ -1,16 +1,21 @@
 """A damaged newest checkpoint: the Trainer says so and resumes from the previous one; every
-checkpoint damaged: a one-line error, nothing deleted. Run-time resource failures (out of
-memory, disk full) exit 1 with one line naming the last good checkpoint."""
+checkpoint damaged: a one-line error, nothing deleted. A stock AdamW checkpoint (no birth
+slots) is not damaged: it resumes into the updates stock AdamW would have made. A save logs
+none of TF's timing chatter. Run-time resource failures (out of memory, disk full) exit 1 with
+one line naming the last good checkpoint."""
 
 import errno
 import logging
 import os
 
+import gin
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from lag_tf import console
 from lag_tf import main as main_lib
-from lag_tf.training import checkpoints, failures
+from lag_tf.training import checkpoints, failures, optimizers
 from lag_tf.training.metrics import read_metrics
 from main_fixtures import run_main_in_process
 from trainer_fixtures import TINY_RUN as TINY
@@ -55,6 +60,53 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, da
     third.restore()
   assert (ckpt / "ckpt-10.index").read_bytes() == b"garbage"
   assert checkpoints.newest_checkpoint(str(tmp_path)).endswith("ckpt-20")
+
+
+def test_a_stock_adamw_checkpoint_resumes_into_the_uninterrupted_runs_updates(tmp_path, data_dir,
+                                                                            caplog):
+  """Runs from before per-parameter bias correction (or with bias_correction='global') saved
+  no birth slots; resumed into the default GrowthAdamW they continue exactly as they ran."""
+  gin.bind_parameter("make_optimizer.bias_correction", "global")
+  uninterrupted = tiny_trainer(tmp_path / "uninterrupted", data_dir, **FAST)
+  uninterrupted.train()
+  stock = tiny_trainer(tmp_path / "resumed", data_dir, **FAST)
+  stock.train(until_step=10)
+  gin.clear_config()
+  resumed = tiny_trainer(tmp_path / "resumed", data_dir, **FAST)
+  assert isinstance(resumed.optimizer, optimizers.GrowthAdamW)
+  # Births as a finished run could leave them: the restore must set them, not inherit them.
+  for variable in resumed.model.trainable_variables:
+    resumed.optimizer.moment_births(variable).assign(np.full(variable.shape, 7, np.float32))
+  with caplog.at_level(logging.WARNING):
+    assert resumed.restore() == 10
+  assert "written by stock AdamW" in caplog.text and "damaged" not in caplog.text
+  assert len(caplog.records) == 1, caplog.text
+  for variable in resumed.model.trainable_variables:
+    assert not resumed.optimizer.moment_births(variable).numpy().any()
+  resumed.train()
+  # The two optimizers differ only in float32 rounding of 1 - beta^t (optimizers.py): ~1e-7 here.
+  expected = {v.path: v.numpy() for v in uninterrupted.model.trainable_variables}
+  for variable in resumed.model.trainable_variables:
+    np.testing.assert_allclose(variable.numpy(), expected[variable.path], rtol=0, atol=1e-6,
+                               err_msg=variable.path)
+
+
+def test_a_save_logs_no_sharding_time_and_tensorflow_warnings_still_show(tmp_path, caplog):
+  checkpoint = tf.train.Checkpoint(step=tf.Variable(3))
+  manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2)
+  with caplog.at_level(logging.INFO, logger="absl"):
+    manager.save(checkpoint_number=1)
+    assert "Sharding callback duration" in caplog.text  # What TF logs on its own.
+    caplog.clear()
+    assert checkpoints.save(manager, 2).endswith("ckpt-2")
+    assert "Sharding callback" not in caplog.text
+    saver = os.path.join(os.path.dirname(tf.__file__), "python", "checkpoint",
+                         "functional_saver.py")
+    with console.tensorflow_info_hidden():
+      for level in (logging.INFO, logging.WARNING):
+        logging.getLogger("absl").handle(logging.LogRecord(
+            "absl", level, saver, 1, "saver says %s", (logging.getLevelName(level),), None))
+  assert "saver says WARNING" in caplog.text and "saver says INFO" not in caplog.text
 
 
 def test_resource_errors_become_one_line(tmp_path):

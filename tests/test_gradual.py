@@ -7,6 +7,7 @@ import pytest
 
 from lag_tf import config_io, plan
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
+from lag_tf.analysis import report
 from lag_tf.experiments.gradual import gradual_experiment, scratch_steps
 from lag_tf.growth import validate_pool
 from lag_tf.lag.decisions import read_decision
@@ -93,6 +94,16 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   # A restarted run counts what its checkpoints and decisions hold: nothing is left to do.
   assert progress.RUN.done_flops == pytest.approx(planned, rel=1e-9)
   assert [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)] == texts
+  # Its report ends on the run's answer, as summary.md gives it: the last winner's final loss.
+  text = open(report.build_report(model_dir)["report"]).read().rstrip().splitlines()
+  last = summary["winners"][-1]
+  assert text[-5:] == [
+      f"Stage winners: {' → '.join(summary['winners'])}.", "",
+      f"Winner `{last}` continued to step 30: final eval loss "
+      f"**{summary['final_eval_loss']:.4f}** (stage-2/candidates/{last}).", "",
+      "No scratch baseline in this run (gradual_experiment.mode = 'scratch' trains one at the "
+      "same FLOPs in a model dir of its own), so it cannot say whether growing paid at equal "
+      "compute."]
 
 
 def test_fixed_midas_baseline_and_probe_longer_than_stage(tmp_path, data_dir):

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from lag_tf.analysis import report
 from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.lag import lag_experiment
 from lag_tf.lag.decisions import read_decision
@@ -185,3 +186,14 @@ def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(t
   assert f"scratch baseline at equal FLOPs ({steps} steps" in summary
   assert any(verdict in summary for verdict in ("growing beat scratch", "scratch beat growing",
                                                 "cannot tell them apart"))
+  # `python -m lag_tf.analyze` on the run: its report ends on the same answer.
+  headline = report.build_report(model_dir)
+  text = open(headline["report"]).read().rstrip().splitlines()
+  comparison = next(line for line in summary.splitlines() if line.startswith("scratch baseline"))
+  assert text[-1] == comparison
+  assert text[-3] == (f"Winner `{result['winner']}` continued to step {result['steps']}: final "
+                      f"eval loss **{result['final_eval_loss']:.4f}** "
+                      f"(candidates/{result['winner']}).")
+  assert headline["answer"]["scratch_eval_loss"] == pytest.approx(result["scratch_eval_loss"])
+  assert f"eval loss {result['final_eval_loss']:.4f}; scratch at equal FLOPs" in (
+      report.format_headline(headline))

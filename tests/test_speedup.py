@@ -98,6 +98,48 @@ def test_a_budget_shorter_than_the_probe_is_refused():
     budget.plan_method("lag_gradual", suite, TARGET, 32, 0.15, StagePoolTemplate())
 
 
+def test_loss_vs_flops_shows_where_methods_differ(tmp_path):
+  """The small suite's shape: scratch evaluates every 100 steps (its steepest fall lies between
+  its first two evals), a grown method's cheap base far more often. The FLOPs axis is log, the
+  y-range starts after the first evals, and scratch's training loss fills its sparse stretch."""
+  from lag_tf.analysis import plots
+  step_flops = 1e10
+  scratch_steps = np.arange(0, 700, 100)
+  scratch = (scratch_steps * step_flops, [5.46, 2.57, 2.37, 2.15, 2.07, 1.98, 1.93])
+  train_steps = np.arange(25, 625, 25)
+  logged = {25: 4.36, 50: 2.95, 75: 2.65, 100: 2.54, 150: 2.38, 200: 2.23, 300: 2.10,
+            400: 1.93, 500: 1.85, 600: 1.80}  # Training loss every 25 steps, interpolated.
+  scratch_train = (train_steps * step_flops, np.interp(train_steps, list(logged),
+                                                       list(logged.values())))
+  # The grown method: a base at 1/8 of the cost per step evaluated every 25 steps, grown at
+  # step 400 (5e11 FLOPs), evaluated every 25 steps after.
+  base_steps, grown_steps = np.arange(0, 425, 25), np.arange(25, 225, 25)
+  grown_flops = np.concatenate([base_steps * step_flops / 8,
+                                base_steps[-1] * step_flops / 8 + grown_steps * step_flops])
+  grown_loss = np.concatenate([[5.46], np.linspace(3.0, 2.45, len(base_steps) - 1),
+                               np.linspace(2.4, 1.95, len(grown_steps))])
+  curves = {name: (flops, np.asarray(loss), np.asarray(loss) - 0.02, np.asarray(loss) + 0.02)
+            for name, (flops, loss) in (("scratch", scratch),
+                                        ("grown", (grown_flops, grown_loss)))}
+  figure = plots.loss_vs_flops_figure(curves, budget_flops=6e12,
+                                      train_curves={"scratch": scratch_train})
+  axes = figure.axes[0]
+  assert axes.get_xscale() == "log"
+  low, high = axes.get_ylim()
+  assert 2.59 < high < 3.0 and low < 1.91  # From scratch's first eval after init, not 5.46.
+  dotted = [line for line in axes.get_lines() if line.get_linestyle() == ":"]
+  assert len(dotted) == 1
+  shown = np.asarray(dotted[0].get_xdata())[np.isfinite(dotted[0].get_ydata())] * 1e12
+  # Before scratch's first eval after init (step 100), and in no gap between its later evals
+  # (a tenth of the log axis is wider than 200 -> 300 steps, 0.18 decades of 2.6).
+  # Before scratch's first eval after init (step 100), and between its evals at steps 100 and
+  # 200 (0.30 of 2.3 decades: wider than SPARSE_GAP), not between the later ones.
+  assert shown.min() == 25 * step_flops and 100 * step_flops < shown.max() < 200 * step_flops
+  plots.plot_loss_vs_flops(curves, str(tmp_path / "loss_vs_flops.png"), budget_flops=6e12,
+                           train_curves={"scratch": scratch_train})
+  assert (tmp_path / "loss_vs_flops.png").stat().st_size > 1000
+
+
 def test_bad_suite_arguments_exit_2_with_one_line(tmp_path):
   result = subprocess.run([sys.executable, "benchmarks/speedup.py", "--suite", "nope",
                            "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
@@ -141,6 +183,9 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
               <= run.budget_flops * 1.001)
     else:
       assert run.total_flops == pytest.approx(run.budget_flops, rel=0.03), method
+    # The training loss (every loop) is read too, on the same FLOPs axis, denser than evals.
+    assert len(run.train_curve.flops) > len(run.curve.flops), method
+    assert run.train_curve.total_flops == pytest.approx(run.total_flops, rel=0.03), method
   assert summary["headline"]["best_method"] != "scratch"
   # Rerunning resumes nothing and rewrites the same report.
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -214,14 +214,56 @@ def _lag_section(lag: runs.LagRun, kind: str, directory: str):
   return lines, headline
 
 
-def _base_section(records: List[dict]) -> List[str]:
+def _base_section(records: List[dict], grown: bool) -> List[str]:
   evals = [r for r in records if "eval_loss" in r]
   if not evals:
     return []
   last = evals[-1]
-  return ["## Model in DIR/metrics.jsonl", "",
+  return [f"## {'Base model (before growth)' if grown else 'Model'} in DIR/metrics.jsonl", "",
           f"Last eval at step {last['step']}: eval loss {_fmt(runs.as_float(last['eval_loss']))} "
           f"({len(records)} logged steps).", ""]
+
+
+NO_SCRATCH = {
+    "lag": "lag_experiment.scratch_baseline = True adds one",
+    "gradual": "gradual_experiment.mode = 'scratch' trains one at the same FLOPs in a model dir "
+               "of its own"}
+
+
+def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
+  """The run's answer, as summary.md gives it: the final model (the last stage's winner,
+  continued) and its eval loss, and the scratch baseline's comparison if the run trained one."""
+  last = lag.stages[-1]
+  winner_dir = os.path.join(lag.candidates_dirs[last.stage], last.winner)
+  final = runs.last_eval(os.path.join(winner_dir, "metrics.jsonl"))
+  where = os.path.relpath(winner_dir, experiment_dir)
+  lines = ["## Answer", ""]
+  if len(lag.stages) > 1:
+    lines += [f"Stage winners: {' → '.join(s.winner for s in lag.stages)}.", ""]
+  answer = {"winner": last.winner, "final_step": None, "final_eval_loss": None,
+            "scratch_eval_loss": None}
+  if final is None:
+    lines += [f"Winner `{last.winner}` has no eval in {where}/metrics.jsonl yet: the run has "
+              "not finished.", ""]
+    return lines, answer
+  answer.update(final_step=int(final["step"]),
+                final_eval_loss=runs.as_float(final["eval_loss"]))
+  lines += [f"Winner `{last.winner}` continued to step {final['step']}: final eval loss "
+            f"**{answer['final_eval_loss']:.4f}** ({where}).", ""]
+  scratch_metrics = os.path.join(experiment_dir, "scratch", "metrics.jsonl")
+  scratch = runs.last_eval(scratch_metrics)
+  if scratch is None:
+    lines += [f"No scratch baseline in this run ({NO_SCRATCH.get(kind, NO_SCRATCH['lag'])}), "
+              "so it cannot say whether growing paid at equal compute.", ""]
+  elif "eval_batch_losses" in final and "eval_batch_losses" in scratch:
+    answer["scratch_eval_loss"] = runs.as_float(scratch["eval_loss"])
+    lines += [summary_lib.scratch_comparison(final, scratch, int(scratch["step"])), ""]
+  else:  # Records from before per-batch eval losses were logged: no paired error.
+    answer["scratch_eval_loss"] = runs.as_float(scratch["eval_loss"])
+    lines += [f"Scratch baseline at equal training FLOPs ({scratch['step']} steps): eval loss "
+              f"{answer['scratch_eval_loss']:.4f} vs the winner's "
+              f"{answer['final_eval_loss']:.4f} (no per-batch eval losses to pair).", ""]
+  return lines, answer
 
 
 # --- Entry points. ------------------------------------------------------------------------------
@@ -239,7 +281,11 @@ def build_report(experiment_dir: str, target_rho: float = 0.8, num_resamples: in
   else:
     section, headline = _study_section(report_dir, experiment.study, target_rho, num_resamples,
                                        seed, confidence, sustained)
-  lines += section + _base_section(experiment.base_metrics)
+  lines += section + _base_section(experiment.base_metrics, experiment.lag is not None)
+  if experiment.lag is not None:  # The report ends on what the run was for.
+    answer_lines, headline["answer"] = _answer_section(experiment_dir, experiment.lag,
+                                                             experiment.kind)
+    lines += answer_lines
   path = os.path.join(report_dir, "report.md")
   atomic_file.write_text(path, "\n".join(lines).rstrip() + "\n")
   headline.update(report=path, experiment_dir=experiment_dir)
@@ -261,4 +307,10 @@ def format_headline(headline: dict) -> str:
     lines = _table(["stage", "rule", "k", "winner", "init-loss choice"],
                    [[str(s["stage"]), s["rule"], _fmt(s["probe_steps"]), _fmt(s["winner"]),
                      _fmt(s["init_choice"])] for s in headline["stages"]])
+    answer = headline.get("answer") or {}
+    if answer.get("final_eval_loss") is not None:
+      lines += ["", f"final: {answer['winner']} at step {answer['final_step']}, eval loss "
+                f"{answer['final_eval_loss']:.4f}" + (
+                    f"; scratch at equal FLOPs {answer['scratch_eval_loss']:.4f}"
+                    if answer.get("scratch_eval_loss") is not None else "")]
   return "\n".join(lines + ["", f"report: {headline['report']}"])

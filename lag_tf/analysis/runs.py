@@ -177,6 +177,7 @@ def read_candidates(candidates_dir: str) -> Dict[str, CandidateRun]:
 class LagRun:
   stages: List[DecisionRecord]
   stage_candidates: Dict[int, Dict[str, CandidateRun]]  # Probe curves per stage, if written.
+  candidates_dirs: Dict[int, str]  # Per stage, where its candidates (and winner) live.
 
 
 def read_lag_run(directory: str) -> Optional[LagRun]:
@@ -191,14 +192,24 @@ def read_lag_run(directory: str) -> Optional[LagRun]:
   if not stages:
     return None
   stages.sort(key=lambda s: s.stage)
-  stage_candidates = {}
+  stage_candidates, candidates_dirs = {}, {}
   for decision in stages:
-    runs = read_candidates(os.path.join(directory, f"stage-{decision.stage}", "candidates"))
+    candidates_dir = os.path.join(directory, f"stage-{decision.stage}", "candidates")
+    runs = read_candidates(candidates_dir)
     if not runs and len(stages) == 1:  # A one-stage LAG run keeps its probes in DIR/candidates.
-      runs = read_candidates(os.path.join(directory, "candidates"))
+      candidates_dir = os.path.join(directory, "candidates")
+      runs = read_candidates(candidates_dir)
+    candidates_dirs[decision.stage] = candidates_dir
     if runs:
       stage_candidates[decision.stage] = runs
-  return LagRun(stages=stages, stage_candidates=stage_candidates)
+  return LagRun(stages=stages, stage_candidates=stage_candidates,
+                candidates_dirs=candidates_dirs)
+
+
+def last_eval(metrics_path: str) -> Optional[dict]:
+  """The last record of a metrics.jsonl that has an eval loss (None if none has)."""
+  evals = [r for r in read_metrics(metrics_path) if "eval_loss" in r]
+  return evals[-1] if evals else None
 
 
 # --- Studies. -----------------------------------------------------------------------------------

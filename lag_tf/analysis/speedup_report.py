@@ -132,21 +132,29 @@ def build_speedup_report(suite_dir: str, title: str = "", frontier_dir: str = No
   return headline
 
 
+def _mean_over_seeds(curves):
+  """(grid, mean, low, high) on the union of the curves' points: each seed's own evals, no
+  resolution the runs did not log."""
+  grid = np.unique(np.concatenate([curve.flops for curve in curves]))
+  mean, low, high = mean_curve(curves, grid)
+  keep = ~np.isnan(mean)
+  return grid[keep], mean[keep], low[keep], high[keep]
+
+
 def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
-  top = max(run.total_flops for by_seed in runs.values() for run in by_seed.values())
-  grid = np.linspace(0.0, top, 200)
-  curves = {}  # Mean over the finished seeds, band = their min and max.
+  curves, train_curves = {}, {}  # Mean over the finished seeds, band = their min and max.
   for method, by_seed in runs.items():
-    finished = [r.curve for r in by_seed.values() if r.finished]
+    finished = [r for r in by_seed.values() if r.finished]
     if not finished:
       continue
-    mean, low, high = mean_curve(finished, grid)
-    keep = ~np.isnan(mean)
-    curves[f"{method} ({len(finished)} seeds)"] = (grid[keep], mean[keep], low[keep],
-                                                   high[keep])
+    name = f"{method} ({len(finished)} seeds)"
+    curves[name] = _mean_over_seeds([r.curve for r in finished])
+    trained = [r.train_curve for r in finished if r.train_curve is not None]
+    if trained:
+      train_curves[name] = _mean_over_seeds(trained)[:2]
   budget = next(iter(runs["scratch"].values())).budget_flops
-  plots.plot_loss_vs_flops(curves, path, title=title or "Eval loss against training compute",
-                           budget_flops=budget)
+  plots.plot_loss_vs_flops(curves, path, title=title or "Loss against training compute",
+                           budget_flops=budget, train_curves=train_curves)
 
 
 def _plot_frontier(frontier, target_depth: int, runs, path: str, title: str) -> None:

@@ -4,7 +4,8 @@ Suite layout: <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside it,
 seed-<s>.json is the suite's record of the run (method, seed, experiment kind, the
 equal-compute plan with each phase's depth, steps and FLOPs per step, wall seconds, finished)
 and seed-<s>.log its output. The curve of a run is its eval loss against the
-training FLOPs spent, in the order the run spent them:
+training FLOPs spent, in the order the run spent them (its training-loss curve, logged every
+loop, the same way: it shows the stretches between sparse evals):
 
 * the first model (scratch, or the small base) from `metrics.jsonl`;
 * per growth: every *losing* candidate's probe FLOPs and every evaluation the decision read are
@@ -32,6 +33,7 @@ class MethodRun:
   seed: int
   curve: Curve
   layers: int                      # Depth of the model it ends with.
+  train_curve: Optional[Curve]     # Training loss (every loop) at the same FLOPs axis.
   winners: List[str]               # Per growth, the committed candidate ([] for scratch).
   overhead_flops: float            # Losing candidates' probes.
   total_flops: float
@@ -40,9 +42,14 @@ class MethodRun:
   finished: bool
 
 
-def _evals(path: str) -> List[tuple]:
-  return [(int(r["step"]), as_float(r["eval_loss"])) for r in read_metrics(path)
-          if "eval_loss" in r]
+_LOSSES = ("eval_loss", "loss")  # Eval loss (the curve), training loss (train_curve).
+
+
+def _losses(path: str) -> Dict[str, List[tuple]]:
+  """{key: [(step, value)]} for each of _LOSSES in a metrics.jsonl."""
+  records = read_metrics(path)
+  return {key: [(int(r["step"]), as_float(r[key])) for r in records if key in r]
+          for key in _LOSSES}
 
 
 def _growth_dirs(run_dir: str, experiment: str, growth: int):
@@ -72,9 +79,9 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     return None
   plan = info["plan"]
   phases = plan["phases"]
-  points = [(step * phases[0]["flops_per_step"], loss)
-            for step, loss in _evals(os.path.join(run_dir, "metrics.jsonl"))
-            if step <= phases[0]["steps"]]
+  points = {key: [(step * phases[0]["flops_per_step"], loss)
+                  for step, loss in values if step <= phases[0]["steps"]]
+            for key, values in _losses(os.path.join(run_dir, "metrics.jsonl")).items()}
   spent = phases[0]["steps"] * phases[0]["flops_per_step"]
   winners, overhead_total = [], 0.0
   for growth, phase in enumerate(phases[1:], start=1):
@@ -90,18 +97,18 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     overhead_total += overhead
     growth_step = int(decision.growth_step)
     start = spent + overhead
-    points += [(start + (step - growth_step) * phase["flops_per_step"], loss)
-               for step, loss in _evals(os.path.join(candidates_dir, winner, "metrics.jsonl"))
-               if step >= growth_step]
+    for key, values in _losses(os.path.join(candidates_dir, winner, "metrics.jsonl")).items():
+      points[key] += [(start + (step - growth_step) * phase["flops_per_step"], loss)
+                      for step, loss in values if step >= growth_step]
     spent = start + phase["steps"] * phase["flops_per_step"]
-  points.sort()
-  if not points:
+  if not points["eval_loss"]:
     return None
-  flops, losses = zip(*points)
-  return MethodRun(method=info["method"], seed=int(info["seed"]), curve=Curve(flops, losses),
-                   layers=int(phases[-1]["layers"]),
-                   winners=winners, overhead_flops=overhead_total, total_flops=flops[-1],
-                   budget_flops=float(plan["budget_flops"]),
+  curve, train_curve = (Curve(*zip(*sorted(points[key]))) if points[key] else None
+                        for key in _LOSSES)
+  return MethodRun(method=info["method"], seed=int(info["seed"]), curve=curve,
+                   layers=int(phases[-1]["layers"]), train_curve=train_curve,
+                   winners=winners, overhead_flops=overhead_total,
+                   total_flops=curve.total_flops, budget_flops=float(plan["budget_flops"]),
                    wall_seconds=float(info.get("wall_seconds", 0.0)),
                    finished=bool(info.get("finished")))
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from lag_tf.analysis import correlation
 from lag_tf.analysis.runs import StudyTable
+from lag_tf.lag.selector import paired_standard_error
 from lag_tf.records import DecisionRecord
 
 HEADLINE_FRACTIONS = (0.01, 0.02, 0.05, 0.10)
@@ -160,6 +161,29 @@ def study_headline(summary: StudySummary) -> dict:
 
 
 # --- LAG / gradual stages. ----------------------------------------------------------------------
+
+SEPARATION_Z = 2.0
+
+
+def scratch_comparison(grown: dict, scratch: dict, steps: int) -> str:
+  """One sentence (summary.md, report.md): the winner's final eval loss against the scratch
+  baseline's, `steps` steps of the grown config at the run's FLOPs. Both are evals on the same
+  fixed held-out batches (`eval_loss`, `eval_batch_losses`), so the comparison is paired: the
+  difference with the standard error of its per-batch differences; within SEPARATION_Z
+  standard errors it is a tie ("this run cannot tell"), not a win."""
+  difference = grown["eval_loss"] - scratch["eval_loss"]
+  error = paired_standard_error(grown["eval_batch_losses"], scratch["eval_batch_losses"])
+  verdict = ("growing beat scratch" if difference < -SEPARATION_Z * error else
+             "scratch beat growing" if difference > SEPARATION_Z * error else
+             f"this run cannot tell them apart (|difference| <= {SEPARATION_Z:g} standard "
+             "errors)")
+  return (f"scratch baseline at equal FLOPs ({steps} steps of the grown model's config from "
+          "random initialization, probes and the evaluations the decision read included in the "
+          f"budget): eval loss "
+          f"{scratch['eval_loss']:.4f} vs the winner's {grown['eval_loss']:.4f}, difference "
+          f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches): "
+          f"{verdict}.")
+
 
 def _ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:
   finite = sorted((v, n) for n, v in values.items() if np.isfinite(v))

@@ -16,6 +16,7 @@ import gin
 from absl import logging
 
 from lag_tf import atomic_file
+from lag_tf.analysis import summary as summary_lib
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, validate_pool
@@ -101,7 +102,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step)
     scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
     result["scratch_eval_loss"] = scratch["eval_loss"]
-    baseline = scratch_lib.comparison_line(final, scratch, steps)
+    baseline = summary_lib.scratch_comparison(final, scratch, steps)
   if chief:
     phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
     atomic_file.write_text(

@@ -2,22 +2,18 @@
 initialization for the run's whole training-FLOP budget (base + every probe + continuation),
 so a run's summary can say whether growing paid at equal compute.
 
-Both end on the same fixed held-out batches, so the comparison is paired: the difference of
-their eval losses with the standard error of its per-batch differences. A difference within
-two standard errors is reported as a tie ("this run cannot tell"), not as a win.
+Both end on the same fixed held-out batches, so the comparison is paired
+(`lag_tf.analysis.summary.scratch_comparison`, also what the run's report ends on).
 """
 
 from __future__ import annotations
 
 import os
 
-from lag_tf.lag.selector import paired_standard_error
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
 from lag_tf.training.trainer import Trainer, make_optimizer
-
-SEPARATION_Z = 2.0
 
 
 def scratch_steps(total_flops: float, config: TransformerConfig, tokens_per_step: int) -> int:
@@ -34,18 +30,3 @@ def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, ste
                     train_steps=steps, name="scratch",
                     optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
   return trainer.resume() or trainer.evaluate()
-
-
-def comparison_line(grown: dict, scratch: dict, steps: int) -> str:
-  """One sentence for summary.md: the winner's final eval loss against scratch's."""
-  difference = grown["eval_loss"] - scratch["eval_loss"]
-  error = paired_standard_error(grown["eval_batch_losses"], scratch["eval_batch_losses"])
-  verdict = ("growing beat scratch" if difference < -SEPARATION_Z * error else
-             "scratch beat growing" if difference > SEPARATION_Z * error else
-             f"this run cannot tell them apart (|difference| <= {SEPARATION_Z:g} standard "
-             "errors)")
-  return (f"scratch baseline at equal FLOPs ({steps} steps of the grown model's "
-          f"config from random initialization, probes and the evaluations the decision read included in the budget): eval loss "
-          f"{scratch['eval_loss']:.4f} vs the winner's {grown['eval_loss']:.4f}, difference "
-          f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches): "
-          f"{verdict}.")

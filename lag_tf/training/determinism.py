@@ -10,18 +10,19 @@ deterministic kernels are slower, and ops without a deterministic kernel then ra
 
 from __future__ import annotations
 
+from typing import Optional
+
 import gin
 import keras
 import tensorflow as tf
-from absl import logging
 
 
 @gin.configurable
-def configure_determinism(enabled: bool = False, seed: int = 0) -> bool:
-  """Called by the binary after the strategy is made; returns whether it is on."""
+def configure_determinism(enabled: bool = False, seed: int = 0) -> Optional[str]:
+  """Called by the binary after the strategy is made; returns what it set, for the binary to
+  log once the run's input is checked (None when off)."""
   if not enabled:
-    return False
+    return None
   keras.utils.set_random_seed(seed)
   tf.config.experimental.enable_op_determinism()
-  logging.info("Deterministic mode: seed %d, deterministic TF ops.", seed)
-  return True
+  return f"deterministic mode: seed {seed}, deterministic TF ops"

@@ -4,9 +4,10 @@ Stock AdamW has one step counter, `iterations`, which drives both the learning-r
 Adam's bias correction `sqrt(1 - beta_2^t) / (1 - beta_1^t)`. After growth that is wrong for every
 parameter whose moments start at zero (fresh layers and padded units under 'map', everything
 under 'reset'): the correction treats the zero moments as long averages and the first updates
-are 3-6x a fresh optimizer's (DESIGN notes, issue "Adam after growth"). Here every parameter
-element has a *moment birth step*: the value of `iterations` when its moments started (0 for a
-model trained from scratch, the growth step for fresh moments). Bias correction uses the age
+are up to 3-6.5x a fresh optimizer's after growth late in training, shorter after growth
+early (`stock_over_fresh_update`). Here every parameter element has a *moment birth step*: the
+value of `iterations` when its moments started (0 for a model trained from scratch, the growth
+step for fresh moments). Bias correction uses the age
 `iterations + 1 - birth`; the learning-rate schedule keeps `iterations`. With every birth at 0
 the update is stock AdamW's up to float32 rounding (here 1 - beta^t is computed without
 stock AdamW's cancellation, see update_step).
@@ -17,6 +18,12 @@ slot of the variable's shape is exact for every operator, maps through growth li
 (copies keep their age, fresh units get age 0; `ModelState.moment_ages`), and is saved in the
 optimizer's checkpoint with the moments, also under tf.distribute. Births rather than ages:
 they do not change as training runs, so the step writes nothing extra.
+
+Checkpoints written by stock AdamW (runs from before per-parameter correction, or
+`bias_correction='global'`) hold every variable of GrowthAdamW but the births:
+`stock_adamw_layout` restores them, and `every_moment_born_at_step_0` completes the state.
+Birth 0 everywhere is stock AdamW's own correction, so the resumed run continues with the
+updates it was making (for a run that never grew, those are also GrowthAdamW's).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 BIAS_CORRECTIONS = ("per_parameter", "global")
@@ -44,6 +53,20 @@ class GrowthAdamW(keras.optimizers.AdamW):
     """The birth-step slot of `variable` (same shape, float32)."""
     return self._moment_births[self._get_variable_index(variable)]
 
+  def stock_adamw_layout(self) -> tf.train.Checkpoint:
+    """This optimizer's variables under the names a stock AdamW of the same variables saves
+    them with: build() appends the births after stock AdamW's own slots, so the other
+    variables keep stock's positions in the optimizer's variable list."""
+    births = {id(birth) for birth in self._moment_births}
+    return tf.train.Checkpoint(
+        _iterations=self._iterations,
+        _trainable_variables=list(self._trainable_variables),
+        _variables=[v for v in self.variables if id(v) not in births])
+
+  def every_moment_born_at_step_0(self) -> None:
+    for birth in self._moment_births:
+      birth.assign(np.zeros(birth.shape, np.float32))
+
   def update_step(self, gradient, variable, learning_rate):
     # keras 3.15 Adam.update_step, with the step powers taken per element at the moment age.
     dtype = variable.dtype
@@ -62,6 +85,23 @@ class GrowthAdamW(keras.optimizers.AdamW):
     self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
     self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v),
                                                                           self.epsilon)))
+
+
+def stock_over_fresh_update(growth_step: int, steps_after, beta_1: float = 0.9,
+                            beta_2: float = 0.999) -> np.ndarray:
+  """Stock AdamW's update of a parameter whose moments were reset to zero at `growth_step`,
+  over a fresh Adam's (GrowthAdamW's), `steps_after` (1, 2, ...) steps after the growth.
+
+  Both hold the same moments (zero at the growth step, then the same gradients) and the same
+  epsilon, so their updates differ only by Adam's correction sqrt(1 - beta_2^t) / (1 - beta_1^t)
+  at stock's step t = growth_step + steps_after against the fresh t = steps_after: the ratio
+  holds whatever the gradients (tests/test_optimizer.py checks it against keras' AdamW).
+  """
+  steps_after = np.asarray(steps_after, np.float64)
+
+  def correction(t):
+    return np.sqrt(-np.expm1(t * math.log(beta_2))) / -np.expm1(t * math.log(beta_1))
+  return correction(growth_step + steps_after) / correction(steps_after)
 
 
 def _one_minus_power(beta: float, exponent):

@@ -13,6 +13,8 @@ from typing import Optional
 import gin
 import tensorflow as tf
 
+from lag_tf import console
+
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
@@ -42,6 +44,14 @@ def make_strategy(name: str = "default", tpu_address: Optional[str] = None,
   """
   if name not in STRATEGIES:
     raise ValueError(f"make_strategy.name={name!r}: expected one of {STRATEGIES}")
+  # TF logs the devices of a new strategy at INFO; lag_tf.main names the strategy once the
+  # run's input is checked, so a bad value's error line stays alone.
+  with console.tensorflow_info_hidden():
+    return _make_strategy(name, tpu_address, device)
+
+
+def _make_strategy(name: str, tpu_address: Optional[str],
+                   device: Optional[str]) -> tf.distribute.Strategy:
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "one_device":

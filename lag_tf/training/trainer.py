@@ -263,13 +263,26 @@ class Trainer:
     # Every worker restores the chief's checkpoint (non-chiefs save to scratch dirs).
     # A damaged newest checkpoint is reported and the previous one restored (checkpoints.py).
     latest = checkpoints.restore_latest_good(
-        self.checkpoint, os.path.join(self.model_dir, "ckpt"), self._prefix())
+        self.checkpoint, os.path.join(self.model_dir, "ckpt"), self._prefix(),
+        self._older_checkpoint_layouts())
     if latest:
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, self.global_step)
     # Also without a checkpoint: a run killed before its first save left records to redo.
     self.metrics.truncate_after(self.global_step)
     self._report_held()
     return self.global_step
+
+  def _older_checkpoint_layouts(self):
+    if not isinstance(self.optimizer, optimizers.GrowthAdamW):
+      return ()
+
+    def born_at_step_0() -> str:
+      self.optimizer.every_moment_born_at_step_0()
+      return ("written by stock AdamW (no moment-birth slots): resumed with every moment born "
+              "at step 0, i.e. stock AdamW's bias correction (exact for a run that never grew)")
+    stock = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer.stock_adamw_layout(),
+                                step=self._step, examples_seen=self._examples_seen)
+    return (checkpoints.OlderLayout(stock, born_at_step_0),)
 
   def _report_held(self) -> None:
     """Tells the run's progress how much training this directory's model holds."""
@@ -281,7 +294,7 @@ class Trainer:
                       (self.global_step - self._phase_start) * self.flops_per_step)
 
   def save(self) -> str:
-    return self.checkpoint_manager.save(checkpoint_number=self.global_step)
+    return checkpoints.save(self.checkpoint_manager, self.global_step)
 
   def learning_rate(self) -> float:
     return float(self.optimizer.learning_rate)
