@@ -67,7 +67,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   data = LanguageModelingData()
   steps_after_growth = schedule.probe_steps + continue_steps
 
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   restore_or_train_base(base, base_steps)
   point = GrowthPoint.from_trainer(base)
   chief = base.is_chief
