@@ -53,11 +53,10 @@ def main() -> int:
   args = parser.parse_args()
   config_io.parse([args.gin_file], [])
   base = TransformerConfig()
-  targets = validate_pool(gin.query_parameter("lag_experiment.pool").scoped_configurable_fn(),
-                          base)
+  bound = gin.get_bindings("lag_experiment")  # References and macros resolved.
+  targets = validate_pool(bound["pool"], base)
   schedule = ProbeSchedule()
-  base_steps = gin.query_parameter("lag_experiment.base_steps")
-  continue_steps = gin.query_parameter("lag_experiment.continue_steps")
+  base_steps, continue_steps = bound["base_steps"], bound["continue_steps"]
   tokens = gin.query_parameter("Trainer.global_batch_size") * base.max_len
   print(f"{args.gin_file}: {len(targets)} candidates, k = {schedule.probe_steps}, base "
         f"{base_steps} steps, winner continues {continue_steps} steps, {tokens} tokens/step")
