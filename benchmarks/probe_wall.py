@@ -68,9 +68,9 @@ def overhead(probe_seconds: float, probe_flops: float, steady_flops_per_second: 
 
 def run(model_dir: str) -> dict:
   """The lag experiment's phases, with the probing timed; returns the measurements."""
-  pool = gin.query_parameter("lag_experiment.pool").scoped_configurable_fn()
-  base_steps = gin.query_parameter("lag_experiment.base_steps")
-  continue_steps = gin.query_parameter("lag_experiment.continue_steps")
+  bound = gin.get_bindings("lag_experiment")  # References and macros resolved.
+  pool, base_steps = bound["pool"], bound["base_steps"]
+  continue_steps = bound["continue_steps"]
   schedule, rule = ProbeSchedule(), SelectorRule()  # As bound for lag_experiment.
   base_config = TransformerConfig()
   targets = validate_pool(pool, base_config)
@@ -79,7 +79,8 @@ def run(model_dir: str) -> dict:
   steps_after_growth = schedule.probe_steps + continue_steps
 
   started = time.perf_counter()
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  with gin.config_scope("base"):  # As lag_experiment builds it.
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   base.restore()
   if base.global_step < base_steps:
     base.train()

@@ -142,13 +142,15 @@ def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: Sele
                   steps_after_growth: int) -> List[Phase]:
   """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
   reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
-  probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
-               where=prefix.rstrip(": ") or "lag_experiment")
+  budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
+                        where=prefix.rstrip(": ") or "lag_experiment")
   costliest = max(targets.values(), key=training_flops_per_token)
   evals = probe_evals_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
                             len(targets), schedule.rewarmup_steps)
   worst = " (worst case: a race stops earlier)" if rule.rule == "race" and len(targets) > 1 \
       else ""
+  if worst and budget:
+    worst = f" (worst case: a race stops within its budget, {flops_text(budget)})"
   eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
                        eval_tokens, forward_only=True)] if evals else [])
   return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens,

@@ -96,7 +96,7 @@ def _is_suite(argv):
   for arg in argv:
     if arg.startswith("--gin_file="):
       with open(os.path.join(REPO, arg.split("=", 1)[1])) as f:
-        if "import lag_tf.lag.budget" in f.read():
+        if "include 'runs/speedup.gin'" in f.read():
           return True
   return False
 

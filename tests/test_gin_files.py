@@ -18,7 +18,7 @@ MODEL_SIZES = [f for f in ALL_FILES if f.startswith("models/") and "_" in os.pat
 
 
 def test_there_are_gin_files():
-  assert len(ALL_FILES) >= 15 and EXPERIMENTS and len(MODEL_SIZES) == 10
+  assert len(ALL_FILES) >= 15 and EXPERIMENTS and len(MODEL_SIZES) == 11
 
 
 @pytest.mark.parametrize("path", ALL_FILES)

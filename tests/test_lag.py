@@ -168,10 +168,21 @@ def test_candidates_see_the_identical_data_stream(tmp_path, data_dir):
 
 def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(tmp_path,
                                                                                data_dir):
-  parse_lag_config(data_dir)
+  # Role scopes (gin/runs/common.gin): a scoped binding reaches that role's models only;
+  # unscoped bindings (the fixture's Trainer.eval_batches = 4, the quickstart's peak learning
+  # rate 4e-3) apply wherever no scoped one overrides them.
+  parse_lag_config(data_dir, ["base/Trainer.eval_batches = 3",
+                              "scratch/WarmupDecaySchedule.peak_learning_rate = 1e-3"])
   model_dir = str(tmp_path)
   result = lag_experiment(strategy(), model_dir, pool=small_pool(), base_steps=BASE_STEPS,
                           continue_steps=4, scratch_baseline=True)
+  def logged(key, *path):
+    return [r[key] for r in read_metrics(os.path.join(model_dir, *path, "metrics.jsonl"))
+            if key in r]
+  assert {len(losses) for losses in logged("eval_batch_losses")} == {3}
+  assert {len(losses) for losses in logged("eval_batch_losses", "scratch")} == {4}
+  assert max(logged("learning_rate", "scratch")) == pytest.approx(1e-3)  # float32
+  assert max(logged("learning_rate")) == pytest.approx(4e-3)
   scratch = read_metrics(os.path.join(model_dir, "scratch", "metrics.jsonl"))
   steps = max(r["step"] for r in scratch)
   # The grown config from scratch for the whole run's FLOPs: base (2 layers) + 3 probes + the

@@ -93,15 +93,17 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
 
   if mode == "scratch":
     final_config = base_config.replace(num_layers=layers[-1])
-    trainer = Trainer(final_config, data, strategy, model_dir,
-                      train_steps=scratch_steps(stages, base_config), name="scratch")
+    with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
+      trainer = Trainer(final_config, data, strategy, model_dir,
+                        train_steps=scratch_steps(stages, base_config), name="scratch")
     result = trainer.resume() or trainer.evaluate()
     summary = {"mode": mode, "final_eval_loss": result["eval_loss"],
                "steps": trainer.global_step}
     _write_summary(model_dir, trainer.is_chief, summary, [])
     return summary
 
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
+  with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
   for i in range(1, len(layers)):  # Every stage's probe budget, before anything trains.
     probe_budget(rule, schedule, stage_targets[i], steps[i], base.tokens_per_step,
                  base.eval_batches * base.tokens_per_step, where=f"stage {i}")

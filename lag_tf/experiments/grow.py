@@ -32,14 +32,16 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                      f"{pool.name!r}: {', '.join(pool.names)}")
   targets = validate_pool(pool, base_config)
   data = LanguageModelingData()
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   restore_or_train_base(base, base_steps)
   base_eval = base.evaluate()
   state = base.model_state()
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
 
-  grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
-                  train_steps=base.global_step, name=candidate)
+  with gin.config_scope("probe"):  # A grown candidate's role.
+    grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
+                    train_steps=base.global_step, name=candidate)
   grown.start_from(grown_state, base.global_step, base.examples_seen)
   grown_eval = grown.evaluate()
   checkpoint = grown.save()

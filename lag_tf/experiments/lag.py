@@ -70,7 +70,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   data = LanguageModelingData()
   steps_after_growth = schedule.probe_steps + continue_steps
 
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   probe_budget(rule, schedule, targets, steps_after_growth, base.tokens_per_step,  # Before
                base.eval_batches * base.tokens_per_step, where="lag_experiment")  # training.
   restore_or_train_base(base, base_steps)

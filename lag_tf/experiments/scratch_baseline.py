@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import gin
+
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
@@ -25,8 +27,10 @@ def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, ste
   """Trains (or resumes) `config` from scratch in <model_dir>/scratch; returns its final eval.
 
   Same optimizer, batch and schedule family as the base model (WarmupDecaySchedule's gin
-  settings), stretched over the baseline's own length."""
-  trainer = Trainer(config, data, strategy, os.path.join(model_dir, "scratch"),
-                    train_steps=steps, name="scratch",
-                    optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
+  settings), stretched over the baseline's own length. Built in the `scratch/` role scope, so
+  `scratch/WarmupDecaySchedule.peak_learning_rate` (or `scratch/Trainer.*`) tunes it alone."""
+  with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
+    trainer = Trainer(config, data, strategy, os.path.join(model_dir, "scratch"),
+                      train_steps=steps, name="scratch",
+                      optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
   return trainer.resume() or trainer.evaluate()

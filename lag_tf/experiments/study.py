@@ -81,7 +81,8 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                                  eval_steps=tuple(eval_steps))
 
   data = LanguageModelingData()
-  base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+  with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   if worker_index == 0 or base_model() is not None:
     restore_or_train_base(base, base_steps)
   else:

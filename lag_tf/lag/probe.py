@@ -14,6 +14,7 @@ import json
 import os
 from typing import Dict, Optional, Tuple
 
+import gin
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -78,10 +79,12 @@ class CandidateTrainers:
     if trainer is None:
       learning_rate = schedule.learning_rate(point.state.optimizer_step or 0,
                                              self.steps_after_growth)
-      trainer = Trainer(target, self.data, self.strategy, directory,
-                        train_steps=point.step + self.steps_after_growth,
-                        eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
-                        optimizer_fn=lambda: make_optimizer(learning_rate), name=candidate.name)
+      with gin.config_scope("probe"):  # The role scope (gin/runs/common.gin).
+        trainer = Trainer(target, self.data, self.strategy, directory,
+                          train_steps=point.step + self.steps_after_growth,
+                          eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
+                          optimizer_fn=lambda: make_optimizer(learning_rate),
+                          name=candidate.name)
       self._by_config[target] = trainer
     else:
       trainer.reset(directory, candidate.name)

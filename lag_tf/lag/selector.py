@@ -96,7 +96,7 @@ class SelectorRule:
     next segment would not fit.
   """
 
-  rule: str = "lag"
+  rule: str = "race"
   average_last: int = 1
   tie_z: float = 1.0
   halving_eta: int = 2
