@@ -1,6 +1,6 @@
 """Probe overhead: the share of a LAG run's FLOPs spent deciding (every candidate's probe and
 the evaluations its decision reads), with full probing, successive halving and a race (its
-worst case: nobody leaves), for a LAG experiment gin file.
+worst case: nobody leaves), for a LAG experiment gin file, without the file's probe budget.
 
 FLOPs are counted (PaLM appendix B, lag_tf.models.flops), not timed, so this needs no training:
 it reads the run's plan (lag_tf.plan, which --dry_run prints and the run's decision records and
@@ -45,6 +45,7 @@ def main() -> int:
   shares = {}
   for label, rule, key in RULES:
     config_io.parse([args.gin_file], [f"SelectorRule.rule = '{rule}'",
+                                      "SelectorRule.probe_budget_share = 0.0",
                                       "lag_experiment.scratch_baseline = False"])
     flops = phase_flops(plan_lib.build_plan(replicas=1))
     total = sum(flops)

@@ -21,6 +21,8 @@ lag_quickstart.gin's 4 evals of 8 batches per 30-step probe).
       [--gin_bindings=...] [--model_dir=DIR]
 
 Last line: `probe_wall_overhead=<x>`. On a shared machine the number is noisy: run it twice.
+It probes the whole pool for k steps (FULL_PROBING, the setting its README figures were
+measured in; --gin_bindings come after and override it).
 """
 
 from __future__ import annotations
@@ -122,6 +124,12 @@ def run(model_dir: str) -> dict:
           "eval_losses": {n: c.to_json()["eval_losses"] for n, c in record.candidates.items()}}
 
 
+# Every candidate for k steps, evaluated at 0, 10, 20 and 30, whatever the file's rule.
+FULL_PROBING = ["SelectorRule.rule = 'lag'", "SelectorRule.probe_budget_share = 0.0",
+                "ProbeSchedule.eval_steps = (0, 10, 20, 30)",
+                "lag_experiment.continue_steps = 120"]
+
+
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--gin_file", default="gin/experiments/lag_quickstart.gin")
@@ -129,7 +137,7 @@ def main() -> int:
   parser.add_argument("--model_dir", default=None,
                       help="an empty dir to run in (default: a temporary dir, removed after)")
   args = parser.parse_args()
-  config_io.parse([args.gin_file], args.gin_bindings)
+  config_io.parse([args.gin_file], FULL_PROBING + args.gin_bindings)
   scratch = args.model_dir is None
   model_dir = tempfile.mkdtemp(prefix="probe_wall_") if scratch else args.model_dir
   try:

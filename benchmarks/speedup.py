@@ -6,14 +6,18 @@ r"""Does growing reach a scratch model's loss for less compute? The comparison s
 
 For one target model, on the same data, tokenizer, batch and optimizer, every method of
 `lag_tf.lag.budget.METHODS` (scratch; gradual stacking, MIDAS and one-shot stacking; adaptive
-gradual stacking with rule `lag` and with rule `init_loss`; one-shot LAG over a pool) runs once
-per seed under the same training-FLOP budget, probes included (budget.py plans the steps). Each
-run is one `python -m lag_tf.main` process with the suite's gin file plus the method's bindings,
-in <out>/<model_kind>/<method>/seed-<s>/ (a normal lag_tf model dir: rerunning the suite
-resumes unfinished runs and skips finished ones). Then the report
-(<out>/<model_kind>/report/report.md + loss_vs_flops.png) is written, and the last line is
+gradual stacking with rule `lag`, `race` and `init_loss`; one-shot LAG over a pool) runs once
+per seed under the same FLOP budget, every probe and every evaluation a decision reads charged
+(budget.py plans the steps), and so does the scratch frontier (SpeedupSuite.frontier: each depth
+from scratch, fully annealed, at several budgets; <out>/<kind>/frontier/ or --frontier_dir).
+Each run is one `python -m lag_tf.main` process with the suite's gin file plus the method's
+bindings, in <out>/<model_kind>/<method>/seed-<s>/ (a normal lag_tf model dir: rerunning the
+suite resumes unfinished runs and skips finished ones). Then the report
+(<out>/<model_kind>/report/report.md, loss_vs_flops.png, frontier.png) is written, and the last
+line holds the comparisons fixed before the runs:
 
-  speedup: method=<best growth method> flops_speedup=<x> ci=[<lo>,<hi>] lag_vs_fixed=<d> ...
+  speedup: method=gradual_stacking frontier_speedup=<x> ci=[..] fixed_size_speedup=<y> ci=[..]
+    race_gradual_vs_fixed=<d> ci=[..] lag_gradual_vs_fixed=<d> ci=[..] best_of_many=...
 
 Suites are gin files: gin/experiments/speedup_{smoke,small,accelerator}.gin (or a path).
 Exit codes: 0 done; 1 a run failed (its log is named); 2 bad arguments or suite config.
@@ -37,7 +41,8 @@ import gin  # noqa: E402
 from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
-from lag_tf.analysis.speedup_runs import read_json, write_run_info  # noqa: E402
+from lag_tf.analysis.speedup_runs import (export_results, read_json,  # noqa: E402
+                                          write_run_info)
 from lag_tf.lag import budget  # noqa: E402
 from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
 from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
@@ -169,6 +174,10 @@ def main(argv=None) -> int:
   parser.add_argument("--frontier_dir", default=None,
                       help="where frontier runs live (default <out>/<kind>/frontier); suites "
                            "whose grids meet can share one")
+  parser.add_argument("--export_results", default=None,
+                      help="also write every run's compact record (charged eval curve, "
+                           "decisions, plan) to DIR/<kind>/runs/ to commit (README tables are "
+                           "recomputed from them by tests/test_results.py)")
   parser.add_argument("--print_cost", action="store_true",
                       help="print the plan and its cost, run nothing")
   parser.add_argument("--report_only", action="store_true",
@@ -220,6 +229,11 @@ def main(argv=None) -> int:
       except ValueError as error:
         raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())
+      if args.export_results:
+        written = export_results(suite_dir, frontier_dir,
+                                 os.path.join(args.export_results, kind))
+        print(f"exported {len(written)} run records to "
+              f"{os.path.join(args.export_results, kind, 'runs')}")
       headlines.append(headline)
   except SuiteError as error:
     print(f"error: {error}", file=sys.stderr)

@@ -69,6 +69,7 @@ def test_probe_overhead_benchmark_prints_the_plans_shares(capsys, monkeypatch):
   assert _probe_overhead().main() == 0
   last = capsys.readouterr().out.strip().splitlines()[-1]
   config_io.parse(["experiments/lag_quickstart.gin"], ["SelectorRule.rule = 'lag'",
+                                                       "SelectorRule.probe_budget_share = 0.0",
                                                        "lag_experiment.scratch_baseline = False"])
   share = plan_lib.build_plan(replicas=1).probe_share
   assert last.startswith(f"probe_share_full={share:.3f} probe_share_halving=")

@@ -268,3 +268,30 @@ def headline_line(headline: dict) -> str:
              "(vs one scratch run, chosen after the runs)")
   return line
 
+
+
+def frontier_table(records, seed: int) -> str:
+  """Markdown: one row per depth, one column per budget share, the final eval loss of each
+  finished scratch run of `seed` (compact records, `speedup_runs.read_results`); the README's
+  frontier table is this text."""
+  by_depth: Dict[int, Dict[float, float]] = {}
+  budget = None
+  for record in records:
+    run = record["run"]
+    if run["seed"] != seed or not run.get("finished") or not (
+        run["method"] == "scratch" or run["method"].startswith("frontier_")):
+      continue
+    if run["method"] == "scratch":
+      budget = run["plan"]["budget_flops"]
+    flops, loss = record["curve"][-1]
+    by_depth.setdefault(record["layers"], {})[flops] = loss
+  if budget is None:
+    raise ValueError(f"no finished scratch run of seed {seed}: no budget to share by")
+  shares = sorted({round(f / budget, 2) for runs in by_depth.values() for f in runs})
+  lines = ["| depth | " + " | ".join(f"{s:g}x budget" for s in shares) + " |",
+           "| --- |" + " ---: |" * len(shares)]
+  for depth, runs in sorted(by_depth.items()):
+    cells = {round(f / budget, 2): loss for f, loss in runs.items()}
+    lines.append(f"| {depth} layer{'s' if depth > 1 else ''} | " + " | ".join(
+        f"{cells[s]:.3f}" if s in cells else "-" for s in shares) + " |")
+  return "\n".join(lines)

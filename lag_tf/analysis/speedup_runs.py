@@ -153,3 +153,56 @@ def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun]
     for runs in by_depth.values():
       runs.sort()
   return points
+
+
+def compact_record(run_dir: str) -> Optional[dict]:
+  """What a README number needs from one run, small enough to commit: the suite's record of
+  the run (method, seed, plan, bindings, finished), its charged eval curve [[FLOPs, loss]] and
+  its decision records. None if the run has not started."""
+  info = read_json(run_dir.rstrip("/") + ".json")
+  run = read_method_run(run_dir)
+  if info is None or run is None:
+    return None
+  decisions = []
+  for growth in range(1, len(info["plan"]["phases"])):
+    found = read_json(_growth_dirs(run_dir, info["experiment"], growth)[0])
+    if found is not None:
+      decisions.append(found)
+  return {"run": {k: info[k] for k in ("method", "seed", "kind", "experiment", "plan",
+                                       "bindings", "finished") if k in info},
+          "layers": run.layers, "curve": [[float(f), float(l)] for f, l in
+                                          zip(run.curve.flops, run.curve.losses)],
+          "decisions": decisions}
+
+
+def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]:
+  """Writes every started run's compact record to <out_dir>/runs/<method>/seed-<s>.json
+  (frontier runs included); returns the paths written."""
+  written = []
+  for root in (suite_dir, frontier_dir):
+    if not os.path.isdir(root):
+      continue
+    for method in sorted(os.listdir(root)):
+      method_dir = os.path.join(root, method)
+      if method in ("report", "frontier") or not os.path.isdir(method_dir):
+        continue
+      for name in sorted(os.listdir(method_dir)):
+        if name.startswith("seed-") and name.endswith(".json"):
+          record = compact_record(os.path.join(method_dir, name[:-len(".json")]))
+          if record is not None:
+            path = os.path.join(out_dir, "runs", method, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic_file.write_text(path, json.dumps(record, indent=1, sort_keys=True))
+            written.append(path)
+  return written
+
+
+def read_results(out_dir: str) -> List[dict]:
+  """Every compact record under <out_dir>/runs (what `export_results` wrote)."""
+  records = []
+  runs_dir = os.path.join(out_dir, "runs")
+  for method in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
+    for name in sorted(os.listdir(os.path.join(runs_dir, method))):
+      with open(os.path.join(runs_dir, method, name)) as f:
+        records.append(json.load(f))
+  return records
