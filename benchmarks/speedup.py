@@ -42,7 +42,7 @@ from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
 from lag_tf.analysis.speedup_runs import (export_results, read_json,  # noqa: E402
-                                          write_run_info)
+                                          read_results, write_run_info)
 from lag_tf.lag import budget  # noqa: E402
 from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
 from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
@@ -112,6 +112,14 @@ def print_plan(suite, target, plans, frontier, seeds, sustained_tflops: float) -
   return total
 
 
+def committed_records(results: str, kind: str) -> dict:
+  """{(method, seed): the suite's record of the run} of the runs finished in --results."""
+  if not results:
+    return {}
+  return {(r["run"]["method"], r["run"]["seed"]): r["run"]
+          for r in read_results(os.path.join(results, kind)) if r["run"].get("finished")}
+
+
 def choose_seeds(suite_seeds, count):
   """The suite's seeds, or the first `count` of them extended by the next integers."""
   seeds = list(suite_seeds)
@@ -174,10 +182,12 @@ def main(argv=None) -> int:
   parser.add_argument("--frontier_dir", default=None,
                       help="where frontier runs live (default <out>/<kind>/frontier); suites "
                            "whose grids meet can share one")
-  parser.add_argument("--export_results", default=None,
-                      help="also write every run's compact record (charged eval curve, "
-                           "decisions, plan) to DIR/<kind>/runs/ to commit (README tables are "
-                           "recomputed from them by tests/test_results.py)")
+  parser.add_argument("--results", default=None,
+                      help="committed run records: DIR/<kind>/runs/<method>/seed-<s>.json. A run "
+                           "finished there with the same bindings is not run again and counts "
+                           "in the report; after the report every run's compact record (charged "
+                           "eval curve, decisions, plan) is written there, to commit (README "
+                           "tables are recomputed from them by tests/test_results.py)")
   parser.add_argument("--print_cost", action="store_true",
                       help="print the plan and its cost, run nothing")
   parser.add_argument("--report_only", action="store_true",
@@ -216,24 +226,32 @@ def main(argv=None) -> int:
         runs += [(seed, plan, os.path.join(frontier_dir, plan.method)) for seed in seeds
                  for plan in frontier]
         runs.sort(key=lambda run: seeds.index(run[0]))  # Stable: seed by seed, methods first.
+        committed = committed_records(args.results, kind)
         for done, (seed, plan, method_dir) in enumerate(runs, start=1):
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed} ...", flush=True)
+          record = committed.get((plan.method, seed))
+          if (record and not os.path.exists(os.path.join(method_dir, f"seed-{seed}.json"))
+              and record["bindings"] == list(bindings) + budget.method_bindings(
+                  plan, seed, suite.peak_learning_rates.get(kind), suite)):
+            print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: finished in the "
+                  "committed results", flush=True)
+            continue
           seconds = run_one(gin_file, bindings, plan, seed, method_dir, kind,
                             suite.peak_learning_rates.get(kind), suite)
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: "
                 f"{'done' if seconds else 'already finished'}"
                 + (f" in {seconds:.0f} s" if seconds else ""), flush=True)
       try:
-        headline = build_speedup_report(suite_dir, title=f"{suite.name} suite, {kind}",
-                                        frontier_dir=frontier_dir)
+        headline = build_speedup_report(
+            suite_dir, title=f"{suite.name} suite, {kind}", frontier_dir=frontier_dir,
+            results_dir=os.path.join(args.results, kind) if args.results else None)
       except ValueError as error:
         raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())
-      if args.export_results:
-        written = export_results(suite_dir, frontier_dir,
-                                 os.path.join(args.export_results, kind))
+      if args.results:
+        written = export_results(suite_dir, frontier_dir, os.path.join(args.results, kind))
         print(f"exported {len(written)} run records to "
-              f"{os.path.join(args.export_results, kind, 'runs')}")
+              f"{os.path.join(args.results, kind, 'runs')}")
       headlines.append(headline)
   except SuiteError as error:
     print(f"error: {error}", file=sys.stderr)

@@ -80,7 +80,8 @@ def test_a_stock_adamw_checkpoint_resumes_into_the_uninterrupted_runs_updates(tm
   with caplog.at_level(logging.WARNING):
     assert resumed.restore() == 10
   assert "written by stock AdamW" in caplog.text and "damaged" not in caplog.text
-  assert len(caplog.records) == 1, caplog.text
+  # One line from lag_tf (TensorFlow's own retracing warnings depend on what ran before).
+  assert len([r for r in caplog.records if r.name != "tensorflow"]) == 1, caplog.text
   for variable in resumed.model.trainable_variables:
     assert not resumed.optimizer.moment_births(variable).numpy().any()
   resumed.train()

@@ -145,6 +145,15 @@ def test_race_drops_a_bad_candidate_early_and_records_why(tmp_path, data_dir, na
   summary = (tmp_path / "summary.md").read_text()
   assert "race: stopped" in summary and "decision evaluations" in summary
   assert "deciding (probes and their evaluations) took" in summary
+  # The analysis report says how the race ran and which candidates tied, as summary.md does.
+  from lag_tf.analysis.report import build_report
+  build_report(str(tmp_path))
+  report = (tmp_path / "report" / "report.md").read_text()
+  assert f"The race stopped ({record.race['stopped']})" in report
+  assert "poisoned at 3" in report
+  for name in record.tied_with:
+    if name != record.winner:
+      assert "Tied with the winner" in report and name in report
 
 
 def test_a_killed_race_resumes_to_the_same_decision(tmp_path, data_dir):

@@ -1,6 +1,6 @@
 """README's tables come from committed data: every number in the "Does it pay?" frontier table
 is recomputed here from the compact run records under benchmarks/results/ (written by
-`benchmarks/speedup.py --export_results`), so a README number cannot drift from its data."""
+`benchmarks/speedup.py --results`), so a README number cannot drift from its data."""
 
 import os
 

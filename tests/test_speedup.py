@@ -192,6 +192,18 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert again.returncode == 0 and "already finished" in again.stdout
   assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
                     float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
+  # The committed records stand in for the run dirs: a suite into a new --out with --results
+  # runs nothing again and reports the same numbers.
+  results = tmp_path / "results"
+  exported = subprocess.run(command + ["--report_only", f"--results={results}"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+  assert exported.returncode == 0 and "exported 10 run records" in exported.stdout
+  elsewhere = [c if not c.startswith(str(out)) else str(tmp_path / "elsewhere")
+               for c in command] + [f"--results={results}"]
+  replayed = subprocess.run(elsewhere, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert replayed.returncode == 0, replayed.stderr[-2000:]
+  assert replayed.stdout.count("finished in the committed results") == 10
+  assert replayed.stdout.strip().splitlines()[-1] == last
   # Other settings into the same --out are refused before anything is touched.
   before = (suite_dir / "scratch" / "seed-0.json").read_text()
   changed = subprocess.run(command + ["--gin_bindings=Trainer.eval_batches = 3"], cwd=REPO,

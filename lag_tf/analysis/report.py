@@ -173,8 +173,18 @@ def _stage_section(decision: DecisionRecord, probes: Optional[dict],
   k = stage["probe_steps"]
   lines = [f"### Stage {decision.stage}: winner **{stage['winner']}**", "",
            f"rule `{stage['rule']}`, k = {_fmt(k)} probe steps, probe cost "
-           f"{_fmt(stage['probe_cost_flops'])} FLOPs, config {_fmt(stage['config_hash'])}, "
-           f"committed {_fmt(stage['committed_at'])}.", ""]
+           f"{_fmt(stage['probe_cost_flops'])} FLOPs of training + "
+           f"{_fmt(decision.probe_eval_flops)} FLOPs of the evaluations the decision read, "
+           f"config {_fmt(stage['config_hash'])}, committed {_fmt(stage['committed_at'])}.", ""]
+  others = [n for n in decision.tied_with if n != decision.winner]
+  if others:
+    lines += [f"Tied with the winner (within the tie margin of paired standard errors): "
+              f"{', '.join(others)}; the choice among them is within noise.", ""]
+  if decision.race:
+    left = ", ".join(f"{n} at {v['step']}" for n, v in sorted(decision.race.get("left", {})
+                                                             .items()))
+    lines += [f"The race stopped ({decision.race.get('stopped')}) at probe step "
+              f"{decision.race.get('at_step')}; left the race: {left or 'none'}.", ""]
   lines += _table(["candidate", "params", "status", "loss at 0", f"score at k={_fmt(k)}",
                    "rank at 0", "rank at k", "winner"],
                   [[r["name"], _fmt(r["params"]), str(r["status"]), _fmt(r["loss_at_init"]),

@@ -113,9 +113,47 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
                    finished=bool(info.get("finished")))
 
 
-def read_suite(suite_dir: str) -> Dict[str, Dict[int, MethodRun]]:
-  """{method: {seed: run}} for every run dir under `suite_dir` that has started."""
+def run_from_record(record: dict) -> MethodRun:
+  """A committed compact record (`compact_record`) as the MethodRun its run dir gave."""
+  run, plan = record["run"], record["run"]["plan"]
+  flops, losses = zip(*record["curve"])
+  overhead = 0.0
+  for decision_json, phase in zip(record["decisions"], plan["phases"][1:]):
+    decision = DecisionRecord.from_json(decision_json)
+    overhead += (decision.losing_probe_steps * phase["flops_per_step"]
+                 + _decision_eval_flops(decision, phase["flops_per_step"]))
+  return MethodRun(method=run["method"], seed=int(run["seed"]), curve=Curve(flops, losses),
+                   layers=int(record["layers"]), train_curve=None,
+                   winners=[d.get("winner") for d in record["decisions"]],
+                   overhead_flops=overhead, total_flops=float(flops[-1]),
+                   budget_flops=float(plan["budget_flops"]),
+                   wall_seconds=float(run.get("wall_seconds", 0.0)),
+                   finished=bool(run.get("finished")))
+
+
+def committed_runs(results_dir: Optional[str], frontier: bool
+                   ) -> Dict[str, Dict[int, MethodRun]]:
+  """{method: {seed: run}} of the finished runs committed under <results_dir>/runs (the
+  frontier's or the methods'), for a suite whose run dirs are gone (another machine or
+  session): they count in the report and are not run again."""
   runs: Dict[str, Dict[int, MethodRun]] = {}
+  if not results_dir:
+    return runs
+  for record in read_results(results_dir):
+    if record["run"].get("finished") and (
+        record["run"]["method"].startswith("frontier_") == frontier):
+      run = run_from_record(record)
+      runs.setdefault(run.method, {})[run.seed] = run
+  return runs
+
+
+def read_suite(suite_dir: str, results_dir: Optional[str] = None,
+               frontier: bool = False) -> Dict[str, Dict[int, MethodRun]]:
+  """{method: {seed: run}} for every run dir under `suite_dir` that has started, and the
+  finished runs committed under `results_dir` that have no run dir here."""
+  runs: Dict[str, Dict[int, MethodRun]] = {}
+  for method, by_seed in committed_runs(results_dir, frontier).items():
+    runs[method] = dict(by_seed)
   if not os.path.isdir(suite_dir):
     return runs
   for method in sorted(os.listdir(suite_dir)):
@@ -125,7 +163,7 @@ def read_suite(suite_dir: str) -> Dict[str, Dict[int, MethodRun]]:
     for name in sorted(os.listdir(method_dir)):
       if name.startswith("seed-") and name.endswith(".json"):
         run = read_method_run(os.path.join(method_dir, name[:-len(".json")]))
-        if run is not None:
+        if run is not None and (run.finished or run.seed not in runs.get(run.method, {})):
           runs.setdefault(run.method, {})[run.seed] = run
   return runs
 
@@ -137,13 +175,13 @@ def write_run_info(method_dir: str, name: str, info: dict) -> None:
                          json.dumps(info, indent=2, sort_keys=True))
 
 
-def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun]
-                  ) -> Dict[int, Dict[int, List[tuple]]]:
+def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
+                  results_dir: Optional[str] = None) -> Dict[int, Dict[int, List[tuple]]]:
   """{seed: {depth: [(FLOPs, final eval loss), ...]}} of the finished scratch frontier runs
   (`frontier_dir`, written by benchmarks/speedup.py) and the suite's own `scratch` runs (the
   target depth at the budget)."""
   points: Dict[int, Dict[int, List[tuple]]] = {}
-  found = read_suite(frontier_dir)
+  found = read_suite(frontier_dir, results_dir, frontier=True)
   for by_seed in list(found.values()) + [scratch]:
     for seed, run in by_seed.items():
       if run.finished:
@@ -169,7 +207,7 @@ def compact_record(run_dir: str) -> Optional[dict]:
     if found is not None:
       decisions.append(found)
   return {"run": {k: info[k] for k in ("method", "seed", "kind", "experiment", "plan",
-                                       "bindings", "finished") if k in info},
+                                       "bindings", "finished", "wall_seconds") if k in info},
           "layers": run.layers, "curve": [[float(f), float(l)] for f, l in
                                           zip(run.curve.flops, run.curve.losses)],
           "decisions": decisions}
