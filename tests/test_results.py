@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lag_tf.analysis.speedup_report import frontier_table
+from lag_tf.analysis.speedup_report import frontier_table, methods_table
 from lag_tf.analysis.speedup_runs import read_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,6 +22,10 @@ def test_the_readme_frontier_table_is_the_committed_runs_table():
   records = read_results(DECODER)
   assert records, f"no committed run records under {DECODER}/runs"
   assert frontier_table(records, seed=0) in _readme()
+
+
+def test_the_readme_methods_table_is_the_committed_runs_table():
+  assert methods_table(read_results(DECODER), seed=0) in _readme()
 
 
 def test_committed_records_are_whole_runs_of_the_suite():

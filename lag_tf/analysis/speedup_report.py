@@ -21,7 +21,7 @@ from lag_tf.analysis import plots
 from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
 from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
                                      geometric_mean_ci, mean_ci, mean_curve, paired_difference)
-from lag_tf.analysis.speedup_runs import MethodRun, read_frontier, read_suite
+from lag_tf.analysis.speedup_runs import MethodRun, read_frontier, read_suite, run_from_record
 from lag_tf.lag.budget import METHODS
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
@@ -297,4 +297,36 @@ def frontier_table(records, seed: int) -> str:
     cells = {round(f / budget, 2): loss for f, loss in runs.items()}
     lines.append(f"| {depth} layer{'s' if depth > 1 else ''} | " + " | ".join(
         f"{cells[s]:.3f}" if s in cells else "-" for s in shares) + " |")
+  return "\n".join(lines)
+
+
+def methods_table(records, seed: int) -> str:
+  """Markdown: each finished method run of `seed` (compact records) with its final eval loss,
+  its charged FLOPs as a share of the budget, what its decisions spent (the losers' probes and
+  every evaluation read; a share of the budget), and its speedups against
+  the same seed's fixed-size and any-size frontiers; the README's per-seed table is this
+  text."""
+  frontier: Dict[int, list] = {}
+  methods = []
+  for record in records:
+    run = record["run"]
+    if run["seed"] != seed or not run.get("finished"):
+      continue
+    flops, loss = record["curve"][-1]
+    if run["method"] == "scratch" or run["method"].startswith("frontier_"):
+      frontier.setdefault(record["layers"], []).append((flops, loss))
+    if not run["method"].startswith("frontier_"):
+      methods.append((record, flops, loss))
+  target = max(frontier) if frontier else None
+  lines = ["| method | final eval loss | FLOPs / budget | deciding | fixed-size speedup | "
+           "any-size speedup | winners |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+  order = {m: i for i, m in enumerate(METHODS)}
+  for record, flops, loss in sorted(methods, key=lambda m: order.get(m[0]["run"]["method"], 99)):
+    run = record["run"]
+    fixed = frontier_speedup({target: frontier[target]}, loss, flops) if target else None
+    anysize = frontier_speedup(frontier, loss, flops) if len(frontier) > 1 else None
+    lines.append(f"| {run['method']} | {loss:.3f} | {flops / run['plan']['budget_flops']:.3f} | "
+                 f"{run_from_record(record).overhead_flops / run['plan']['budget_flops']:.1%} | "
+                 f"{fixed if fixed else '-'} | {anysize if anysize else '-'} | "
+                 f"{' → '.join(d.get('winner') or '?' for d in record['decisions']) or '-'} |")
   return "\n".join(lines)

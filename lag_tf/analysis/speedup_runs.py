@@ -214,8 +214,8 @@ def compact_record(run_dir: str) -> Optional[dict]:
 
 
 def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]:
-  """Writes every started run's compact record to <out_dir>/runs/<method>/seed-<s>.json
-  (frontier runs included); returns the paths written."""
+  """Writes every finished run's compact record to <out_dir>/runs/<method>/seed-<s>.json
+  (frontier runs included; an unfinished run is run again anyway); returns the paths written."""
   written = []
   for root in (suite_dir, frontier_dir):
     if not os.path.isdir(root):
@@ -227,7 +227,7 @@ def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]
       for name in sorted(os.listdir(method_dir)):
         if name.startswith("seed-") and name.endswith(".json"):
           record = compact_record(os.path.join(method_dir, name[:-len(".json")]))
-          if record is not None:
+          if record is not None and record["run"].get("finished"):
             path = os.path.join(out_dir, "runs", method, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic_file.write_text(path, json.dumps(record, indent=1, sort_keys=True))
