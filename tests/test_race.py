@@ -199,3 +199,18 @@ def test_a_budget_that_cannot_fit_is_refused_before_training(tmp_path, data_dir)
     _race_run(str(tmp_path), data_dir, small_pool(),
               ["SelectorRule.rule = 'lag'", "SelectorRule.probe_budget_share = 0.05"])
   assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "ckpt").exists()
+
+
+def test_a_race_stops_when_its_next_look_would_not_fit_the_budget(tmp_path, data_dir):
+  """First look: 3 candidates x (3 steps + 2 evaluations of 4 batches) ~ 1.2 x the 14-step
+  stage; the second would bring it to ~2 x. A budget of 1.5 x the stage allows one look."""
+  from lag_fixtures import small_pool
+  from lag_tf.lag.decisions import read_decision
+  from lag_tf.records import DecisionRecord
+  _race_run(str(tmp_path), data_dir, small_pool(),
+            ["SelectorRule.probe_budget_share = 1.5", "SelectorRule.race_delta = 0.0"])
+  record = DecisionRecord.from_json(read_decision(str(tmp_path), 0))
+  assert record.race["stopped"] == "budget" and record.race["at_step"] == 3
+  assert [look["step"] for look in record.race["looks"]] == [3]
+  assert record.decision_flops <= record.probe_budget_flops
+  assert all(c.probe_steps_trained == 3 for c in record.candidates.values())
