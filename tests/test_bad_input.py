@@ -115,6 +115,12 @@ TABLE = [
     ("heads_not_dividing_width", TINY + ["--gin_bindings=NUM_HEADS = 3"],
      "d_model=32 is not divisible by num_heads=3", None),
     ("unexpected_argument", TINY + ["positional"], "unexpected arguments", None),
+    # README "LAG in gin": fixed-k LAG over the quickstart's pool needs 82% of the stage.
+    # (The full corpus's vocabulary, as in README: the plan refuses before any data is read.)
+    ("probes_over_budget", LAG[:1] + ["--gin_bindings=SelectorRule.rule = 'lag'",
+                                  "--gin_bindings=SelectorRule.probe_budget_share = 0.3"],
+     "the probes need up to 3.84 TFLOPs (82.2% of the stage's 4.68 training TFLOPs) but "
+     "SelectorRule.probe_budget_share=0.3 allows 1.4", None),
 ]
 
 
