@@ -68,9 +68,14 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   caplog.set_level(logging.INFO, logger="absl")
   config_io.parse(["experiments/gradual_tiny.gin"], TINY + [f"DATA_DIR = '{data_dir}'"])
   model_dir = str(tmp_path)
-  planned = plan.build_plan(replicas=1).training_flops
+  the_plan = plan.build_plan(replicas=1)
+  planned = the_plan.training_flops
   progress.begin_run(planned)
   summary = gradual_experiment(strategy(), model_dir)
+  # The evaluations every stage's decision read are the plan's, FLOP for FLOP.
+  assert summary["probe_eval_flops"] > 0
+  assert summary["probe_eval_flops"] == pytest.approx(
+      sum(p.flops for p in the_plan.phases if p.role == "decision evals"), rel=1e-9)
   # Progress lines name the phase, and the run's done FLOPs end at exactly the plan's.
   lines = [r.getMessage() for r in caplog.records]
   for phase in ("stage 0 of 2 (base) step", "stage 1: probe copy_", "(1 of 2)",
