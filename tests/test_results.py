@@ -38,3 +38,11 @@ def test_committed_records_are_whole_runs_of_the_suite():
       assert flops[-1] <= run["plan"]["total_flops"] * 1.001, run["method"]
       if run["method"] != "race_gradual":
         assert flops[-1] == pytest.approx(run["plan"]["total_flops"], rel=0.01), run["method"]
+
+
+def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
+  """The suite's report rebuilt from the committed records alone (no run dirs) gives README's
+  pre-registered line."""
+  from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
+  headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=DECODER)
+  assert "    " + headline_line(headline) + "\n" in _readme()
