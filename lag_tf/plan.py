@@ -29,7 +29,7 @@ from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import validate_pool
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.selector import SelectorRule, halving_rungs, probe_evals_bound
+from lag_tf.lag.selector import SelectorRule, halving_stretches, probe_evals_bound
 from lag_tf.lag.stage import probe_budget
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
@@ -165,13 +165,10 @@ def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
     return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
                   probe_steps, tokens) for i, n in enumerate(names, 1)]
   costliest = max(targets.values(), key=training_flops_per_token)
-  rungs = halving_rungs(rule, probe_steps, len(names))
-  phases, alive, previous = [], len(names), 0
-  for index, rung in enumerate(rungs, 1):
-    phases.append(Phase(f"{prefix}probe rung {index} of {len(rungs)}: {alive} of {len(names)} "
-                        f"to step {rung}", "probe", costliest, rung - previous, tokens, alive))
-    previous, alive = rung, max(1, math.ceil(alive / rule.halving_eta))
-  return phases
+  stretches = halving_stretches(rule, probe_steps, len(names))
+  return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
+                f"to step {end}", "probe", costliest, end - start, tokens, alive)
+          for index, (start, end, alive) in enumerate(stretches, 1)]
 
 
 def _targets(pool, base: TransformerConfig, context: str = "") -> Dict[str, TransformerConfig]:

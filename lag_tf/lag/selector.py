@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import gin
 import numpy as np
@@ -218,6 +218,18 @@ def halving_rungs(rule: SelectorRule, probe_steps: int, num_candidates: int) -> 
   return sorted(set(lengths))
 
 
+def halving_stretches(rule: SelectorRule, probe_steps: int,
+                      num_candidates: int) -> List[Tuple[int, int, int]]:
+  """Successive halving's rungs as (from probe step, to probe step, candidates trained): the
+  best ceil(n / eta) of each rung go on to the next (`halving_survivors`); the count is exact,
+  whichever candidates they are."""
+  stretches, alive, previous = [], num_candidates, 0
+  for rung in halving_rungs(rule, probe_steps, num_candidates):
+    stretches.append((previous, rung, alive))
+    alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
+  return stretches
+
+
 def halving_survivors(rule: SelectorRule, results: Mapping[str, ProbeResult],
                       up_to: int) -> List[str]:
   """The best ceil(n / eta) non-failed candidates by their score up to probe step `up_to`."""
@@ -305,12 +317,8 @@ def probe_evals_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence
     return 0
   evals = set(eval_steps) | {0, probe_steps}
   if rule.rule == "successive_halving":
-    alive, previous, total = num_candidates, 0, 0
-    for index, rung in enumerate(halving_rungs(rule, probe_steps, num_candidates)):
-      looks = len({s for s in evals if previous < s <= rung} | {rung}) + (index == 0)
-      total += alive * looks
-      alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
-    return total
+    return sum(alive * (len({s for s in evals if start < s <= end} | {end}) + (start == 0))
+               for start, end, alive in halving_stretches(rule, probe_steps, num_candidates))
   if rule.rule == "race":
     evals |= set(race_segments(rule, probe_steps, rewarmup_steps))
   return num_candidates * len(evals)
@@ -321,12 +329,9 @@ def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[
                      rewarmup_steps: int = 0) -> float:
   """The most a rule's probes can cost in FLOPs (every candidate's probe steps and the
   evaluations the decision reads), before a probe budget stops a race."""
-  if rule.rule == "successive_halving" and num_candidates > 1:
-    rungs, alive, previous, steps = halving_rungs(rule, probe_steps, num_candidates), \
-        num_candidates, 0, 0
-    for rung in rungs:
-      steps += alive * (rung - previous)
-      alive, previous = max(1, math.ceil(alive / rule.halving_eta)), rung
+  if rule.rule == "successive_halving":
+    steps = sum(alive * (end - start)
+                for start, end, alive in halving_stretches(rule, probe_steps, num_candidates))
   else:
     steps = num_candidates * probe_steps
   evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates, rewarmup_steps)
