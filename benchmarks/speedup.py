@@ -203,11 +203,17 @@ def main(argv=None) -> int:
       raise SuiteError(f"--seeds={args.seeds}: expected >= 1")
     headlines = []
     for kind in kinds:
-      extra = list(args.gin_bindings)
+      suite, target, bindings, plans, frontier = load_suite(gin_file, kind,
+                                                            list(args.gin_bindings))
       if args.methods:
-        chosen = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-        extra.append(f"SpeedupSuite.methods = {chosen!r}")
-      suite, target, bindings, plans, frontier = load_suite(gin_file, kind, extra)
+        # Chosen here, not by a gin binding: a run's bindings (its identity in --out and
+        # --results) must not depend on which other methods this invocation runs.
+        chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(chosen) - set(plans))
+        if unknown:
+          raise SuiteError(f"--methods: {', '.join(unknown)} not in this suite's methods "
+                           f"({', '.join(plans)})")
+        plans = {m: p for m, p in plans.items() if m in chosen}
       seeds = choose_seeds(suite.seeds, args.seeds)
       if args.frontier == "none":
         frontier = []

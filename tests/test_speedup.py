@@ -147,6 +147,13 @@ def test_bad_suite_arguments_exit_2_with_one_line(tmp_path):
   assert result.returncode == 2
   errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
   assert len(errors) == 1 and "--suite='nope'" in errors[0]
+  unknown = subprocess.run([sys.executable, "benchmarks/speedup.py", "--suite", "smoke",
+                            "--methods", "scratch,stacking", "--out", str(tmp_path)], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+  assert unknown.returncode == 2 and not os.listdir(tmp_path)
+  assert unknown.stderr.strip().splitlines()[-1] == (
+      "error: --methods: stacking not in this suite's methods (scratch, gradual_stacking, midas, "
+      "stack_once, lag_gradual, race_gradual, init_loss_gradual, lag_once)")
 
 
 def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
@@ -204,6 +211,11 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert replayed.returncode == 0, replayed.stderr[-2000:]
   assert replayed.stdout.count("finished in the committed results") == 10
   assert replayed.stdout.strip().splitlines()[-1] == last
+  # A subset of the methods is the same runs: a run's bindings do not name the other methods.
+  subset = subprocess.run(command + ["--methods=scratch,gradual_stacking", "--frontier=none"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert subset.returncode == 0, subset.stderr[-2000:]
+  assert subset.stdout.count(": already finished") == 2
   # Other settings into the same --out are refused before anything is touched.
   before = (suite_dir / "scratch" / "seed-0.json").read_text()
   changed = subprocess.run(command + ["--gin_bindings=Trainer.eval_batches = 3"], cwd=REPO,
