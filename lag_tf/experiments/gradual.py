@@ -52,9 +52,11 @@ def template_for_mode(mode: str, template: StagePoolTemplate) -> StagePoolTempla
   """The stage pool of `mode`: gradual stacking copies the top block and MIDAS the middle one
   (neither zero-initializes); adaptive and scratch keep `template`."""
   if mode == "gradual_stacking":
-    return dataclasses.replace(template, positions=("top",), zero_layers=False)
+    return dataclasses.replace(template, positions=("top",), zero_layers=False,
+                               noisy_copy_scale=0.0)
   if mode == "midas":
-    return dataclasses.replace(template, positions=("middle",), zero_layers=False)
+    return dataclasses.replace(template, positions=("middle",), zero_layers=False,
+                               noisy_copy_scale=0.0)
   return template
 
 
