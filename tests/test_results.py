@@ -76,3 +76,21 @@ def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
                                        str(sum(s.picked for s in race))]
   assert rows["race_gradual"][5] == ", ".join(
       map(str, sorted({s.left_race_at for s in race if s.left_race_at is not None}))) or "-"
+
+
+STUDY = os.path.join(REPO, "benchmarks", "results", "correlation_study_decoder_small")
+
+
+def test_the_readme_decoder_study_tables_are_the_committed_study(tmp_path):
+  """The decoder correlation study's committed metrics (every candidate's metrics.jsonl and
+  candidate.json, per seed) rebuild README's two tables: the headline and rho by probe step."""
+  import shutil
+  from lag_tf.analysis import report, runs, summary
+  copy = str(tmp_path / "study")
+  shutil.copytree(STUDY, copy)
+  headline = report.build_report(copy)
+  assert headline["num_candidates"] == 4 and headline["finished"]
+  readme = _readme()
+  assert "\n".join(report.headline_table(headline["rows"])) in readme
+  study = summary.summarize_study(runs.study_table(runs.read_experiment(copy).study))
+  assert "\n".join(report.step_table(study, range(0, 55, 5), rewarmup_steps=20)) in readme

@@ -105,3 +105,20 @@ def _ci_text(mean: float, low: float, high: float, signed: bool = False) -> str:
   if low != low:  # One seed: no interval.
     return form.format(mean)
   return f"{form.format(mean)} [{form.format(low)}, {form.format(high)}]"
+
+
+def picks_table(records, methods) -> str:
+  """Markdown: per seed, each method's committed candidates (stage by stage) and final eval
+  loss, so that where two rules chose differently, and whether it paid, can be read off."""
+  picks: Dict[int, Dict[str, tuple]] = {}
+  for record in records:
+    run = record["run"]
+    if run.get("finished") and run["method"] in methods:
+      picks.setdefault(int(run["seed"]), {})[run["method"]] = (
+          [d.get("winner") or "?" for d in record["decisions"]], record["curve"][-1][1])
+  lines = ["| seed | " + " | ".join(methods) + " |", "| ---: |" + " --- |" * len(methods)]
+  for seed, by_method in sorted(picks.items()):
+    cells = [f"{' → '.join(by_method[m][0])} ({by_method[m][1]:.3f})" if m in by_method
+             else "-" for m in methods]
+    lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
