@@ -94,3 +94,21 @@ def test_the_readme_decoder_study_tables_are_the_committed_study(tmp_path):
   assert "\n".join(report.headline_table(headline["rows"])) in readme
   study = summary.summarize_study(runs.study_table(runs.read_experiment(copy).study))
   assert "\n".join(report.step_table(study, range(0, 55, 5), rewarmup_steps=20)) in readme
+
+
+NOISY = os.path.join(REPO, "benchmarks", "results", "speedup_small_noisy_pool", "decoder")
+
+
+def test_the_readme_noisy_pool_tables_are_the_committed_runs_tables():
+  """README's "A pool where the choice matters": what each rule paid for the clearly bad
+  candidate, and what each method committed, recomputed from the variant's committed records."""
+  from lag_tf.analysis.decision_costs import picks_table, spend_table
+  records = read_results(NOISY)
+  assert {r["run"]["method"] for r in records} == {
+      "scratch", "gradual_stacking", "race_gradual", "lag_gradual", "init_loss_gradual"}
+  readme = _readme()
+  assert spend_table(records, "copy_top_noisy") in readme
+  assert picks_table(records, ["gradual_stacking", "race_gradual", "init_loss_gradual",
+                               "lag_gradual"]) in readme
+  # The bad candidate is never committed, by any rule.
+  assert not any(d["winner"] == "copy_top_noisy" for r in records for d in r["decisions"])

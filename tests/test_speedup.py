@@ -317,3 +317,23 @@ def test_frontier_plans_share_runs_by_depth_and_steps():
     assert "run_experiment.kind = 'train'" in bindings
     assert f"Trainer.train_steps = {plan.phases[0].steps}" in bindings
     assert f"WarmupDecaySchedule.total_steps = {plan.phases[0].steps}" in bindings  # Annealed.
+
+
+def test_a_seed_whose_frontier_is_only_its_scratch_run_adds_no_frontier_speedup():
+  from lag_tf.analysis.speedup import Curve
+  from lag_tf.analysis.speedup_report import method_stats
+  from lag_tf.analysis.speedup_runs import MethodRun
+
+  def run(method, seed, final_loss):
+    return MethodRun(method=method, seed=seed, curve=Curve([0.0, 1e12], [5.0, final_loss]),
+                     layers=4, train_curve=None, winners=[], overhead_flops=0.0,
+                     total_flops=1e12, budget_flops=1e12, wall_seconds=1.0, finished=True)
+  scratch = {0: run("scratch", 0, 2.0), 1: run("scratch", 1, 2.0)}
+  grown = {0: run("gradual_stacking", 0, 1.8), 1: run("gradual_stacking", 1, 1.8)}
+  frontier = {0: {4: [(0.5e12, 2.2), (1e12, 2.0), (2e12, 1.8)], 1: [(1e12, 1.7)]},
+              1: {4: [(1e12, 2.0)]}}  # Seed 1: the scratch run alone (no frontier runs yet).
+  stats = method_stats(grown, scratch, frontier, target_depth=4)
+  assert stats["seeds"] == [0, 1] and len(stats["final"]) == 2
+  # Seed 0 only: 2e12 FLOPs of the target for 1.8 over the method's 1e12.
+  assert stats["fixed_size"] == ["2.00"] and stats["fixed_size_ci"][0] == "2.00"
+  assert len(stats["any_size"]) == 1

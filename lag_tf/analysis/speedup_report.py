@@ -54,7 +54,9 @@ def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun],
     run, base = runs[seed], scratch[seed]
     final.append(run.curve.final_loss)
     by_depth = frontier.get(seed, {})
-    if by_depth.get(target_depth):
+    # A seed whose frontier is only its scratch run (its frontier runs not done yet) has no
+    # curve to read a speedup from, only a trivial bound: it does not count.
+    if len(by_depth.get(target_depth, [])) >= 2:
       fixed_size.append(frontier_speedup({target_depth: by_depth[target_depth]},
                                          run.curve.final_loss, run.total_flops))
     if len(by_depth) > 1:
