@@ -17,23 +17,24 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import numbers
 from typing import Dict, List, Optional, Tuple
 
 import gin
 
 from lag_tf.data import LanguageModelingData
-from lag_tf.experiments import gradual as gradual_lib
+from lag_tf.experiments import grow as grow_lib
 from lag_tf.experiments import registry
 from lag_tf.experiments import scratch_baseline as scratch_lib
-from lag_tf.growth import validate_pool
-from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
+from lag_tf.experiments import study as study_lib
+from lag_tf.growth import pool_targets
+from lag_tf.lag.gradual import MODE_TEMPLATES, StagePoolTemplate, StageSchedule, gradual_stages
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule, halving_stretches, probe_evals_bound
 from lag_tf.lag.stage import probe_budget
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer
+from lag_tf.training.trainer_arguments import check_trainer_arguments
 
 ANY_PARAMETER = "*"
 # What lag_tf.main calls before the experiment (a dry run skips some, e.g. for a TPU).
@@ -117,24 +118,11 @@ def arguments(fn, skip=("strategy", "model_dir", "model_config", "data")) -> Dic
 
 def check_trainer(settings: Dict[str, object], replicas: Optional[int],
                   config: TransformerConfig, data: LanguageModelingData) -> None:
-  """The checks Trainer makes when it is built, with its messages."""
-  for label in ("global_batch_size", "steps_per_loop", "checkpoint_every"):
-    value = settings[label]
-    if not isinstance(value, numbers.Integral) or value < 1:
-      raise ValueError(f"Trainer.{label}={value!r}: expected a positive integer")
-  steps = settings["train_steps"]
-  if not isinstance(steps, numbers.Integral) or steps < 0:
-    raise ValueError(f"Trainer.train_steps={steps!r}: expected an integer >= 0")
-  for label in ("eval_every", "checkpoint_every"):
-    if settings[label] % settings["steps_per_loop"]:
-      raise ValueError(f"Trainer.{label}={settings[label]} is not a multiple of "
-                       f"Trainer.steps_per_loop={settings['steps_per_loop']}")
-  if replicas and settings["global_batch_size"] % replicas:
-    raise ValueError(f"Trainer.global_batch_size={settings['global_batch_size']} is not "
-                     f"divisible by the {replicas} replicas of the strategy")
-  if data.vocab_size > config.vocab_size:
-    raise ValueError(f"the tokenizer has {data.vocab_size} ids but TransformerConfig."
-                     f"vocab_size={config.vocab_size}")
+  """The checks Trainer makes when it is built (the same function), on gin's settings."""
+  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
+                          settings["steps_per_loop"], settings["eval_every"],
+                          settings["checkpoint_every"], replicas, data.vocab_size,
+                          config.vocab_size)
 
 
 def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
@@ -171,13 +159,6 @@ def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
           for index, (start, end, alive) in enumerate(stretches, 1)]
 
 
-def _targets(pool, base: TransformerConfig, context: str = "") -> Dict[str, TransformerConfig]:
-  try:
-    return validate_pool(pool, base)
-  except ValueError as error:
-    raise ValueError(f"{context}invalid growth pool: {error}") from None
-
-
 def _winner(targets: Dict[str, TransformerConfig]) -> TransformerConfig:
   return max(targets.values(), key=training_flops_per_token)
 
@@ -192,11 +173,8 @@ def _plan_train(trainer, tokens, base):
 
 def _plan_grow(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["grow"])
-  pool, candidate = args["pool"], args["candidate"]
-  if candidate not in pool.names:
-    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
-                     f"{pool.name!r}: {', '.join(pool.names)}")
-  targets = validate_pool(pool, base)
+  candidate = args["candidate"]
+  targets = grow_lib.grown_targets(args["pool"], candidate, base)
   return ([Phase("base", "base", base, args["base_steps"], tokens),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
                  tokens)],
@@ -206,7 +184,7 @@ def _plan_grow(trainer, tokens, base):
 def _plan_lag(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["lag"])
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  targets = _targets(args["pool"], base)
+  targets = pool_targets(args["pool"], base)
   phases = [Phase("base", "base", base, args["base_steps"], tokens)]
   phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
                           schedule.probe_steps + args["continue_steps"])
@@ -222,14 +200,11 @@ def _plan_lag(trainer, tokens, base):
 
 def _plan_study(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["study"])
-  if not 0 <= args["worker_index"] < args["worker_count"]:
-    raise ValueError(f"study_experiment.worker_index={args['worker_index']} is outside "
-                     f"[0, worker_count={args['worker_count']})")
+  pool = args["pool"]
+  targets = pool_targets(pool, base)
+  mine = study_lib.worker_candidates(pool.names, args["worker_index"], args["worker_count"])
   if args["schedule"] is None:
     ProbeSchedule()  # The study replaces its steps; the rest is checked as in a run.
-  pool = args["pool"]
-  targets = _targets(pool, base)
-  mine = [n for i, n in enumerate(pool.names) if i % args["worker_count"] == args["worker_index"]]
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
                   base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens)]
   for seed in args["seeds"]:
@@ -246,43 +221,25 @@ def _plan_study(trainer, tokens, base):
 def _plan_gradual(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["gradual"])
   mode = args["mode"]
-  if mode not in gradual_lib.MODES:
-    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {gradual_lib.MODES}")
-  stages = args["stages"] or StageSchedule()
-  template = gradual_lib.template_for_mode(mode, args["template"] or StagePoolTemplate())
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  steps, layers = stages.steps(), stages.stage_layers
-  if base.num_layers != layers[0]:
-    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
-                     f"has num_layers={base.num_layers}")
-  if mode != "scratch" and schedule.probe_steps > min(steps[1:]):
-    raise ValueError(f"ProbeSchedule.probe_steps={schedule.probe_steps} is longer than the "
-                     f"shortest growth stage ({min(steps[1:])} steps)")
+  stages = gradual_stages(mode, args["stages"] or StageSchedule(),
+                          args["template"] or StagePoolTemplate(), schedule.probe_steps, base)
   overrides = {("Trainer", "train_steps"): "StageSchedule (each stage's steps)"}
-  if mode in ("gradual_stacking", "midas"):
-    for parameter in ("positions", "zero_layers"):
-      overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
-  phases, config = [], base
-  pools = []
-  for i in range(1, len(layers)):
-    pool = stage_pool(template, layers[i - 1], layers[i], i)
-    targets = _targets(pool, config, f"stage {i}: ")
-    pools.append(targets)
-    config = next(iter(targets.values()))
+  for parameter in MODE_TEMPLATES.get(mode, {}):
+    overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
   if mode == "scratch":
-    final = base.replace(num_layers=layers[-1])
     reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
     overrides.update({(name, ANY_PARAMETER): reason for name in
                       ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
     overrides[("Trainer", "train_steps")] = "the scratch budget (StageSchedule's FLOPs)"
-    return [Phase("scratch", "scratch", final, gradual_lib.scratch_steps(stages, base),
+    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps,
                   tokens)], overrides
-  phases.append(Phase("stage 0: base", "base", base, steps[0], tokens))
-  for i, targets in enumerate(pools, 1):
+  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens)]
+  for i, targets in enumerate(stages.targets, 1):
     phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
-                            _eval_tokens(trainer, tokens), steps[i])
+                            _eval_tokens(trainer, tokens), stages.steps[i])
     phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
-                        steps[i] - schedule.probe_steps, tokens))
+                        stages.steps[i] - schedule.probe_steps, tokens))
   return phases, overrides
 
 
