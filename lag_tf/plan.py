@@ -4,8 +4,12 @@
 arguments, TransformerConfig, the pool, ProbeSchedule, SelectorRule, StageSchedule, the
 Trainer settings), checks what a run checks before training, and returns every phase a run
 trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
-summary.md and decision records). It also says which Trainer/ProbeSchedule/... parameters the
-experiment sets itself, for lag_tf.bindings' unused-binding report.
+summary.md and decision records). It also says which parameters the experiment sets itself, for
+lag_tf.bindings' unused-binding report: Trainer's from the phases (each names the setting its
+steps come from), StagePoolTemplate's from lag.gradual.MODE_TEMPLATES, the study's replaced
+ProbeSchedule fields and a scratch run's unused growth settings from the planners below.
+The checks are the runners' own functions (trainer_arguments, gradual_stages, pool_targets,
+grown_targets, worker_candidates, probe_budget), so a dry run refuses what a run refuses.
 
 Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
 survivors (exact) at the costliest candidate's FLOPs (exact when all candidates share a target,
@@ -54,6 +58,9 @@ class Phase:
   tokens_per_step: int
   count: int = 1
   forward_only: bool = False  # Evaluations: a forward pass, a third of a training step.
+  # The setting the experiment passes as this phase's Trainer.train_steps ('' for the gin
+  # binding itself): the unused-binding report names these for a Trainer.train_steps binding.
+  steps_set_by: str = ""
 
   @property
   def params(self) -> int:
@@ -127,7 +134,7 @@ def check_trainer(settings: Dict[str, object], replicas: Optional[int],
 
 def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
                   schedule: ProbeSchedule, tokens: int, eval_tokens: int,
-                  steps_after_growth: int) -> List[Phase]:
+                  steps_after_growth: int, steps_set_by: str) -> List[Phase]:
   """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
   reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
   budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
@@ -142,20 +149,22 @@ def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: Sele
   eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
                        eval_tokens, forward_only=True)] if evals else [])
   return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens,
-                                worst) + eval_phase
+                                worst, steps_set_by) + eval_phase
 
 
 def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
                            rule: SelectorRule, probe_steps: int, tokens: int,
-                           worst: str) -> List[Phase]:
+                           worst: str, steps_set_by: str) -> List[Phase]:
   names = list(targets)
   if rule.rule != "successive_halving":
     return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
-                  probe_steps, tokens) for i, n in enumerate(names, 1)]
+                  probe_steps, tokens, steps_set_by=steps_set_by)
+            for i, n in enumerate(names, 1)]
   costliest = max(targets.values(), key=training_flops_per_token)
   stretches = halving_stretches(rule, probe_steps, len(names))
   return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                f"to step {end}", "probe", costliest, end - start, tokens, alive)
+                f"to step {end}", "probe", costliest, end - start, tokens, alive,
+                steps_set_by=steps_set_by)
           for index, (start, end, alive) in enumerate(stretches, 1)]
 
 
@@ -175,27 +184,28 @@ def _plan_grow(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["grow"])
   candidate = args["candidate"]
   targets = grow_lib.grown_targets(args["pool"], candidate, base)
-  return ([Phase("base", "base", base, args["base_steps"], tokens),
+  set_by = "grow_experiment.base_steps"
+  return ([Phase("base", "base", base, args["base_steps"], tokens, steps_set_by=set_by),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
-                 tokens)],
-          {("Trainer", "train_steps"): "grow_experiment.base_steps"})
+                 tokens, steps_set_by=set_by)], {})
 
 
 def _plan_lag(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["lag"])
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   targets = pool_targets(args["pool"], base)
-  phases = [Phase("base", "base", base, args["base_steps"], tokens)]
+  candidates = "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"
+  phases = [Phase("base", "base", base, args["base_steps"], tokens,
+                  steps_set_by="lag_experiment.base_steps (base)")]
   phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
-                          schedule.probe_steps + args["continue_steps"])
+                          schedule.probe_steps + args["continue_steps"], candidates)
   phases.append(Phase("continue the winner", "continue", _winner(targets),
-                      args["continue_steps"], tokens))
+                      args["continue_steps"], tokens, steps_set_by=candidates))
   if args.get("scratch_baseline"):
     steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), _winner(targets), tokens)
     phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", _winner(targets), steps,
-                        tokens))
-  return phases, {("Trainer", "train_steps"): "lag_experiment.base_steps (base) and "
-                  "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"}
+                        tokens, steps_set_by="the run's FLOPs (scratch baseline)"))
+  return phases, {}
 
 
 def _plan_study(trainer, tokens, base):
@@ -206,13 +216,13 @@ def _plan_study(trainer, tokens, base):
   if args["schedule"] is None:
     ProbeSchedule()  # The study replaces its steps; the rest is checked as in a run.
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
-                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens)]
-  for seed in args["seeds"]:
-    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens)
-               for n in mine]
+                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens,
+                  steps_set_by="study_experiment.base_steps (base)")]
   total = "study_experiment.total_steps"
-  return phases, {("Trainer", "train_steps"): f"study_experiment.base_steps (base) and {total}",
-                  ("ProbeSchedule", "probe_steps"): total,
+  for seed in args["seeds"]:
+    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens,
+                     steps_set_by=total) for n in mine]
+  return phases, {("ProbeSchedule", "probe_steps"): total,
                   ("ProbeSchedule", "eval_steps"): "study_experiment.dense_every, dense_until "
                   "and log_points",
                   ("ProbeSchedule", "growth_seed"): "study_experiment.seeds"}
@@ -224,22 +234,22 @@ def _plan_gradual(trainer, tokens, base):
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   stages = gradual_stages(mode, args["stages"] or StageSchedule(),
                           args["template"] or StagePoolTemplate(), schedule.probe_steps, base)
-  overrides = {("Trainer", "train_steps"): "StageSchedule (each stage's steps)"}
+  overrides = {}
   for parameter in MODE_TEMPLATES.get(mode, {}):
     overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
   if mode == "scratch":
     reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
     overrides.update({(name, ANY_PARAMETER): reason for name in
                       ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
-    overrides[("Trainer", "train_steps")] = "the scratch budget (StageSchedule's FLOPs)"
-    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps,
-                  tokens)], overrides
-  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens)]
+    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps, tokens,
+                  steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
+  set_by = "StageSchedule (each stage's steps)"
+  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens, steps_set_by=set_by)]
   for i, targets in enumerate(stages.targets, 1):
     phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
-                            _eval_tokens(trainer, tokens), stages.steps[i])
+                            _eval_tokens(trainer, tokens), stages.steps[i], set_by)
     phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
-                        stages.steps[i] - schedule.probe_steps, tokens))
+                        stages.steps[i] - schedule.probe_steps, tokens, steps_set_by=set_by))
   return phases, overrides
 
 
@@ -261,7 +271,9 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   check_trainer(trainer, replicas, base, data)
   tokens = trainer["global_batch_size"] * base.max_len
   phases, overrides = PLANNERS[kind](trainer, tokens, base)
-  if kind != "train":
+  set_by = list(dict.fromkeys(p.steps_set_by for p in phases if p.steps_set_by))
+  if set_by:  # The experiment builds its Trainers with their steps and names.
+    overrides[("Trainer", "train_steps")] = " and ".join(set_by)
     overrides[("Trainer", "name")] = "the experiment (each phase's name)"
   for phase in phases:
     if phase.steps < 0:
