@@ -10,12 +10,13 @@ and add in; a difference of one FLOP is a disagreement.
 import json
 
 import gin
+import pytest
 
 from lag_tf import config_io
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
-from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.experiments.grow import grow_experiment
+from lag_tf.experiments.registry import run_experiment
 from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
 from lag_tf.lag import budget
@@ -80,29 +81,33 @@ def test_a_study_runs_flops_equal_its_plan(tmp_path, data_dir):
   assert result["flops"]["total"] == planned.total_flops
 
 
-def test_speedup_suite_methods_spend_their_budget_plans_flops(tmp_path, data_dir):
-  """The smoke suite's gradual stacking (one-candidate stages) and LAG gradual (a decision per
-  stage: the losers' probes and the evaluations read are its overhead), run as the suite runs
-  them (budget.method_bindings on the suite's gin file), spend the FLOPs budget.py planned.
-  Decoder: budget.py counts an encoder's head at its masked share, a run at every position
-  (lag_tf.analysis.speedup_runs rescales for that)."""
+@pytest.mark.parametrize("method", ["scratch", "gradual_stacking", "lag_gradual", "lag_once"])
+def test_a_speedup_suite_method_spends_its_budget_plans_flops(method, tmp_path, data_dir):
+  """A smoke-suite method, run as the suite runs it (budget.method_bindings on the suite's gin
+  file, then the experiment kind they select), spends the FLOPs budget.py planned for it, and
+  lag_tf.plan prices that run the same: scratch (a `train` run), gradual stacking (one-candidate
+  stages: no overhead), LAG gradual and LAG once (a decision per growth: the losers' probes and
+  the evaluations read are the overhead). Decoder: budget.py counts an encoder's head at its
+  masked share, a run at every position (lag_tf.analysis.speedup_runs rescales for that)."""
   speedup = load_benchmark("speedup")
   gin_file = speedup.suite_file("smoke")
   suite, _, bindings, plans, _ = speedup.load_suite(
       gin_file, "decoder", [f"DATA_DIR = '{data_dir}'"])
-  for method in ("gradual_stacking", "lag_gradual"):
-    plan = plans[method]
-    gin.clear_config()
-    config_io.parse([gin_file], list(bindings) + budget.method_bindings(plan, 0, suite=suite))
-    model_dir = str(tmp_path / method)
-    flops = gradual_experiment(strategy(), model_dir)["flops"]
-    base, grown = plan.phases
-    assert flops["base"] == base.flops, method
-    # The winner's probe is the start of its stage; every other probe and eval is overhead.
-    winner_probe = read_decision(model_dir, 1)["candidates"][
-        read_decision(model_dir, 1)["winner"]]["probe_flops"]
-    assert flops["continuation"] + winner_probe == grown.steps * grown.flops_per_step, method
-    assert flops["probes"] - winner_probe + flops["decision evals"] == grown.overhead_flops, \
-        method
-    assert flops["total"] == plan.total_flops, method
-    assert (grown.overhead_flops > 0) == (method == "lag_gradual")
+  planned = plans[method]
+  gin.clear_config()
+  config_io.parse([gin_file], list(bindings) + budget.method_bindings(planned, 0, suite=suite))
+  assert plan_lib.build_plan(replicas=1).total_flops == planned.total_flops
+  model_dir = str(tmp_path / method)
+  flops = run_experiment(strategy(), model_dir)["flops"]
+  if method == "scratch":
+    assert flops == planned.total_flops
+    return
+  base, grown = planned.phases
+  assert flops["base"] == base.flops
+  # The winner's probe is the start of its stage; every other probe and eval is overhead.
+  decision = read_decision(model_dir, 0 if method == "lag_once" else 1)
+  winner_probe = decision["candidates"][decision["winner"]]["probe_flops"]
+  assert flops["continuation"] + winner_probe == grown.steps * grown.flops_per_step
+  assert flops["probes"] - winner_probe + flops["decision evals"] == grown.overhead_flops
+  assert (grown.overhead_flops > 0) == method.startswith("lag_")
+  assert flops["total"] == planned.total_flops
