@@ -48,7 +48,7 @@ from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
 from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
 
 SUITES = {name: f"gin/experiments/speedup_{name}.gin"
-          for name in ("smoke", "small", "accelerator")}
+          for name in ("smoke", "small", "small_noisy_pool", "small_long", "accelerator")}
 KINDS = ("encoder", "decoder")
 
 

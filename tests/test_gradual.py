@@ -12,7 +12,7 @@ from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.growth import validate_pool
 from lag_tf.lag.decisions import read_decision
 from lag_tf.lag.gradual import (StagePoolTemplate, StageSchedule, block_start, scratch_steps,
-                                stage_pool)
+                                stage_pool, template_for_mode)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import progress
@@ -52,6 +52,23 @@ def test_stage_pools_copy_each_position_and_validate():
   assert stage_pool(StagePoolTemplate(), 1, 2, 1).names == ["copy_top", "zero_top"]
   with pytest.raises(ValueError, match="unknown"):
     StagePoolTemplate(positions=("left",))
+
+
+def test_a_noisy_copy_is_offered_only_to_the_rules_that_choose():
+  noisy = StagePoolTemplate(noisy_copy_scale=3.0)
+  pool = stage_pool(noisy, num_layers=2, target_layers=3, stage=2)
+  assert pool.names == ["copy_top", "copy_middle", "zero_top", "copy_top_noisy"]
+  assert pool["copy_top_noisy"].depth_params == pool["copy_top"].depth_params
+  assert pool["copy_top_noisy"].noise_scale == 3.0 and pool["copy_top"].noise_scale == 0.0
+  base = TransformerConfig(num_layers=2, d_model=32, num_heads=2)
+  validate_pool(pool, base)
+  # Gradual stacking and MIDAS copy one fixed block; the noisy copy is not theirs.
+  for mode in ("gradual_stacking", "midas"):
+    fixed = stage_pool(template_for_mode(mode, noisy), 2, 3, 2)
+    assert len(fixed) == 1 and "noisy" not in fixed.names[0]
+  assert template_for_mode("adaptive", noisy) == noisy
+  with pytest.raises(ValueError, match="noisy_copy_scale=-1"):
+    StagePoolTemplate(noisy_copy_scale=-1.0)
 
 
 def test_scratch_gets_the_same_training_flops():

@@ -46,3 +46,51 @@ def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
   from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
   headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=DECODER)
   assert "    " + headline_line(headline) + "\n" in _readme()
+
+
+def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
+  """decision_costs charges a candidate its probe steps and decision evaluations in the suite's
+  convention: over a run's candidates that is the run's deciding cost (the winner's probe steps
+  are its training, not a cost)."""
+  from lag_tf.analysis.decision_costs import candidate_spend, spend_table
+  from lag_tf.analysis.speedup_runs import run_from_record
+  records = [r for r in read_results(DECODER) if r["run"]["method"] in (
+      "lag_gradual", "race_gradual", "init_loss_gradual") and r["run"]["finished"]]
+  assert records
+  names = {n for r in records for d in r["decisions"] for n in d["candidates"]}
+  spends = [s for name in sorted(names) for s in candidate_spend(records, name)]
+  for record in records:
+    run, phases = record["run"], record["run"]["plan"]["phases"]
+    mine = [s for s in spends if (s.method, s.seed) == (run["method"], run["seed"])]
+    winner_steps = sum(s.probe_steps * phases[s.stage]["flops_per_step"] for s in mine
+                       if s.picked)
+    assert sum(s.flops for s in mine) - winner_steps == pytest.approx(
+        run_from_record(record).overhead_flops, rel=1e-9), run["method"]
+    for s in mine:  # A race's dropped candidate trained to the look that dropped it.
+      assert s.left_race_at is None or s.probe_steps == s.left_race_at
+  table = spend_table(read_results(DECODER), "copy_top")
+  rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in table.splitlines()[2:]}
+  assert sorted(rows) == ["init_loss_gradual", "lag_gradual", "race_gradual"]
+  race = [s for s in candidate_spend(records, "copy_top") if s.method == "race_gradual"]
+  assert rows["race_gradual"][1:4] == [str(len({s.seed for s in race})), str(len(race)),
+                                       str(sum(s.picked for s in race))]
+  assert rows["race_gradual"][5] == ", ".join(
+      map(str, sorted({s.left_race_at for s in race if s.left_race_at is not None}))) or "-"
+
+
+STUDY = os.path.join(REPO, "benchmarks", "results", "correlation_study_decoder_small")
+
+
+def test_the_readme_decoder_study_tables_are_the_committed_study(tmp_path):
+  """The decoder correlation study's committed metrics (every candidate's metrics.jsonl and
+  candidate.json, per seed) rebuild README's two tables: the headline and rho by probe step."""
+  import shutil
+  from lag_tf.analysis import report, runs, summary
+  copy = str(tmp_path / "study")
+  shutil.copytree(STUDY, copy)
+  headline = report.build_report(copy)
+  assert headline["num_candidates"] == 4 and headline["finished"]
+  readme = _readme()
+  assert "\n".join(report.headline_table(headline["rows"])) in readme
+  study = summary.summarize_study(runs.study_table(runs.read_experiment(copy).study))
+  assert "\n".join(report.step_table(study, range(0, 55, 5), rewarmup_steps=20)) in readme

@@ -58,6 +58,26 @@ def headline_table(rows: List[dict]) -> List[str]:
         _fmt(r["top1"], 2), _fmt(r["regret"], 4), r["chosen"] or "n/a"] for r in rows])
 
 
+def step_table(study: summary_lib.StudySummary, steps, rewarmup_steps: int) -> List[str]:
+  """Spearman rho (CI), top-1 and regret at each of `steps` (those the study evaluated), each
+  marked inside, at the end of or after the post-growth learning-rate rewarmup: does ranking in the
+  rewarmup mislead (README "Correlation study")?"""
+  rows = []
+  for step in steps:
+    found = np.flatnonzero(study.table.steps == step)
+    if not found.size:
+      continue
+    i = int(found[0])
+    where = ("inside" if step < rewarmup_steps else "end" if step == rewarmup_steps
+             else "after")
+    rows.append([str(step), where,
+                 _with_ci(study.spearman.estimate[i], study.spearman.low[i],
+                          study.spearman.high[i]),
+                 _fmt(study.top1[i], 2), _fmt(study.regret[i], 4), study.chosen_at(step) or "n/a"])
+  return _table(["probe step", "rewarmup", "Spearman rho (CI)", "top-1", "regret", "chosen"],
+                rows)
+
+
 def _final_step_note(table: runs.StudyTable) -> str:
   if table.finished:
     return (f"T = probe step {table.final_step}: every candidate that did not fail stopped "

@@ -26,10 +26,11 @@ POSITIONS = ("top", "middle", "bottom")
 ALLOCATIONS = ("constant", "proportional")
 MODES = ("adaptive", "gradual_stacking", "midas", "scratch")
 # What a fixed mode sets in StagePoolTemplate, whatever gin binds (the unused-binding report
-# reads the keys): gradual stacking copies the top block, MIDAS the middle one, neither adds
-# zero-initialized layers.
-MODE_TEMPLATES = {"gradual_stacking": {"positions": ("top",), "zero_layers": False},
-                  "midas": {"positions": ("middle",), "zero_layers": False}}
+# reads the keys): gradual stacking copies the top block, MIDAS the middle one; neither adds
+# zero-initialized layers or the noisy copy.
+MODE_TEMPLATES = {
+    "gradual_stacking": {"positions": ("top",), "zero_layers": False, "noisy_copy_scale": 0.0},
+    "midas": {"positions": ("middle",), "zero_layers": False, "noisy_copy_scale": 0.0}}
 
 
 @gin.configurable
@@ -89,12 +90,17 @@ class StagePoolTemplate:
     copy goes right after its source block.
   zero_layers: also offer g zero-initialized (function-preserving) new layers on top.
   noise_scale, optimizer_state: applied to every generated candidate.
+  noisy_copy_scale: when > 0, also offer `copy_top_noisy`, the top block's copy with this much
+    relative noise on the copied kernels (noise std = scale x each kernel's std). A deliberately
+    poor candidate, to see what a selector pays to reject a clearly bad choice
+    (gin/experiments/speedup_small_noisy_pool.gin); 0 (default): not offered.
   """
 
   positions: Tuple[str, ...] = POSITIONS
   zero_layers: bool = True
   noise_scale: float = 0.0
   optimizer_state: str = "map"
+  noisy_copy_scale: float = 0.0
 
   def __post_init__(self):
     unknown = [p for p in self.positions if p not in POSITIONS]
@@ -102,6 +108,9 @@ class StagePoolTemplate:
       raise ValueError(f"StagePoolTemplate.positions: unknown {unknown}; expected {POSITIONS}")
     if not self.positions and not self.zero_layers:
       raise ValueError("StagePoolTemplate generates no candidate")
+    if self.noisy_copy_scale < 0:
+      raise ValueError(f"StagePoolTemplate.noisy_copy_scale={self.noisy_copy_scale}: expected "
+                       ">= 0")
 
 
 def block_start(position: str, num_layers: int, block: int) -> int:
@@ -133,6 +142,12 @@ def stage_pool(template: StagePoolTemplate, num_layers: int, target_layers: int,
         name="zero_top", depth="zero_output_layers",
         depth_params={"target_layers": target_layers, "position": "top"},
         noise_scale=template.noise_scale, optimizer_state=template.optimizer_state))
+  if template.noisy_copy_scale > 0:
+    start = block_start("top", num_layers, block)
+    candidates.append(Candidate(
+        name="copy_top_noisy", depth="copy_block",
+        depth_params={"target_layers": target_layers, "start": start, "stop": start + block},
+        noise_scale=template.noisy_copy_scale, optimizer_state=template.optimizer_state))
   return Pool(candidates, name=f"stage-{stage}")
 
 
