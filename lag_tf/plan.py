@@ -4,8 +4,12 @@
 arguments, TransformerConfig, the pool, ProbeSchedule, SelectorRule, StageSchedule, the
 Trainer settings), checks what a run checks before training, and returns every phase a run
 trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
-summary.md and decision records). It also says which Trainer/ProbeSchedule/... parameters the
-experiment sets itself, for lag_tf.bindings' unused-binding report.
+summary.md and decision records). It also says which parameters the experiment sets itself, for
+lag_tf.bindings' unused-binding report: Trainer's from the phases (each names the setting its
+steps come from), StagePoolTemplate's from lag.gradual.MODE_TEMPLATES, the study's replaced
+ProbeSchedule fields and a scratch run's unused growth settings from the planners below.
+The checks are the runners' own functions (trainer_arguments, gradual_stages, pool_targets,
+grown_targets, worker_candidates, probe_budget), so a dry run refuses what a run refuses.
 
 Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
 survivors (exact) at the costliest candidate's FLOPs (exact when all candidates share a target,
@@ -17,23 +21,24 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import numbers
 from typing import Dict, List, Optional, Tuple
 
 import gin
 
 from lag_tf.data import LanguageModelingData
-from lag_tf.experiments import gradual as gradual_lib
+from lag_tf.experiments import grow as grow_lib
 from lag_tf.experiments import registry
 from lag_tf.experiments import scratch_baseline as scratch_lib
-from lag_tf.growth import validate_pool
-from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, stage_pool
+from lag_tf.experiments import study as study_lib
+from lag_tf.growth import pool_targets
+from lag_tf.lag.gradual import MODE_TEMPLATES, StagePoolTemplate, StageSchedule, gradual_stages
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule, halving_stretches, probe_evals_bound
 from lag_tf.lag.stage import probe_budget
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer
+from lag_tf.training.trainer_arguments import check_trainer_arguments
 
 ANY_PARAMETER = "*"
 # What lag_tf.main calls before the experiment (a dry run skips some, e.g. for a TPU).
@@ -53,6 +58,9 @@ class Phase:
   tokens_per_step: int
   count: int = 1
   forward_only: bool = False  # Evaluations: a forward pass, a third of a training step.
+  # The setting the experiment passes as this phase's Trainer.train_steps ('' for the gin
+  # binding itself): the unused-binding report names these for a Trainer.train_steps binding.
+  steps_set_by: str = ""
 
   @property
   def params(self) -> int:
@@ -117,29 +125,16 @@ def arguments(fn, skip=("strategy", "model_dir", "model_config", "data")) -> Dic
 
 def check_trainer(settings: Dict[str, object], replicas: Optional[int],
                   config: TransformerConfig, data: LanguageModelingData) -> None:
-  """The checks Trainer makes when it is built, with its messages."""
-  for label in ("global_batch_size", "steps_per_loop", "checkpoint_every"):
-    value = settings[label]
-    if not isinstance(value, numbers.Integral) or value < 1:
-      raise ValueError(f"Trainer.{label}={value!r}: expected a positive integer")
-  steps = settings["train_steps"]
-  if not isinstance(steps, numbers.Integral) or steps < 0:
-    raise ValueError(f"Trainer.train_steps={steps!r}: expected an integer >= 0")
-  for label in ("eval_every", "checkpoint_every"):
-    if settings[label] % settings["steps_per_loop"]:
-      raise ValueError(f"Trainer.{label}={settings[label]} is not a multiple of "
-                       f"Trainer.steps_per_loop={settings['steps_per_loop']}")
-  if replicas and settings["global_batch_size"] % replicas:
-    raise ValueError(f"Trainer.global_batch_size={settings['global_batch_size']} is not "
-                     f"divisible by the {replicas} replicas of the strategy")
-  if data.vocab_size > config.vocab_size:
-    raise ValueError(f"the tokenizer has {data.vocab_size} ids but TransformerConfig."
-                     f"vocab_size={config.vocab_size}")
+  """The checks Trainer makes when it is built (the same function), on gin's settings."""
+  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
+                          settings["steps_per_loop"], settings["eval_every"],
+                          settings["checkpoint_every"], replicas, data.vocab_size,
+                          config.vocab_size)
 
 
 def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
                   schedule: ProbeSchedule, tokens: int, eval_tokens: int,
-                  steps_after_growth: int) -> List[Phase]:
+                  steps_after_growth: int, steps_set_by: str) -> List[Phase]:
   """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
   reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
   budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
@@ -154,28 +149,23 @@ def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: Sele
   eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
                        eval_tokens, forward_only=True)] if evals else [])
   return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens,
-                                worst) + eval_phase
+                                worst, steps_set_by) + eval_phase
 
 
 def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
                            rule: SelectorRule, probe_steps: int, tokens: int,
-                           worst: str) -> List[Phase]:
+                           worst: str, steps_set_by: str) -> List[Phase]:
   names = list(targets)
   if rule.rule != "successive_halving":
     return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
-                  probe_steps, tokens) for i, n in enumerate(names, 1)]
+                  probe_steps, tokens, steps_set_by=steps_set_by)
+            for i, n in enumerate(names, 1)]
   costliest = max(targets.values(), key=training_flops_per_token)
   stretches = halving_stretches(rule, probe_steps, len(names))
   return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                f"to step {end}", "probe", costliest, end - start, tokens, alive)
+                f"to step {end}", "probe", costliest, end - start, tokens, alive,
+                steps_set_by=steps_set_by)
           for index, (start, end, alive) in enumerate(stretches, 1)]
-
-
-def _targets(pool, base: TransformerConfig, context: str = "") -> Dict[str, TransformerConfig]:
-  try:
-    return validate_pool(pool, base)
-  except ValueError as error:
-    raise ValueError(f"{context}invalid growth pool: {error}") from None
 
 
 def _winner(targets: Dict[str, TransformerConfig]) -> TransformerConfig:
@@ -192,52 +182,47 @@ def _plan_train(trainer, tokens, base):
 
 def _plan_grow(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["grow"])
-  pool, candidate = args["pool"], args["candidate"]
-  if candidate not in pool.names:
-    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
-                     f"{pool.name!r}: {', '.join(pool.names)}")
-  targets = validate_pool(pool, base)
-  return ([Phase("base", "base", base, args["base_steps"], tokens),
+  candidate = args["candidate"]
+  targets = grow_lib.grown_targets(args["pool"], candidate, base)
+  set_by = "grow_experiment.base_steps"
+  return ([Phase("base", "base", base, args["base_steps"], tokens, steps_set_by=set_by),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
-                 tokens)],
-          {("Trainer", "train_steps"): "grow_experiment.base_steps"})
+                 tokens, steps_set_by=set_by)], {})
 
 
 def _plan_lag(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["lag"])
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  targets = _targets(args["pool"], base)
-  phases = [Phase("base", "base", base, args["base_steps"], tokens)]
+  targets = pool_targets(args["pool"], base)
+  candidates = "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"
+  phases = [Phase("base", "base", base, args["base_steps"], tokens,
+                  steps_set_by="lag_experiment.base_steps (base)")]
   phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
-                          schedule.probe_steps + args["continue_steps"])
+                          schedule.probe_steps + args["continue_steps"], candidates)
   phases.append(Phase("continue the winner", "continue", _winner(targets),
-                      args["continue_steps"], tokens))
+                      args["continue_steps"], tokens, steps_set_by=candidates))
   if args.get("scratch_baseline"):
     steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), _winner(targets), tokens)
     phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", _winner(targets), steps,
-                        tokens))
-  return phases, {("Trainer", "train_steps"): "lag_experiment.base_steps (base) and "
-                  "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"}
+                        tokens, steps_set_by="the run's FLOPs (scratch baseline)"))
+  return phases, {}
 
 
 def _plan_study(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["study"])
-  if not 0 <= args["worker_index"] < args["worker_count"]:
-    raise ValueError(f"study_experiment.worker_index={args['worker_index']} is outside "
-                     f"[0, worker_count={args['worker_count']})")
+  pool = args["pool"]
+  targets = pool_targets(pool, base)
+  mine = study_lib.worker_candidates(pool.names, args["worker_index"], args["worker_count"])
   if args["schedule"] is None:
     ProbeSchedule()  # The study replaces its steps; the rest is checked as in a run.
-  pool = args["pool"]
-  targets = _targets(pool, base)
-  mine = [n for i, n in enumerate(pool.names) if i % args["worker_count"] == args["worker_index"]]
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
-                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens)]
-  for seed in args["seeds"]:
-    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens)
-               for n in mine]
+                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens,
+                  steps_set_by="study_experiment.base_steps (base)")]
   total = "study_experiment.total_steps"
-  return phases, {("Trainer", "train_steps"): f"study_experiment.base_steps (base) and {total}",
-                  ("ProbeSchedule", "probe_steps"): total,
+  for seed in args["seeds"]:
+    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens,
+                     steps_set_by=total) for n in mine]
+  return phases, {("ProbeSchedule", "probe_steps"): total,
                   ("ProbeSchedule", "eval_steps"): "study_experiment.dense_every, dense_until "
                   "and log_points",
                   ("ProbeSchedule", "growth_seed"): "study_experiment.seeds"}
@@ -246,43 +231,25 @@ def _plan_study(trainer, tokens, base):
 def _plan_gradual(trainer, tokens, base):
   args = arguments(registry.EXPERIMENTS["gradual"])
   mode = args["mode"]
-  if mode not in gradual_lib.MODES:
-    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {gradual_lib.MODES}")
-  stages = args["stages"] or StageSchedule()
-  template = gradual_lib.template_for_mode(mode, args["template"] or StagePoolTemplate())
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  steps, layers = stages.steps(), stages.stage_layers
-  if base.num_layers != layers[0]:
-    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
-                     f"has num_layers={base.num_layers}")
-  if mode != "scratch" and schedule.probe_steps > min(steps[1:]):
-    raise ValueError(f"ProbeSchedule.probe_steps={schedule.probe_steps} is longer than the "
-                     f"shortest growth stage ({min(steps[1:])} steps)")
-  overrides = {("Trainer", "train_steps"): "StageSchedule (each stage's steps)"}
-  if mode in ("gradual_stacking", "midas"):
-    for parameter in ("positions", "zero_layers"):
-      overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
-  phases, config = [], base
-  pools = []
-  for i in range(1, len(layers)):
-    pool = stage_pool(template, layers[i - 1], layers[i], i)
-    targets = _targets(pool, config, f"stage {i}: ")
-    pools.append(targets)
-    config = next(iter(targets.values()))
+  stages = gradual_stages(mode, args["stages"] or StageSchedule(),
+                          args["template"] or StagePoolTemplate(), schedule.probe_steps, base)
+  overrides = {}
+  for parameter in MODE_TEMPLATES.get(mode, {}):
+    overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
   if mode == "scratch":
-    final = base.replace(num_layers=layers[-1])
     reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
     overrides.update({(name, ANY_PARAMETER): reason for name in
                       ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
-    overrides[("Trainer", "train_steps")] = "the scratch budget (StageSchedule's FLOPs)"
-    return [Phase("scratch", "scratch", final, gradual_lib.scratch_steps(stages, base),
-                  tokens)], overrides
-  phases.append(Phase("stage 0: base", "base", base, steps[0], tokens))
-  for i, targets in enumerate(pools, 1):
+    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps, tokens,
+                  steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
+  set_by = "StageSchedule (each stage's steps)"
+  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens, steps_set_by=set_by)]
+  for i, targets in enumerate(stages.targets, 1):
     phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
-                            _eval_tokens(trainer, tokens), steps[i])
+                            _eval_tokens(trainer, tokens), stages.steps[i], set_by)
     phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
-                        steps[i] - schedule.probe_steps, tokens))
+                        stages.steps[i] - schedule.probe_steps, tokens, steps_set_by=set_by))
   return phases, overrides
 
 
@@ -304,7 +271,9 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   check_trainer(trainer, replicas, base, data)
   tokens = trainer["global_batch_size"] * base.max_len
   phases, overrides = PLANNERS[kind](trainer, tokens, base)
-  if kind != "train":
+  set_by = list(dict.fromkeys(p.steps_set_by for p in phases if p.steps_set_by))
+  if set_by:  # The experiment builds its Trainers with their steps and names.
+    overrides[("Trainer", "train_steps")] = " and ".join(set_by)
     overrides[("Trainer", "name")] = "the experiment (each phase's name)"
   for phase in phases:
     if phase.steps < 0:

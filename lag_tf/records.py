@@ -198,6 +198,7 @@ class GrowthRecord:
   grown_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
   grown_checkpoint: Optional[str] = None
   operators: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  base_flops: Optional[float] = None  # The base model's training (the grown one trains none).
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)

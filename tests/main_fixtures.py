@@ -1,6 +1,7 @@
 """Running the binary `lag_tf.main` in this process (TensorFlow is imported once, so a bad-input
 row or a dry run costs about a second instead of a subprocess's ~10 s of imports)."""
 
+import importlib.util
 import logging
 import os
 import sys
@@ -52,3 +53,14 @@ def snapshot(directory):
       with open(path, "rb") as f:
         files[os.path.relpath(path, directory)] = f.read()
   return files
+
+
+def load_benchmark(name: str):
+  """benchmarks/<name>.py as a module (benchmarks are scripts, not a package), to call its
+  functions in this process."""
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                      f"{name}.py")
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

@@ -2,7 +2,6 @@
 nothing written; each flag that shapes it (calibrate, a given throughput, search paths, a config
 change); and a quiet console (a bad binding prints one stderr line)."""
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 from lag_tf import config_io, console
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
-from main_fixtures import run_main_in_process
+from main_fixtures import load_benchmark, run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--gin_bindings=include 'data/stdlib_corpus_small.gin'"]
@@ -24,14 +23,6 @@ def _dry(argv, tmp_path, data_dir, capsys, monkeypatch, mode="plan"):
   argv = argv + [f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / 'run'}",
                  f"--dry_run={mode}"]
   return run_main_in_process(argv, capsys, monkeypatch)
-
-
-def _probe_overhead():
-  spec = importlib.util.spec_from_file_location(
-      "probe_overhead", os.path.join(REPO, "benchmarks", "probe_overhead.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def _one(plan, role):
@@ -66,7 +57,7 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
 
 def test_probe_overhead_benchmark_prints_the_plans_shares(capsys, monkeypatch):
   monkeypatch.setattr("sys.argv", ["probe_overhead.py"])
-  assert _probe_overhead().main() == 0
+  assert load_benchmark("probe_overhead").main() == 0
   last = capsys.readouterr().out.strip().splitlines()[-1]
   config_io.parse(["experiments/lag_quickstart.gin"], ["SelectorRule.rule = 'lag'",
                                                        "SelectorRule.probe_budget_share = 0.0",

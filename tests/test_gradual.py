@@ -8,10 +8,11 @@ import pytest
 from lag_tf import config_io, plan
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis import report
-from lag_tf.experiments.gradual import gradual_experiment, scratch_steps, template_for_mode
+from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.growth import validate_pool
 from lag_tf.lag.decisions import read_decision
-from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, block_start, stage_pool
+from lag_tf.lag.gradual import (StagePoolTemplate, StageSchedule, block_start, scratch_steps,
+                                stage_pool, template_for_mode)
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import progress
@@ -93,6 +94,10 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   assert summary["probe_eval_flops"] > 0
   assert summary["probe_eval_flops"] == pytest.approx(
       sum(p.flops for p in the_plan.phases if p.role == "decision evals"), rel=1e-9)
+  # And so is everything it records spending (summary.md's compute line): base, probes,
+  # evaluations, continuations. A forward pass is a third of an integral count, so the run and
+  # the plan may round it apart in the last bit.
+  assert summary["flops"]["total"] == pytest.approx(the_plan.total_flops, rel=1e-12)
   # Progress lines name the phase, and the run's done FLOPs end at exactly the plan's.
   lines = [r.getMessage() for r in caplog.records]
   for phase in ("stage 0 of 2 (base) step", "stage 1: probe copy_", "(1 of 2)",

@@ -18,8 +18,18 @@ from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.models.flops import training_flops_per_token
 from lag_tf.records import GrowthRecord
 from lag_tf.training.trainer import Trainer
+
+
+def grown_targets(pool: Pool, candidate: str, base_config: TransformerConfig) -> dict:
+  """The pool's grown configs by candidate (validate_pool), after checking that `candidate` is
+  one of them: what a grow run and its plan check before anything trains."""
+  if candidate not in pool.names:
+    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
+                     f"{pool.name!r}: {', '.join(pool.names)}")
+  return validate_pool(pool, base_config)
 
 
 @gin.configurable(denylist=["strategy", "model_dir"])
@@ -27,10 +37,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                     candidate: str = gin.REQUIRED, base_steps: int = gin.REQUIRED,
                     growth_seed: int = 0) -> dict:
   base_config = TransformerConfig()
-  if candidate not in pool.names:
-    raise ValueError(f"grow_experiment.candidate={candidate!r} is not in pool "
-                     f"{pool.name!r}: {', '.join(pool.names)}")
-  targets = validate_pool(pool, base_config)
+  targets = grown_targets(pool, candidate, base_config)
   data = LanguageModelingData()
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
     base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
@@ -53,7 +60,8 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
       grown_eval_loss=float(grown_eval["eval_loss"]),
       base_config=base_config.to_dict(), grown_config=targets[candidate].to_dict(),
       grown_checkpoint=checkpoint, step=base.global_step,
-      operators=pool[candidate].to_dict())
+      operators=pool[candidate].to_dict(),
+      base_flops=base.global_step * base.tokens_per_step * training_flops_per_token(base_config))
   if grown.is_chief:
     atomic_file.write_text(os.path.join(model_dir, "growth.json"),
                            json.dumps(record.to_json(), indent=2, sort_keys=True, default=str))

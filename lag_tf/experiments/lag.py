@@ -19,32 +19,17 @@ from lag_tf import atomic_file
 from lag_tf.analysis import summary as summary_lib
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import scratch_baseline as scratch_lib
-from lag_tf.growth import Pool, validate_pool
+from lag_tf.growth import Pool, pool_targets
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag import decisions
+from lag_tf.lag.compute import compute_by_phase, compute_text
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
                               probe_budget, summary_table)
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
-from lag_tf.records import DecisionRecord
 from lag_tf.training.trainer import Trainer
-
-
-def compute_by_phase(record: DecisionRecord, base_config: TransformerConfig,
-                     winner_config: TransformerConfig, base_steps: int,
-                     continue_steps: int) -> dict:
-  """FLOPs of each phase: base model, probes (all candidates' training), the evaluations the
-  decision read (forward passes), the winner's continuation."""
-  tokens = record.tokens_per_step
-  phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
-            "probes": float(record.probe_cost_flops),
-            "decision evals": float(record.probe_eval_flops),
-            "continuation": continue_steps * tokens * training_flops_per_token(winner_config)}
-  phases["total"] = sum(phases.values())
-  return phases
 
 
 @gin.configurable(denylist=["strategy", "model_dir"])
@@ -63,10 +48,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   schedule = schedule or ProbeSchedule()
   rule = rule or SelectorRule()
   base_config = TransformerConfig()
-  try:
-    targets = validate_pool(pool, base_config)
-  except ValueError as error:
-    raise ValueError(f"invalid growth pool: {error}") from None
+  targets = pool_targets(pool, base_config)
   data = LanguageModelingData()
   steps_after_growth = schedule.probe_steps + continue_steps
 
@@ -91,8 +73,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
                            steps_after_growth, trainers=trainers)
   final = winner.evaluate()
-  flops = compute_by_phase(record, base_config, targets[record.winner], point.step,
-                           continue_steps)
+  flops = compute_by_phase(base_config, point.step, [record], [targets[record.winner]],
+                           [continue_steps])
   result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
             "steps": winner.global_step, "flops": flops}
   tokens_per_step = winner.tokens_per_step
@@ -105,15 +87,13 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     result["scratch_eval_loss"] = scratch["eval_loss"]
     baseline = summary_lib.scratch_comparison(final, scratch, steps)
   if chief:
-    phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
     atomic_file.write_text(
         os.path.join(model_dir, "summary.md"),
         "# LAG summary\n\n" + table + "\n\n" +
         f"winner `{record.winner}` continued to step {result['steps']}: final eval "
         f"loss {result['final_eval_loss']:.4f} "
         f"(checkpoint: candidates/{record.winner}/ckpt)\n\n"
-        f"compute, TFLOPs: {phases}; deciding (probes and their evaluations) took "
-        f"{(flops['probes'] + flops['decision evals']) / flops['total']:.1%} of it\n\n"
+        f"{compute_text(flops)}\n\n"
         f"{baseline}\n")
   logging.info("Done: %s", result)
   return result

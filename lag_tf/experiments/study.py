@@ -24,11 +24,13 @@ import tensorflow as tf
 from absl import logging
 
 from lag_tf.data import LanguageModelingData
-from lag_tf.growth import Pool, validate_pool
+from lag_tf.growth import Pool, pool_targets
 from lag_tf.interop.source import base_model, restore_or_train_base
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.stage import probe_flops
 from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
 
@@ -42,6 +44,15 @@ def study_eval_steps(total_steps: int, dense_every: int, dense_until: int,
     steps.update(int(round(s)) for s in np.geomspace(start, total_steps, log_points + 1))
   steps.add(total_steps)
   return sorted(s for s in steps if 0 <= s <= total_steps)
+
+
+def worker_candidates(names: Sequence[str], worker_index: int, worker_count: int) -> List[str]:
+  """The candidates worker `worker_index` of `worker_count` trains: every worker_count-th one
+  from its index (ValueError for an index outside the workers)."""
+  if not 0 <= worker_index < worker_count:
+    raise ValueError(f"study_experiment.worker_index={worker_index} is outside "
+                     f"[0, worker_count={worker_count})")
+  return [n for i, n in enumerate(names) if i % worker_count == worker_index]
 
 
 def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> None:
@@ -68,14 +79,9 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   dense_every / dense_until / log_points: the eval cadence (study_eval_steps).
   schedule: the post-growth learning-rate schedule (its probe_steps/eval_steps are replaced).
   """
-  if not 0 <= worker_index < worker_count:
-    raise ValueError(f"study_experiment.worker_index={worker_index} is outside "
-                     f"[0, worker_count={worker_count})")
   base_config = TransformerConfig()
-  try:
-    targets = validate_pool(pool, base_config)
-  except ValueError as error:
-    raise ValueError(f"invalid growth pool: {error}") from None
+  targets = pool_targets(pool, base_config)
+  mine = worker_candidates(pool.names, worker_index, worker_count)
   eval_steps = study_eval_steps(total_steps, dense_every, dense_until, log_points)
   schedule = dataclasses.replace(schedule or ProbeSchedule(), probe_steps=total_steps,
                                  eval_steps=tuple(eval_steps))
@@ -89,9 +95,12 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     _wait_for_base(model_dir, base_steps, base_wait_seconds)
     base.restore()
   point = GrowthPoint.from_trainer(base)
+  # Training FLOPs as lag_tf.plan counts them: the base where this worker trains it, then every
+  # candidate's steps (its evaluations are the study's measurements, reported apart).
+  flops = {"base": (point.step * point.tokens_per_step * training_flops_per_token(base_config)
+                    if worker_index == 0 else 0.0), "candidates": 0.0}
   del base
 
-  mine = [n for i, n in enumerate(pool.names) if i % worker_count == worker_index]
   finished = []
   for seed in seeds:
     seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
@@ -104,9 +113,12 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                    len(eval_steps))
       with progress.phase(f"study seed {seed}: {name} ({mine.index(name) + 1} of "
                           f"{len(mine)})"):
-        result, _ = trainers.probe(pool[name], targets[name],
-                                   os.path.join(seed_dir, "candidates", name), total_steps)
+        result, tokens_per_step = trainers.probe(
+            pool[name], targets[name], os.path.join(seed_dir, "candidates", name), total_steps)
+      flops["candidates"] += probe_flops(result, targets[name], tokens_per_step)[0]
       finished.append((seed, name, result.failed))
     del trainers
+  flops["total"] = flops["base"] + flops["candidates"]
+  logging.info("Study done: training FLOPs %s", flops)
   return {"candidates": mine, "seeds": list(seeds), "eval_steps": eval_steps,
-          "failed": [(s, n) for s, n, f in finished if f]}
+          "failed": [(s, n) for s, n, f in finished if f], "flops": flops}

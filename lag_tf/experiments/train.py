@@ -10,6 +10,7 @@ from absl import logging
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import Trainer
 
@@ -24,8 +25,10 @@ def train_experiment(strategy, model_dir: str) -> dict:
   final = trainer.train()
   initial = [r for r in read_metrics(trainer.metrics.path) if r["step"] == 0 and "eval_loss" in r]
   first_eval = initial[0]["eval_loss"] if initial else None
+  # Training FLOPs as lag_tf.plan counts them (its evaluations are reported apart).
+  flops = trainer.global_step * trainer.tokens_per_step * training_flops_per_token(config)
   result = {"params": count_parameters(config), "steps": trainer.global_step,
-            "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval}
+            "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval, "flops": flops}
   if trainer.is_chief:
     _write_summary(model_dir, config, result)
   logging.info("Done: %s", result)
@@ -36,7 +39,8 @@ def _write_summary(model_dir: str, config: TransformerConfig, result: dict) -> N
   lines = ["# train summary", "",
            f"model: {config.kind}, {config.num_layers} layers x d_model {config.d_model}, "
            f"{result['params']:,} parameters", f"steps: {result['steps']}",
-           f"final eval loss: {result['final_eval_loss']:.4f}"]
+           f"final eval loss: {result['final_eval_loss']:.4f}",
+           f"training compute: {result['flops'] / 1e12:.4g} TFLOPs"]
   if result["first_eval_loss"] is not None:
     lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
   atomic_file.write_text(os.path.join(model_dir, "summary.md"), "\n".join(lines) + "\n")

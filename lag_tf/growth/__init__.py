@@ -6,7 +6,7 @@ not touch Keras models: the adapters between them and `ModelState` (`state_from_
 """
 
 from lag_tf.growth.candidates import (OPTIMIZER_STATE_POLICIES, Candidate, Pool, apply_candidate,
-                                      target_config, validate_pool)
+                                      pool_targets, target_config, validate_pool)
 from lag_tf.growth.depth import (LayerPlan, copy_block, copy_middle_block, copy_top_layers,
                                  duplicate_layers, layer_map, random_layers, stack_layers,
                                  zero_output_layers)

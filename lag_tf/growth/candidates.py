@@ -200,6 +200,16 @@ def validate_pool(pool: Pool, base_config: TransformerConfig,
   return targets
 
 
+def pool_targets(pool: Pool, base_config: TransformerConfig,
+                 where: str = "") -> Dict[str, TransformerConfig]:
+  """`validate_pool` as a run checks its pool: its error says where ('stage 2: invalid growth
+  pool: ...'), so a run and its dry run refuse a pool with the same line."""
+  try:
+    return validate_pool(pool, base_config)
+  except ValueError as error:
+    raise ValueError(f"{where}invalid growth pool: {error}") from None
+
+
 def _shape(config: TransformerConfig) -> str:
   return (f"{config.num_layers} layers, d_model {config.d_model}, {config.num_heads} heads of "
           f"{config.key_dim}, d_ff {config.d_ff}")

@@ -5,19 +5,32 @@ Gradual stacking always copies the top block, MIDAS the middle one; here the poo
 is generated from a template (copy the g-layer block at each allowed position, plus
 zero-initialized new layers) and LAG commits the best per stage. The fixed baselines run on the
 same machinery with a one-candidate pool ('top' = gradual stacking, 'middle' = MIDAS).
+
+`gradual_stages` turns a run's settings into its checked stages (steps, depths, each stage's
+pool and grown configs): the experiment trains them and lag_tf.plan prices them, from this one
+function.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import gin
 
-from lag_tf.growth import Candidate, Pool
+from lag_tf.growth import Candidate, Pool, pool_targets
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import training_flops_per_token
 
 POSITIONS = ("top", "middle", "bottom")
 ALLOCATIONS = ("constant", "proportional")
+MODES = ("adaptive", "gradual_stacking", "midas", "scratch")
+# What a fixed mode sets in StagePoolTemplate, whatever gin binds (the unused-binding report
+# reads the keys): gradual stacking copies the top block, MIDAS the middle one; neither adds
+# zero-initialized layers or the noisy copy.
+MODE_TEMPLATES = {
+    "gradual_stacking": {"positions": ("top",), "zero_layers": False, "noisy_copy_scale": 0.0},
+    "midas": {"positions": ("middle",), "zero_layers": False, "noisy_copy_scale": 0.0}}
 
 
 @gin.configurable
@@ -136,3 +149,60 @@ def stage_pool(template: StagePoolTemplate, num_layers: int, target_layers: int,
         depth_params={"target_layers": target_layers, "start": start, "stop": start + block},
         noise_scale=template.noisy_copy_scale, optimizer_state=template.optimizer_state))
   return Pool(candidates, name=f"stage-{stage}")
+
+
+def template_for_mode(mode: str, template: StagePoolTemplate) -> StagePoolTemplate:
+  """The stage pool of `mode`: MODE_TEMPLATES' fields for a fixed mode; adaptive and scratch
+  keep `template`."""
+  return dataclasses.replace(template, **MODE_TEMPLATES.get(mode, {}))
+
+
+def scratch_steps(stages: StageSchedule, base_config: TransformerConfig) -> int:
+  """Steps of the final-size model that cost what one gradual run's training costs."""
+  budget = sum(steps * training_flops_per_token(base_config.replace(num_layers=layers))
+               for steps, layers in zip(stages.steps(), stages.stage_layers))
+  final = base_config.replace(num_layers=stages.stage_layers[-1])
+  return max(1, int(budget // training_flops_per_token(final)))
+
+
+@dataclasses.dataclass(frozen=True)
+class GradualStages:
+  """A gradual run's stages, checked: stage 0 trains the base model, stage i >= 1 grows it with
+  `pools[i - 1]` (grown configs `targets[i - 1]`, by candidate) and trains `steps[i]`."""
+
+  mode: str
+  base_config: TransformerConfig
+  steps: List[int]
+  layers: List[int]
+  pools: List[Pool]
+  targets: List[Dict[str, TransformerConfig]]
+  scratch_steps: int  # Mode 'scratch': the final-size model's steps (the same training FLOPs).
+
+  @property
+  def scratch_config(self) -> TransformerConfig:
+    return self.base_config.replace(num_layers=self.layers[-1])
+
+
+def gradual_stages(mode: str, stages: StageSchedule, template: StagePoolTemplate,
+                   probe_steps: int, base_config: TransformerConfig) -> GradualStages:
+  """The stages of a gradual run of `mode` from `base_config`; ValueError, before anything
+  trains, for a base of the wrong depth, probes longer than a growth stage or a stage pool that
+  cannot grow its model. `template` is the gin-bound one (template_for_mode applies the mode)."""
+  if mode not in MODES:
+    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {MODES}")
+  template = template_for_mode(mode, template)
+  steps, layers = stages.steps(), list(stages.stage_layers)
+  if base_config.num_layers != layers[0]:
+    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
+                     f"has num_layers={base_config.num_layers}")
+  if mode != "scratch" and probe_steps > min(steps[1:]):
+    raise ValueError(f"ProbeSchedule.probe_steps={probe_steps} is longer than the shortest "
+                     f"growth stage ({min(steps[1:])} steps)")
+  pools, targets, config = [], [], base_config
+  for i in range(1, len(layers)):
+    pools.append(stage_pool(template, layers[i - 1], layers[i], i))
+    targets.append(pool_targets(pools[-1], config, f"stage {i}: "))
+    config = next(iter(targets[-1].values()))  # Every candidate of a stage grows to one shape.
+  return GradualStages(mode=mode, base_config=base_config, steps=steps, layers=layers,
+                       pools=pools, targets=targets,
+                       scratch_steps=scratch_steps(stages, base_config))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import os
 import random
 import tempfile
@@ -44,6 +43,7 @@ from lag_tf.training import progress
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.metrics import MetricsLogger, read_metrics
 from lag_tf.training.schedules import WarmupDecaySchedule
+from lag_tf.training.trainer_arguments import check_trainer_arguments
 
 
 class DivergenceError(RuntimeError):
@@ -123,24 +123,9 @@ class Trainer:
                optimizer_fn=make_optimizer, name: str = "",
                model_fn: Callable[[TransformerConfig], keras.Model] = build_transformer,
                loss_fn: Optional[Callable] = None):
-    for label, value in (("global_batch_size", global_batch_size),
-                         ("steps_per_loop", steps_per_loop),
-                         ("checkpoint_every", checkpoint_every)):
-      if not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"Trainer.{label}={value!r}: expected a positive integer")
-    if not isinstance(train_steps, numbers.Integral) or train_steps < 0:
-      raise ValueError(f"Trainer.train_steps={train_steps!r}: expected an integer >= 0")
-    for label, value in (("eval_every", eval_every), ("checkpoint_every", checkpoint_every)):
-      if value % steps_per_loop:
-        raise ValueError(f"Trainer.{label}={value} is not a multiple of "
-                         f"Trainer.steps_per_loop={steps_per_loop}")
-    replicas = strategy.num_replicas_in_sync
-    if global_batch_size % replicas:
-      raise ValueError(f"Trainer.global_batch_size={global_batch_size} is not divisible by the "
-                       f"{replicas} replicas of the strategy")
-    if data.vocab_size > model_config.vocab_size:
-      raise ValueError(f"the tokenizer has {data.vocab_size} ids but TransformerConfig."
-                       f"vocab_size={model_config.vocab_size}")
+    check_trainer_arguments(global_batch_size, train_steps, steps_per_loop, eval_every,
+                            checkpoint_every, strategy.num_replicas_in_sync, data.vocab_size,
+                            model_config.vocab_size)
     self.model_config = model_config
     self.data = data
     self.strategy = strategy
