@@ -116,7 +116,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   for i in range(1, len(layers)):
     targets = validate_pool(pools[i], point.config)
     stage_dir = os.path.join(model_dir, f"stage-{i}")
-    # One compiled Trainer per target shape for this stage's candidates and its winner.
+    # One compiled engine per target shape for this stage's candidates and its winner.
     trainers = CandidateTrainers(point, data, strategy, schedule, steps[i])
     record = probe_and_commit(i, pools[i], targets, point, data, strategy, model_dir,
                               stage_dir, schedule, rule, steps[i], config_hash, chief,

@@ -79,7 +79,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   chief = base.is_chief
   del base
 
-  # One compiled Trainer per target shape serves every candidate and then the winner.
+  # One compiled engine per target shape serves every candidate and then the winner.
   trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   record = probe_and_commit(
       0, pool, targets, point, data, strategy, model_dir, model_dir, schedule, rule,

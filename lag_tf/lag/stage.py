@@ -34,7 +34,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   """Returns the committed decision record of `stage` (probing first if there is none).
 
   `trainers` (built from the same point, data, strategy, schedule and steps_after_growth when
-  not given) builds one compiled Trainer per target shape for all candidates and rungs; pass
+  not given) builds one compiled engine per target shape for all candidates and rungs; pass
   the same one to `continue_winner` to continue the winner on it too.
   """
   existing = decisions.read_decision(model_dir, stage)
