@@ -175,10 +175,16 @@ class Trainer:
   eval_batches = _engine_value("eval_batches", "Held-out global batches per evaluation.")
   tokens_per_step = _engine_value("tokens_per_step", "Tokens per training step.")
   flops_per_step = _engine_value("flops_per_step", "Training FLOPs per step (models/flops).")
-  global_step = _engine_value("global_step", "Optimizer steps taken (an int; a grown model "
-                              "continues its base's count).")
-  examples_seen = _engine_value("examples_seen", "The data position: training examples "
-                                "consumed (an int; a resumed run continues from it).")
+
+  @property
+  def global_step(self) -> int:
+    """Optimizer steps taken (a grown model continues its base's count)."""
+    return self._driven_engine().global_step
+
+  @property
+  def examples_seen(self) -> int:
+    """The data position: training examples consumed (a resumed run continues from it)."""
+    return self._driven_engine().examples_seen
 
   def model_state(self) -> ModelState:
     """The model's weights, AdamW moments and optimizer step, copied into numpy."""
