@@ -70,7 +70,7 @@ def install(kind: str, nth: int, mount: str) -> None:
     def full_write(self, step, values):
       if self.enabled:
         record = {"step": int(step)}
-        record.update({k: metrics._plain(v) for k, v in values.items()})  # pylint: disable=protected-access
+        record.update({k: metrics.json_value(v) for k, v in values.items()})
         size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
         needs_page = size % PAGE + len(json.dumps(record) + "\n") > PAGE or size == 0
         if needs_page and due():

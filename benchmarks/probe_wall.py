@@ -43,7 +43,7 @@ from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.data import LanguageModelingData  # noqa: E402
 from lag_tf.growth import validate_pool  # noqa: E402
-from lag_tf.lag.probe import GrowthPoint  # noqa: E402
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint  # noqa: E402
 from lag_tf.lag.schedule import ProbeSchedule  # noqa: E402
 from lag_tf.lag.selector import SelectorRule  # noqa: E402
 from lag_tf.lag.stage import continue_winner, probe_and_commit  # noqa: E402
@@ -91,13 +91,16 @@ def run(model_dir: str) -> dict:
   base_seconds = time.perf_counter() - started
 
   started = time.perf_counter()
-  record = probe_and_commit(0, pool, targets, point, data, strategy, model_dir, model_dir,
-                            schedule, rule, steps_after_growth, "probe_wall_benchmark", True)
+  record = probe_and_commit(
+      0, pool, targets, CandidateTrainers(point, data, strategy, schedule, steps_after_growth),
+      model_dir, model_dir, rule, "probe_wall_benchmark", True)
   probe_seconds = time.perf_counter() - started
 
   started = time.perf_counter()
-  winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
-                           steps_after_growth)
+  # Engines of its own, as the probes' are gone: the continuation's time includes a build.
+  winner = continue_winner(
+      record, pool, targets, CandidateTrainers(point, data, strategy, schedule,
+                                               steps_after_growth), model_dir)
   continue_seconds = time.perf_counter() - started
   eval_seconds = []
   for _ in range(5):  # Warm evaluations of the target shape: what one probe eval costs.

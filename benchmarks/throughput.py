@@ -73,6 +73,7 @@ from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training import losses
 from lag_tf.training import trainer as trainer_lib
+from lag_tf.training.engine import StepEngine
 
 CONFIG = TransformerConfig(kind="encoder", num_layers=4, d_model=256, num_heads=4, d_ff=1024,
                            vocab_size=8192, max_len=128, dropout=0.0, tie_embeddings=True)
@@ -243,14 +244,14 @@ class TrainContender:
     self.tokens_per_step = tokens_per_step
     self.flops_per_token = flops_per_token
     self.in_ratio = in_ratio  # bf16 rows are reported, not compared (not a fair MFU lever)
-    self.iterator = trainer.train_iterator()  # The Trainer's own distributed input.
+    self.iterator = trainer.engine.train_iterator()  # The Trainer's own distributed input.
     self.seconds_per_step = []
     self.peak_flops = []  # the matmul's FLOP/s measured right after each measurement
     self.losses = []
 
   def _run(self, steps):
     started = time.perf_counter()
-    loss = self.trainer.run_steps(self.iterator, steps)
+    loss = self.trainer.engine.run_steps(self.iterator, steps)
     return time.perf_counter() - started, loss
 
   def warm_up(self, steps):
@@ -368,24 +369,24 @@ class StepMatmuls:
 
 
 class UpdateOnly:
-  """The optimizer half of a training step and nothing else: the Trainer's own
+  """The optimizer half of a training step and nothing else: the step engine's own
   `apply_gradients` (global-norm clipping + AdamW) on lag_tf's variables, with fixed
   gradients, `steps` updates per XLA-compiled call (its fastest form here). Both contenders
   run exactly this in the shared loop, so no model implementation can make it shorter.
   """
 
-  def __init__(self, trainer: trainer_lib.Trainer, steps: int):
+  def __init__(self, engine: StepEngine, steps: int):
     self.label = "optimizer update only (XLA)"
     self.steps = steps
     rng = np.random.default_rng(3)
     gradients = [tf.constant(1e-3 * rng.standard_normal(v.shape, dtype=np.float32))
-                 for v in trainer.model.trainable_variables]
-    update = tf.function(lambda: trainer.apply_gradients(gradients), jit_compile=True)
+                 for v in engine.model.trainable_variables]
+    update = tf.function(lambda: engine.apply_gradients(gradients), jit_compile=True)
 
     def run(num_steps):
       for _ in tf.range(num_steps):
         update()
-      return trainer.optimizer.iterations
+      return engine.optimizer.iterations
 
     self.fn = tf.function(run)
     self.seconds = []
@@ -459,7 +460,7 @@ def main(argv=None):
   matmuls_only = StepMatmuls(CONFIG, GLOBAL_BATCH_SIZE, head_rows)
   matmuls_only_xla = StepMatmuls(CONFIG, GLOBAL_BATCH_SIZE, head_rows, jit_compile=True)
   update_only = UpdateOnly(make_trainer("lag_tf", False, data, f"{model_dir}/update_only",
-                                        args.steps, args.seed), args.steps)
+                                        args.steps, args.seed).engine, args.steps)
   for thing in contenders + [peak, peak_xla, matmuls_only, matmuls_only_xla, update_only]:
     thing.warm_up(args.warmup_steps)
   bound_ratios = []  # counted FLOP/s at the matmuls-only time / the matmul peak, per repeat

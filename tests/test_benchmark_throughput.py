@@ -106,8 +106,8 @@ def test_xla_step_with_the_gathered_head_compiles_at_benchmark_width(tmp_path, m
     trainer = throughput.make_trainer("lag_tf", jit_compile, data, str(tmp_path / str(jit_compile)),
                                       steps_per_loop=1, seed=0, config=config)
     # the gathered head, not every position
-    assert trainer.loss_fn.keywords == {"mask_probability": 0.15}
-    first_losses.append(trainer.run_steps(trainer.train_iterator(), 1))
+    assert trainer.engine.loss_fn.keywords == {"mask_probability": 0.15}
+    first_losses.append(trainer.engine.run_steps(trainer.engine.train_iterator(), 1))
   assert np.isfinite(first_losses[0])
   assert first_losses[0] == pytest.approx(first_losses[1], abs=1e-4)
 
@@ -116,13 +116,13 @@ def test_update_only_runs_the_trainers_optimizer_step(tmp_path, monkeypatch):
   """The update-only row does `steps` real clip + AdamW updates of the Trainer's variables."""
   monkeypatch.setattr(throughput, "GLOBAL_BATCH_SIZE", 4)
   data = throughput.FixedBatches(TINY, global_batch_size=4, num_batches=1, seed=0)
-  trainer = throughput.make_trainer("lag_tf", False, data, str(tmp_path), steps_per_loop=1,
-                                    seed=0, config=TINY)
-  before = [v.numpy().copy() for v in trainer.model.trainable_variables]
-  update = throughput.UpdateOnly(trainer, steps=3)
+  engine = throughput.make_trainer("lag_tf", False, data, str(tmp_path), steps_per_loop=1,
+                                   seed=0, config=TINY).engine
+  before = [v.numpy().copy() for v in engine.model.trainable_variables]
+  update = throughput.UpdateOnly(engine, steps=3)
   update.warm_up()
   update.measure()
-  assert int(trainer.optimizer.iterations.numpy()) == 1 + 3
+  assert int(engine.optimizer.iterations.numpy()) == 1 + 3
   assert len(update.seconds) == 1 and update.seconds[0] > 0
-  after = trainer.model.trainable_variables
+  after = engine.model.trainable_variables
   assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after))

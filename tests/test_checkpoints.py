@@ -40,7 +40,7 @@ def _damage(path, how):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, data_dir, caplog):
   trainer = tiny_trainer(tmp_path, data_dir, **FAST)
   trainer.train()
-  expected = {v.path: v.numpy() for v in trainer.model.trainable_variables}
+  expected = {v.path: v.numpy() for v in trainer.engine.model.trainable_variables}
   ckpt = tmp_path / "ckpt"
   _damage(str(ckpt / "ckpt-20.data-00000-of-00001"), "flipped")
   again = tiny_trainer(tmp_path, data_dir, **FAST)
@@ -49,7 +49,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, da
   assert "ckpt-20 is damaged" in caplog.text and "falling back to" in caplog.text
   assert [r["step"] for r in read_metrics(str(tmp_path / "metrics.jsonl"))] == [10]
   again.train()  # Recomputes steps 11-20 and overwrites the damaged files.
-  for variable in again.model.trainable_variables:
+  for variable in again.engine.model.trainable_variables:
     assert variable.numpy() == pytest.approx(expected[variable.path], abs=1e-4)
 
   # Every checkpoint damaged: one error naming them; nothing is deleted.
@@ -73,21 +73,22 @@ def test_a_stock_adamw_checkpoint_resumes_into_the_uninterrupted_runs_updates(tm
   stock.train(until_step=10)
   gin.clear_config()
   resumed = tiny_trainer(tmp_path / "resumed", data_dir, **FAST)
-  assert isinstance(resumed.optimizer, optimizers.GrowthAdamW)
+  assert isinstance(resumed.engine.optimizer, optimizers.GrowthAdamW)
   # Births as a finished run could leave them: the restore must set them, not inherit them.
-  for variable in resumed.model.trainable_variables:
-    resumed.optimizer.moment_births(variable).assign(np.full(variable.shape, 7, np.float32))
+  optimizer = resumed.engine.optimizer
+  for variable in resumed.engine.model.trainable_variables:
+    optimizer.moment_births(variable).assign(np.full(variable.shape, 7, np.float32))
   with caplog.at_level(logging.WARNING):
     assert resumed.restore() == 10
   assert "written by stock AdamW" in caplog.text and "damaged" not in caplog.text
   # One line from lag_tf (TensorFlow's own retracing warnings depend on what ran before).
   assert len([r for r in caplog.records if r.name != "tensorflow"]) == 1, caplog.text
-  for variable in resumed.model.trainable_variables:
-    assert not resumed.optimizer.moment_births(variable).numpy().any()
+  for variable in resumed.engine.model.trainable_variables:
+    assert not resumed.engine.optimizer.moment_births(variable).numpy().any()
   resumed.train()
   # The two optimizers differ only in float32 rounding of 1 - beta^t (optimizers.py): ~1e-7 here.
-  expected = {v.path: v.numpy() for v in uninterrupted.model.trainable_variables}
-  for variable in resumed.model.trainable_variables:
+  expected = {v.path: v.numpy() for v in uninterrupted.engine.model.trainable_variables}
+  for variable in resumed.engine.model.trainable_variables:
     np.testing.assert_allclose(variable.numpy(), expected[variable.path], rtol=0, atol=1e-6,
                                err_msg=variable.path)
 

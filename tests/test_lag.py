@@ -154,7 +154,7 @@ def test_candidates_see_the_identical_data_stream(tmp_path, data_dir):
   for name in pool.names:
     trainer = candidate_trainer(pool[name], point, targets[name], data, strategy(),
                                 str(tmp_path / name), ProbeSchedule(), 6)
-    iterator = trainer.train_iterator()
+    iterator = trainer.engine.train_iterator()
     digest = hashlib.sha256()
     for _ in range(3):
       batch = next(iterator)

@@ -1,6 +1,7 @@
-"""One compiled Trainer per target shape (`CandidateTrainers`) probes a pool exactly as a new
-Trainer per candidate does: the same per-candidate eval curves (1e-5) and the same decision,
-through halving rungs (resume), a diverging candidate, fused kernels on and off, dropout."""
+"""One compiled engine per target shape, shared by a Trainer per candidate (`CandidateTrainers`),
+probes a pool exactly as a new Trainer and engine per candidate does: the same per-candidate
+eval curves (1e-5) and the same decision, through halving rungs (resume), a diverging
+candidate, fused kernels on and off, dropout."""
 
 import os
 
@@ -39,7 +40,7 @@ def _probe_all(probe, names, rungs):
     # Resumed rungs, and dropout: its seed generators must restart with every candidate.
     (["TransformerConfig.fused_kernels = False", "TransformerConfig.dropout = 0.1"], (2, 4)),
 ])
-def test_one_trainer_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_operator,
+def test_one_engine_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_operator,
                                                         bindings, rungs):
   parse_lag_config(data_dir, ["ProbeSchedule.probe_steps = 4", "Trainer.eval_batches = 2",
                               "ProbeSchedule.eval_steps = (0, 2)"] + bindings)
@@ -79,11 +80,15 @@ def test_one_trainer_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_
   # The curves differ between candidates (else equal curves would prove nothing).
   assert got["stack"].eval_losses[4] != got["zero_top"].eval_losses[4]
   assert select(SelectorRule(), got).winner == select(SelectorRule(), want).winner
-  # One Trainer served them all; each candidate kept its own checkpoint and metrics.
+  # One engine served them all, each candidate through a Trainer in its own directory with
+  # its own checkpoint and metrics; only the newest Trainer drives the engine.
   first = trainers.trainer(pool["stack"], targets["stack"], str(tmp_path / "reused" / "stack"))
   again = trainers.trainer(pool["zero_top"], targets["zero_top"],
                            str(tmp_path / "reused" / "zero_top"))
-  assert first is again and again.global_step == point.step + 4
+  assert first is not again and first.engine is again.engine
+  assert again.global_step == point.step + 4 and again.model_dir.endswith("zero_top")
+  with pytest.raises(RuntimeError, match="no longer drives its engine"):
+    first.train()
   for name in pool.names:
     for file in ("metrics.jsonl", "candidate.json"):
       assert os.path.exists(tmp_path / "reused" / name / file)

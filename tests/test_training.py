@@ -53,7 +53,8 @@ def test_evaluate_equals_the_loss_of_each_held_out_batch(tmp_path, data_dir, kin
   trainer = tiny_trainer(tmp_path, data_dir, config=tiny_config(kind))
   trainer.train(until_step=5)
   result = trainer.evaluate()
-  sums = [[float(x) for x in trainer.loss_fn(trainer.model, batch, False)]
+  engine = trainer.engine
+  sums = [[float(x) for x in engine.loss_fn(engine.model, batch, False)]
           for batch in trainer.data.eval_dataset(None, 8, 4, trainer.model_config.objective)]
   assert len(sums) == 4
   np.testing.assert_allclose(result["eval_batch_losses"], [l / w for l, w, _ in sums],

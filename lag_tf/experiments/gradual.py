@@ -74,18 +74,16 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     pool = run.pools[i - 1]
     targets = validate_pool(pool, point.config)
     stage_dir = os.path.join(model_dir, f"stage-{i}")
-    # One compiled Trainer per target shape for this stage's candidates and its winner.
+    # One compiled engine per target shape for this stage's candidates and its winner.
     trainers = CandidateTrainers(point, data, strategy, schedule, steps[i])
-    record = probe_and_commit(i, pool, targets, point, data, strategy, model_dir,
-                              stage_dir, schedule, rule, steps[i], config_hash, chief,
-                              trainers=trainers)
+    record = probe_and_commit(i, pool, targets, trainers, model_dir, stage_dir, rule,
+                              config_hash, chief)
     records.append(record)
     winner_configs.append(targets[record.winner])
     print(summary_table(record), flush=True)
     if not keep_loser_checkpoints and chief:
       delete_loser_checkpoints(record, stage_dir)
-    winner = continue_winner(record, pool, targets, point, data, strategy, stage_dir,
-                             schedule, steps[i], trainers=trainers)
+    winner = continue_winner(record, pool, targets, trainers, stage_dir)
     point = GrowthPoint.from_trainer(winner)
     if i == len(layers) - 1:
       final = winner.evaluate()

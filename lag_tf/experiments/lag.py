@@ -61,17 +61,15 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   chief = base.is_chief
   del base
 
-  # One compiled Trainer per target shape serves every candidate and then the winner.
+  # One compiled engine per target shape serves every candidate and then the winner.
   trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
-  record = probe_and_commit(
-      0, pool, targets, point, data, strategy, model_dir, model_dir, schedule, rule,
-      steps_after_growth, decisions.config_hash(gin.config_str()), chief, trainers=trainers)
+  record = probe_and_commit(0, pool, targets, trainers, model_dir, model_dir, rule,
+                            decisions.config_hash(gin.config_str()), chief)
   table = summary_table(record)
   print(table, flush=True)
   if not keep_loser_checkpoints and chief:
     delete_loser_checkpoints(record, model_dir)
-  winner = continue_winner(record, pool, targets, point, data, strategy, model_dir, schedule,
-                           steps_after_growth, trainers=trainers)
+  winner = continue_winner(record, pool, targets, trainers, model_dir)
   final = winner.evaluate()
   flops = compute_by_phase(base_config, point.step, [record], [targets[record.winner]],
                            [continue_steps])

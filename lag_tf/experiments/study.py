@@ -106,7 +106,7 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
     seed_data = LanguageModelingData(seed=seed)
     seed_schedule = dataclasses.replace(schedule, growth_seed=seed)
-    # One compiled Trainer per target shape for this seed's candidates.
+    # One compiled engine per target shape for this seed's candidates.
     trainers = CandidateTrainers(point, seed_data, strategy, seed_schedule, total_steps)
     for name in mine:
       logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,

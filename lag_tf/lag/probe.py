@@ -26,6 +26,7 @@ from lag_tf.lag.selector import ProbeResult
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import training_flops_per_token
 from lag_tf.records import CandidateInfo
+from lag_tf.training.engine import StepEngine
 from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import DivergenceError, Trainer, make_optimizer
 
@@ -52,15 +53,18 @@ class GrowthPoint:
 
 
 class CandidateTrainers:
-  """The Trainers of one growth point's candidates: one per distinct target config, reused.
+  """The Trainers of one growth point's candidates: one compiled engine per distinct target
+  config, shared by a Trainer per candidate.
 
   Every candidate of a pool that grows to the same shape trains with the same compiled step:
-  the first one builds the Trainer (model, optimizer, traced train and eval steps); each next
-  one `reset`s it into its own directory and restores its checkpoint or starts from its own
-  grown state. Checkpoints, metrics and TensorBoard stay per candidate, and a reused Trainer
-  computes exactly what a new one would (`Trainer.reset`). The candidates share the point, the
-  data, the post-growth schedule and the training length, so nothing else needs a new trace.
-  Trainers of every distinct shape stay built while this object lives (one per stage).
+  the first one builds a `StepEngine` (model, optimizer, traced train and eval loops); each
+  next one reinitializes that engine (its state as built, so it computes exactly what a new
+  one would) and gets a Trainer of its own over it, in its own directory, which restores the
+  candidate's checkpoint or starts from its own grown state. Checkpoints, metrics and
+  TensorBoard stay per candidate. The candidates share the point, the data, the post-growth
+  schedule and the training length, so nothing else needs a new trace. Engines of every
+  distinct shape stay built while this object lives (one per stage); only a candidate's newest
+  Trainer drives its engine.
   """
 
   def __init__(self, point: GrowthPoint, data, strategy, schedule: ProbeSchedule,
@@ -70,24 +74,26 @@ class CandidateTrainers:
     self.strategy = strategy
     self.schedule = schedule
     self.steps_after_growth = steps_after_growth
-    self._by_config: Dict[TransformerConfig, Trainer] = {}
+    self._engines: Dict[TransformerConfig, StepEngine] = {}
+    self._latest: Dict[TransformerConfig, Trainer] = {}  # Each engine's driver, to close.
 
   def trainer(self, candidate: Candidate, target: TransformerConfig, directory: str) -> Trainer:
     """The candidate's trainer: restored from its directory, or freshly grown from the point."""
     point, schedule = self.point, self.schedule
-    trainer = self._by_config.get(target)
-    if trainer is None:
-      learning_rate = schedule.learning_rate(point.state.optimizer_step or 0,
-                                             self.steps_after_growth)
-      with gin.config_scope("probe"):  # The role scope (gin/runs/common.gin).
-        trainer = Trainer(target, self.data, self.strategy, directory,
-                          train_steps=point.step + self.steps_after_growth,
-                          eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
-                          optimizer_fn=lambda: make_optimizer(learning_rate),
-                          name=candidate.name)
-      self._by_config[target] = trainer
-    else:
-      trainer.reset(directory, candidate.name)
+    engine = self._engines.get(target)
+    if engine is not None:
+      self._latest[target].close()
+      engine.reinitialize()
+    learning_rate = schedule.learning_rate(point.state.optimizer_step or 0,
+                                           self.steps_after_growth)
+    with gin.config_scope("probe"):  # The role scope (gin/runs/common.gin).
+      trainer = Trainer(target, self.data, self.strategy, directory,
+                        train_steps=point.step + self.steps_after_growth,
+                        eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
+                        optimizer_fn=lambda: make_optimizer(learning_rate),
+                        name=candidate.name, engine=engine)
+    self._engines[target] = trainer.engine
+    self._latest[target] = trainer
     if not trainer.restore():
       grown = apply_candidate(candidate, point.state, np.random.default_rng(schedule.growth_seed))
       trainer.start_from(grown, point.step, point.examples_seen)

@@ -14,7 +14,7 @@ from absl import logging
 
 from lag_tf.growth import Pool
 from lag_tf.lag import decisions
-from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
+from lag_tf.lag.probe import CandidateTrainers
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, halving_rungs,
                                  halving_survivors, probe_cost_bound, race_look, race_segments,
@@ -27,15 +27,13 @@ from lag_tf.training.trainer import Trainer
 
 
 def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfig],
-                     point: GrowthPoint, data, strategy, model_dir: str, stage_dir: str,
-                     schedule: ProbeSchedule, rule: SelectorRule, steps_after_growth: int,
-                     config_hash: str, chief: bool,
-                     trainers: Optional[CandidateTrainers] = None) -> DecisionRecord:
+                     trainers: CandidateTrainers, model_dir: str, stage_dir: str,
+                     rule: SelectorRule, config_hash: str, chief: bool) -> DecisionRecord:
   """Returns the committed decision record of `stage` (probing first if there is none).
 
-  `trainers` (built from the same point, data, strategy, schedule and steps_after_growth when
-  not given) builds one compiled Trainer per target shape for all candidates and rungs; pass
-  the same one to `continue_winner` to continue the winner on it too.
+  `trainers` holds the stage's growth point, data, strategy, probe schedule and steps after
+  growth, and one compiled engine per target shape for all candidates and rungs; pass the same
+  one to `continue_winner` to continue the winner on it too.
   """
   existing = decisions.read_decision(model_dir, stage)
   if existing is not None:
@@ -45,7 +43,8 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
     for name, outcome in record.candidates.items():  # Probes done: the run's progress.
       progress.RUN.hold(os.path.join(stage_dir, "candidates", name), outcome.probe_flops)
     return record
-  trainers = trainers or CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
+  point, schedule = trainers.point, trainers.schedule
+  steps_after_growth = trainers.steps_after_growth
   names = list(pool.names)
   directories = {n: os.path.join(stage_dir, "candidates", n) for n in names}
   budget = probe_budget(rule, schedule, targets, steps_after_growth, point.tokens_per_step,
@@ -184,15 +183,12 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
 
 
 def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, TransformerConfig],
-                    point: GrowthPoint, data, strategy, stage_dir: str,
-                    schedule: ProbeSchedule, steps_after_growth: int,
-                    trainers: Optional[CandidateTrainers] = None) -> Trainer:
+                    trainers: CandidateTrainers, stage_dir: str) -> Trainer:
   """Trains the committed winner from its own probe checkpoint to the end of the stage."""
   winner = record.winner
-  trainers = trainers or CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   trainer = trainers.trainer(pool[winner], targets[winner],
                              os.path.join(stage_dir, "candidates", winner))
-  until = point.step + steps_after_growth
+  until = trainers.point.step + trainers.steps_after_growth
   if trainer.global_step < until:
     with progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
       trainer.train(until_step=until)

@@ -109,7 +109,7 @@ class MetricsLogger:
     if not self.enabled:
       return
     record = {"step": int(step)}
-    record.update({k: _plain(v) for k, v in values.items()})
+    record.update({k: json_value(v) for k, v in values.items()})
     with tf.io.gfile.GFile(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
     with self._writer.as_default(step=int(step)):
@@ -158,7 +158,9 @@ class MetricsLogger:
     self._last_time, self._last_step = time.perf_counter(), step
 
 
-def _plain(value):
+def json_value(value):
+  """A metric as metrics.jsonl stores it: tensors and arrays as Python values, NaN/Inf as
+  strings."""
   if hasattr(value, "numpy"):
     value = value.numpy()
   if hasattr(value, "tolist"):
