@@ -42,10 +42,20 @@ def test_committed_records_are_whole_runs_of_the_suite():
 
 def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
   """The suite's report rebuilt from the committed records alone (no run dirs) gives README's
-  pre-registered line."""
+  pre-registered line, its table over seeds (without the wall-time column: the runs shared the
+  CPU) and what each adaptive rule committed per seed."""
+  from lag_tf.analysis.decision_costs import picks_table
   from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
   headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=DECODER)
-  assert "    " + headline_line(headline) + "\n" in _readme()
+  readme = _readme()
+  assert "    " + headline_line(headline) + "\n" in readme
+  report = (tmp_path / "no_run_dirs" / "report" / "report.md").read_text()
+  table = report[report.index("| method | final eval loss"):].split("\n\n")[0]
+  without_wall = "\n".join(" | ".join(line.split(" | ")[:-1]) + " |"
+                           for line in table.splitlines())
+  assert without_wall in readme
+  assert picks_table(read_results(DECODER), ["gradual_stacking", "race_gradual",
+                                             "init_loss_gradual", "lag_gradual"]) in readme
 
 
 def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
