@@ -142,6 +142,12 @@ def test_race_drops_a_bad_candidate_early_and_records_why(tmp_path, data_dir, na
       assert outcome.probe_eval_flops > 0
   assert record.probe_eval_flops == pytest.approx(
       sum(c.probe_eval_flops for c in record.candidates.values()))
+  # The recorded compute holds every step the winner trained: its probe (in "probes", however
+  # early the race stopped) and the rest of the 12 + 2 steps after growth (the continuation).
+  winner = record.candidates[record.winner]
+  assert result["steps"] - record.growth_step == 14
+  assert result["flops"]["continuation"] == (
+      (14 - winner.probe_steps_trained) * record.tokens_per_step * winner.flops_per_token)
   summary = (tmp_path / "summary.md").read_text()
   assert "race: stopped" in summary and "decision evaluations" in summary
   assert "deciding (probes and their evaluations) took" in summary

@@ -88,8 +88,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     if i == len(layers) - 1:
       final = winner.evaluate()
     del winner, trainers
-  flops = compute_by_phase(base_config, base_steps, records, winner_configs,
-                           [s - schedule.probe_steps for s in steps[1:]])
+  flops = compute_by_phase(base_config, base_steps, records, winner_configs, steps[1:])
   summary = {"mode": mode, "winners": [r.winner for r in records],
              "final_eval_loss": final["eval_loss"], "steps": point.step,
              "probe_cost_flops": sum(r.probe_cost_flops for r in records),

@@ -72,7 +72,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   winner = continue_winner(record, pool, targets, trainers, model_dir)
   final = winner.evaluate()
   flops = compute_by_phase(base_config, point.step, [record], [targets[record.winner]],
-                           [continue_steps])
+                           [steps_after_growth])
   result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
             "steps": winner.global_step, "flops": flops}
   tokens_per_step = winner.tokens_per_step

@@ -14,14 +14,17 @@ from lag_tf.records import DecisionRecord
 def compute_by_phase(base_config: TransformerConfig, base_steps: int,
                      records: Sequence[DecisionRecord],
                      winner_configs: Sequence[TransformerConfig],
-                     continue_steps: Sequence[int]) -> Dict[str, float]:
+                     steps_after_growth: Sequence[int]) -> Dict[str, float]:
   """FLOPs of each phase: the base model, the probes (every candidate's training), the
   evaluations the decisions read (forward passes), the winners' continuations; and their total.
 
-  records / winner_configs / continue_steps: per growth, its decision, the winner's config and
-  the steps the winner trains after its probe.
+  records / winner_configs / steps_after_growth: per growth, its decision, the winner's config
+  and the steps the winner trains after growth in all. Its continuation is what its probe did
+  not train: a race that stops at step 5 of k leaves k - 5 more steps to the continuation.
   """
   tokens = records[0].tokens_per_step
+  continue_steps = [steps - int(r.candidates[r.winner].probe_steps_trained)
+                    for r, steps in zip(records, steps_after_growth)]
   phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
             "probes": sum(float(r.probe_cost_flops) for r in records),
             "decision evals": sum(float(r.probe_eval_flops) for r in records),
