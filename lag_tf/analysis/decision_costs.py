@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 from lag_tf.analysis.runs import as_float
 from lag_tf.analysis.speedup import mean_ci, paired_difference
+from lag_tf.analysis.speedup_report import fmt_ci
 from lag_tf.analysis.speedup_runs import run_from_record
 from lag_tf.lag.budget import METHODS
 from lag_tf.records import DecisionRecord
@@ -89,22 +90,15 @@ def spend_table(records, candidate: str, reference: str = "gradual_stacking") ->
     versus = "-"
     if reference in runs and method != reference:
       shared = [seed for seed in seeds if seed in runs[reference]]
-      versus = _ci_text(*paired_difference(
+      versus = fmt_ci(*paired_difference(
           [by_seed[s].curve.losses[-1] for s in shared],
           [runs[reference][s].curve.losses[-1] for s in shared]), signed=True)
     lines.append(
         f"| {method} | {len(seeds)} | {len(rows)} | {sum(r.picked for r in rows)} | "
         f"{', '.join(map(str, steps))} | {', '.join(map(str, left)) or '-'} | "
         f"{sum(spent) / len(spent):.1%} | {sum(deciding) / len(deciding):.1%} | "
-        f"{_ci_text(*mean_ci(losses))} | {versus} |")
+        f"{fmt_ci(*mean_ci(losses))} | {versus} |")
   return "\n".join(lines)
-
-
-def _ci_text(mean: float, low: float, high: float, signed: bool = False) -> str:
-  form = "{:+.3f}" if signed else "{:.3f}"
-  if low != low:  # One seed: no interval.
-    return form.format(mean)
-  return f"{form.format(mean)} [{form.format(low)}, {form.format(high)}]"
 
 
 def picks_table(records, methods) -> str:

@@ -32,12 +32,15 @@ PREREGISTERED_LAG = ("race_gradual", "lag_gradual")
 EASY_TARGET_SHARE = 0.5  # The easier target: scratch's loss at this share of the budget.
 
 
-def _fmt_ci(mean: float, low: float, high: float, digits: int = 3) -> str:
+def fmt_ci(mean: float, low: float, high: float, digits: int = 3, signed: bool = False) -> str:
+  """`mean [low, high]` ("-" without a mean, the mean alone without an interval); `signed`
+  prints a + on positive values (differences)."""
   if math.isnan(mean):
     return "-"
+  form = f"{{:{'+' if signed else ''}.{digits}f}}"
   if math.isnan(low):
-    return f"{mean:.{digits}f}"
-  return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return form.format(mean)
+  return f"{form.format(mean)} [{form.format(low)}, {form.format(high)}]"
 
 
 def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun],
@@ -216,8 +219,8 @@ def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
     if not s["seeds"]:
       continue
     lines.append(
-        f"| {method} | {_fmt_ci(*s['final_ci'], digits=4)} | {_fmt_bounded(s['fixed_size_ci'])}"
-        f" | {_fmt_bounded(s['any_size_ci'])} | {_fmt_ci(*s['ratio_ci'], 2)} | "
+        f"| {method} | {fmt_ci(*s['final_ci'], digits=4)} | {_fmt_bounded(s['fixed_size_ci'])}"
+        f" | {_fmt_bounded(s['any_size_ci'])} | {fmt_ci(*s['ratio_ci'], 2)} | "
         f"{s['reached']}/{len(s['seeds'])} | {s['overhead']:.1%} | {s['wall']:.0f} s |")
   if any(s["any_size"] for s in stats.values()):
     lines += ["", "![frontier](frontier.png)", "", "Per seed (fixed size; any size):", ""]
