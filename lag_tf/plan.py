@@ -213,8 +213,11 @@ def _plan_study(trainer, tokens, base):
   pool = args["pool"]
   targets = pool_targets(pool, base)
   mine = study_lib.worker_candidates(pool.names, args["worker_index"], args["worker_count"])
-  if args["schedule"] is None:
-    ProbeSchedule()  # The study replaces its steps; the rest is checked as in a run.
+  eval_steps = study_lib.study_eval_steps(args["total_steps"], args["dense_every"],
+                                          args["dense_until"], args["log_points"])
+  for seed in args["seeds"]:  # Each seed's schedule, checked as in a run.
+    study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
+                            eval_steps, seed)
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
                   base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens,
                   steps_set_by="study_experiment.base_steps (base)")]
@@ -222,10 +225,8 @@ def _plan_study(trainer, tokens, base):
   for seed in args["seeds"]:
     phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens,
                      steps_set_by=total) for n in mine]
-  return phases, {("ProbeSchedule", "probe_steps"): total,
-                  ("ProbeSchedule", "eval_steps"): "study_experiment.dense_every, dense_until "
-                  "and log_points",
-                  ("ProbeSchedule", "growth_seed"): "study_experiment.seeds"}
+  return phases, {("ProbeSchedule", field): set_by
+                  for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 
 
 def _plan_gradual(trainer, tokens, base):

@@ -55,6 +55,24 @@ def worker_candidates(names: Sequence[str], worker_index: int, worker_count: int
   return [n for i, n in enumerate(names) if i % worker_count == worker_index]
 
 
+# The ProbeSchedule fields the study sets itself, and from what (lag_tf.plan names them in the
+# unused-binding report, so a binding of one is reported as having no effect).
+SCHEDULE_FIELDS_SET_BY = {
+    "probe_steps": "study_experiment.total_steps",
+    "eval_steps": "study_experiment.dense_every, dense_until and log_points",
+    "growth_seed": "study_experiment.seeds",
+}
+
+
+def seed_schedule(schedule: ProbeSchedule, total_steps: int, eval_steps: Sequence[int],
+                  seed: int) -> ProbeSchedule:
+  """The post-growth schedule of one seed's candidates: the user's, with the fields of
+  SCHEDULE_FIELDS_SET_BY replaced."""
+  replaced = {"probe_steps": total_steps, "eval_steps": tuple(eval_steps), "growth_seed": seed}
+  assert set(replaced) == set(SCHEDULE_FIELDS_SET_BY), "keep the two in step"
+  return dataclasses.replace(schedule, **replaced)
+
+
 def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> None:
   deadline = time.time() + timeout_seconds
   while True:
@@ -77,14 +95,13 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   """total_steps: T, the training length after growth of every candidate.
   seeds: one study per seed (data order, masking and growth noise; the base model is shared).
   dense_every / dense_until / log_points: the eval cadence (study_eval_steps).
-  schedule: the post-growth learning-rate schedule (its probe_steps/eval_steps are replaced).
+  schedule: the post-growth learning-rate schedule (SCHEDULE_FIELDS_SET_BY are replaced).
   """
   base_config = TransformerConfig()
   targets = pool_targets(pool, base_config)
   mine = worker_candidates(pool.names, worker_index, worker_count)
   eval_steps = study_eval_steps(total_steps, dense_every, dense_until, log_points)
-  schedule = dataclasses.replace(schedule or ProbeSchedule(), probe_steps=total_steps,
-                                 eval_steps=tuple(eval_steps))
+  schedule = schedule or ProbeSchedule()
 
   data = LanguageModelingData()
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
@@ -105,9 +122,10 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   for seed in seeds:
     seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
     seed_data = LanguageModelingData(seed=seed)
-    seed_schedule = dataclasses.replace(schedule, growth_seed=seed)
     # One compiled engine per target shape for this seed's candidates.
-    trainers = CandidateTrainers(point, seed_data, strategy, seed_schedule, total_steps)
+    trainers = CandidateTrainers(point, seed_data, strategy,
+                                 seed_schedule(schedule, total_steps, eval_steps, seed),
+                                 total_steps)
     for name in mine:
       logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,
                    len(eval_steps))
