@@ -8,8 +8,9 @@ below choose each method's step counts so that its total, probes included, equal
 (to within one step of the last model). Pure functions: no TF, no gin state besides the
 `SpeedupSuite` configurable.
 
-FLOPs per step follow the project's convention (DESIGN.md): 6 x matmul parameters + attention,
-the vocabulary head counted at the positions it predicts (the masked share for an encoder).
+FLOPs per step follow the project's one convention (lag_tf.models.flops.flops_per_token, as
+every run counts them): 6 x matmul parameters + attention, the LM head at the positions the loss
+predicts (the mask probability's share for an encoder).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import gin
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
 from lag_tf.lag.selector import SelectorRule, probe_evals_bound
 from lag_tf.models.config import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 
 # The methods, in report order. Gradual ones grow through `stage_layers`; one-shot ones grow
 # once from `one_shot_base_layers` to the target.
@@ -151,10 +152,8 @@ class MethodPlan:
 
 def flops_per_step(config: TransformerConfig, global_batch_size: int,
                    mask_probability: float) -> float:
-  """Training FLOPs of one step of `config` (head at predicted positions only for an encoder)."""
-  predicted = mask_probability if config.kind == "encoder" else 1.0
-  return global_batch_size * config.max_len * training_flops_per_token(
-      config, predicted_fraction=predicted)
+  """Training FLOPs of one step of `config` (models/flops.flops_per_token)."""
+  return global_batch_size * config.max_len * flops_per_token(config, mask_probability)
 
 
 def eval_steps(probe_steps: int) -> Tuple[int, ...]:
