@@ -110,9 +110,10 @@ class SpeedupSuite:
 
 
 @dataclasses.dataclass(frozen=True)
-class Phase:
+class StageBudget:
   """One model trained by a method: its depth, steps, FLOPs per step; `overhead_flops` are the
-  losing candidates' probes spent when this phase's model was chosen."""
+  losing candidates' probes spent when this stage's model was chosen. (A plan of the suite's
+  budget, by depth alone; lag_tf.plan.Phase is a run's stretch of one config, from its gin.)"""
 
   layers: int
   steps: int
@@ -127,7 +128,7 @@ class Phase:
 @dataclasses.dataclass(frozen=True)
 class MethodPlan:
   method: str
-  phases: List[Phase]
+  phases: List[StageBudget]
   probe_steps: int            # 0 for scratch.
   budget_flops: float
 
@@ -206,7 +207,7 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
 
   budget = suite.budget_steps * fps(suite.target_layers)
   if method == "scratch":
-    return MethodPlan(method, [Phase(suite.target_layers, suite.budget_steps,
+    return MethodPlan(method, [StageBudget(suite.target_layers, suite.budget_steps,
                                      fps(suite.target_layers))], 0, budget)
   probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
   if method in GRADUAL_MODES:
@@ -244,7 +245,7 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
             f"{first_look / (s * fps(n)):.1%} of a {s}-step stage, more than "
             f"SpeedupSuite.race_probe_share={suite.race_probe_share:g}; raise the share, "
             "shorten race_segment_steps or use fewer Trainer.eval_batches")
-  phases = [Phase(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
+  phases = [StageBudget(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
   if min(steps[1:]) < probe or steps[0] < 1:
     raise ValueError(f"method {method}: the budget of {suite.budget_steps} target steps leaves "
                      f"stages of {steps} steps, shorter than the probe ({probe}); raise "
@@ -269,7 +270,7 @@ def frontier_plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_
       if (layers, steps) == (suite.target_layers, suite.budget_steps):
         continue
       name = frontier_name(layers, steps)
-      found[name] = MethodPlan(name, [Phase(layers, steps, fps)], 0, steps * fps)
+      found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
   return list(found.values())
 
 
