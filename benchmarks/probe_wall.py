@@ -48,7 +48,7 @@ from lag_tf.lag.schedule import ProbeSchedule  # noqa: E402
 from lag_tf.lag.selector import SelectorRule  # noqa: E402
 from lag_tf.lag.stage import continue_winner, probe_and_commit  # noqa: E402
 from lag_tf.models import TransformerConfig  # noqa: E402
-from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token  # noqa: E402,E501
+from lag_tf.models.flops import forward_flops_per_token  # noqa: E402
 from lag_tf.training import strategy as strategy_lib  # noqa: E402
 from lag_tf.training.metrics import read_metrics  # noqa: E402
 from lag_tf.training.trainer import Trainer  # noqa: E402
@@ -112,12 +112,13 @@ def run(model_dir: str) -> dict:
   rate = steady_steps_per_second(
       os.path.join(model_dir, "candidates", name, "metrics.jsonl"),
       point.step + schedule.probe_steps + 1)
-  steady_flops = rate * record.tokens_per_step * training_flops_per_token(targets[name])
+  steady_flops = rate * record.tokens_per_step * winner.flops_per_token
   # Every evaluation a probe ran (its eval_losses: one per eval step it reached).
   evals = sum(len(c.eval_losses) for c in record.candidates.values())
   eval_tokens = winner.eval_batches * winner.global_batch_size
   eval_flops = sum(len(c.eval_losses) * eval_tokens * targets[n].max_len
-                   * forward_flops_per_token(targets[n]) for n, c in record.candidates.items())
+                   * forward_flops_per_token(targets[n], winner.mask_probability)
+                   for n, c in record.candidates.items())
   return {"winner": name, "candidates": len(pool.names), "base_seconds": base_seconds,
           "probe_seconds": probe_seconds, "continue_seconds": continue_seconds,
           "probe_flops": float(record.probe_cost_flops), "probe_eval_flops": eval_flops,

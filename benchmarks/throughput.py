@@ -428,7 +428,7 @@ def main(argv=None):
   predicted = data.predicted_fraction()
   # Model FLOPs: the head counted at the predicted positions only, where it runs.
   flops_per_token = training_flops_per_token(CONFIG, predicted_fraction=predicted)
-  every_token_flops = training_flops_per_token(CONFIG)  # the PaLM convention, for reference
+  every_token_flops = training_flops_per_token(CONFIG, predicted_fraction=1.0)  # Reference.
   head_rows = losses.prediction_capacity(tokens_per_step, data.masking.probability)
   model_dir = tempfile.mkdtemp(prefix="lag_tf_throughput_")
   # (kind, XLA, config, head variant): 'gathered' = lag_tf's flat gather of predicted rows

@@ -36,8 +36,8 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule, halving_stretches, probe_evals_bound
 from lag_tf.lag.stage import probe_budget
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
-from lag_tf.training.trainer import Trainer, make_optimizer
+from lag_tf.models.flops import CONVENTION, flops_per_token, forward_flops_per_token
+from lag_tf.training.trainer import Trainer, make_optimizer, mask_probability_of
 from lag_tf.training.trainer_arguments import check_trainer_arguments
 
 ANY_PARAMETER = "*"
@@ -56,6 +56,7 @@ class Phase:
   config: TransformerConfig
   steps: int
   tokens_per_step: int
+  mask_probability: Optional[float]  # The data's (models/flops.flops_per_token).
   count: int = 1
   forward_only: bool = False  # Evaluations: a forward pass, a third of a training step.
   # The setting the experiment passes as this phase's Trainer.train_steps ('' for the gin
@@ -72,8 +73,8 @@ class Phase:
 
   @property
   def flops(self) -> float:
-    per_token = (forward_flops_per_token if self.forward_only else training_flops_per_token)
-    return self.tokens * per_token(self.config)
+    per_token = forward_flops_per_token if self.forward_only else flops_per_token
+    return self.tokens * per_token(self.config, self.mask_probability)
 
 
 @dataclasses.dataclass
@@ -133,13 +134,13 @@ def check_trainer(settings: Dict[str, object], replicas: Optional[int],
 
 
 def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
-                  schedule: ProbeSchedule, tokens: int, eval_tokens: int,
+                  schedule: ProbeSchedule, tokens: int, eval_tokens: int, mask: Optional[float],
                   steps_after_growth: int, steps_set_by: str) -> List[Phase]:
   """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
   reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
-  budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens,
+  budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens, mask,
                         where=prefix.rstrip(": ") or "lag_experiment")
-  costliest = max(targets.values(), key=training_flops_per_token)
+  costliest = _costliest(targets, mask)
   evals = probe_evals_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
                             len(targets), schedule.rewarmup_steps)
   worst = " (worst case: a race stops earlier)" if rule.rule == "race" and len(targets) > 1 \
@@ -147,68 +148,71 @@ def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: Sele
   if worst and budget:
     worst = f" (worst case: a race stops within its budget, {flops_text(budget)})"
   eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
-                       eval_tokens, forward_only=True)] if evals else [])
-  return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens,
+                       eval_tokens, mask, forward_only=True)] if evals else [])
+  return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens, mask,
                                 worst, steps_set_by) + eval_phase
 
 
 def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
                            rule: SelectorRule, probe_steps: int, tokens: int,
-                           worst: str, steps_set_by: str) -> List[Phase]:
+                           mask: Optional[float], worst: str, steps_set_by: str) -> List[Phase]:
   names = list(targets)
   if rule.rule != "successive_halving":
     return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
-                  probe_steps, tokens, steps_set_by=steps_set_by)
+                  probe_steps, tokens, mask, steps_set_by=steps_set_by)
             for i, n in enumerate(names, 1)]
-  costliest = max(targets.values(), key=training_flops_per_token)
+  costliest = _costliest(targets, mask)
   stretches = halving_stretches(rule, probe_steps, len(names))
   return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                f"to step {end}", "probe", costliest, end - start, tokens, alive,
+                f"to step {end}", "probe", costliest, end - start, tokens, mask, alive,
                 steps_set_by=steps_set_by)
           for index, (start, end, alive) in enumerate(stretches, 1)]
 
 
-def _winner(targets: Dict[str, TransformerConfig]) -> TransformerConfig:
-  return max(targets.values(), key=training_flops_per_token)
+def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> TransformerConfig:
+  """The target with the most FLOPs per token (the winner a plan charges: exact when all
+  candidates share a target, as LAG pools do)."""
+  return max(targets.values(), key=lambda config: flops_per_token(config, mask))
 
 
 def _eval_tokens(trainer, tokens: int) -> int:
   return trainer["eval_batches"] * tokens
 
 
-def _plan_train(trainer, tokens, base):
-  return [Phase("train", "train", base, trainer["train_steps"], tokens)], {}
+def _plan_train(trainer, tokens, mask, base):
+  return [Phase("train", "train", base, trainer["train_steps"], tokens, mask)], {}
 
 
-def _plan_grow(trainer, tokens, base):
+def _plan_grow(trainer, tokens, mask, base):
   args = arguments(registry.EXPERIMENTS["grow"])
   candidate = args["candidate"]
   targets = grow_lib.grown_targets(args["pool"], candidate, base)
   set_by = "grow_experiment.base_steps"
-  return ([Phase("base", "base", base, args["base_steps"], tokens, steps_set_by=set_by),
+  return ([Phase("base", "base", base, args["base_steps"], tokens, mask, steps_set_by=set_by),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
-                 tokens, steps_set_by=set_by)], {})
+                 tokens, mask, steps_set_by=set_by)], {})
 
 
-def _plan_lag(trainer, tokens, base):
+def _plan_lag(trainer, tokens, mask, base):
   args = arguments(registry.EXPERIMENTS["lag"])
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   targets = pool_targets(args["pool"], base)
   candidates = "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"
-  phases = [Phase("base", "base", base, args["base_steps"], tokens,
+  winner = _costliest(targets, mask)
+  phases = [Phase("base", "base", base, args["base_steps"], tokens, mask,
                   steps_set_by="lag_experiment.base_steps (base)")]
   phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
-                          schedule.probe_steps + args["continue_steps"], candidates)
-  phases.append(Phase("continue the winner", "continue", _winner(targets),
-                      args["continue_steps"], tokens, steps_set_by=candidates))
+                          mask, schedule.probe_steps + args["continue_steps"], candidates)
+  phases.append(Phase("continue the winner", "continue", winner, args["continue_steps"],
+                      tokens, mask, steps_set_by=candidates))
   if args.get("scratch_baseline"):
-    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), _winner(targets), tokens)
-    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", _winner(targets), steps,
-                        tokens, steps_set_by="the run's FLOPs (scratch baseline)"))
+    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), winner, tokens, mask)
+    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps, tokens,
+                        mask, steps_set_by="the run's FLOPs (scratch baseline)"))
   return phases, {}
 
 
-def _plan_study(trainer, tokens, base):
+def _plan_study(trainer, tokens, mask, base):
   args = arguments(registry.EXPERIMENTS["study"])
   pool = args["pool"]
   targets = pool_targets(pool, base)
@@ -219,22 +223,23 @@ def _plan_study(trainer, tokens, base):
     study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
                             eval_steps, seed)
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
-                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens,
+                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens, mask,
                   steps_set_by="study_experiment.base_steps (base)")]
   total = "study_experiment.total_steps"
   for seed in args["seeds"]:
     phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens,
-                     steps_set_by=total) for n in mine]
+                     mask, steps_set_by=total) for n in mine]
   return phases, {("ProbeSchedule", field): set_by
                   for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 
 
-def _plan_gradual(trainer, tokens, base):
+def _plan_gradual(trainer, tokens, mask, base):
   args = arguments(registry.EXPERIMENTS["gradual"])
   mode = args["mode"]
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   stages = gradual_stages(mode, args["stages"] or StageSchedule(),
-                          args["template"] or StagePoolTemplate(), schedule.probe_steps, base)
+                          args["template"] or StagePoolTemplate(), schedule.probe_steps, base,
+                          mask)
   overrides = {}
   for parameter in MODE_TEMPLATES.get(mode, {}):
     overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
@@ -243,14 +248,16 @@ def _plan_gradual(trainer, tokens, base):
     overrides.update({(name, ANY_PARAMETER): reason for name in
                       ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
     return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps, tokens,
-                  steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
+                  mask, steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
   set_by = "StageSchedule (each stage's steps)"
-  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens, steps_set_by=set_by)]
+  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens, mask,
+                  steps_set_by=set_by)]
   for i, targets in enumerate(stages.targets, 1):
     phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
-                            _eval_tokens(trainer, tokens), stages.steps[i], set_by)
-    phases.append(Phase(f"stage {i}: continue the winner", "continue", _winner(targets),
-                        stages.steps[i] - schedule.probe_steps, tokens, steps_set_by=set_by))
+                            _eval_tokens(trainer, tokens), mask, stages.steps[i], set_by)
+    phases.append(Phase(f"stage {i}: continue the winner", "continue",
+                        _costliest(targets, mask), stages.steps[i] - schedule.probe_steps,
+                        tokens, mask, steps_set_by=set_by))
   return phases, overrides
 
 
@@ -271,7 +278,7 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   trainer = arguments(Trainer)
   check_trainer(trainer, replicas, base, data)
   tokens = trainer["global_batch_size"] * base.max_len
-  phases, overrides = PLANNERS[kind](trainer, tokens, base)
+  phases, overrides = PLANNERS[kind](trainer, tokens, mask_probability_of(base, data), base)
   set_by = list(dict.fromkeys(p.steps_set_by for p in phases if p.steps_set_by))
   if set_by:  # The experiment builds its Trainers with their steps and names.
     overrides[("Trainer", "train_steps")] = " and ".join(set_by)
@@ -331,9 +338,9 @@ def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> 
     if index == 0:
       lines.append("  " + "  ".join("-" * w for w in widths))
   tokens = sum(p.tokens for p in plan.phases if not p.forward_only)
-  lines.append(f"total: {tokens:,} training tokens, {flops_text(plan.total_flops)} (training: "
-               "6 x matmul parameters + attention per token, lag_tf.models.flops; the "
-               "evaluations decisions read: a forward pass, a third of that); deciding (probes "
+  lines.append(f"total: {tokens:,} training tokens, {flops_text(plan.total_flops)} (training, "
+               f"lag_tf.models.flops: {CONVENTION}; the evaluations decisions read: a forward "
+               "pass, a third of that); deciding (probes "
                f"and their evaluations) {flops_text(plan.probe_flops)} = {plan.probe_share:.1%} "
                "of the run"
                + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in

@@ -14,7 +14,7 @@ from lag_tf.lag.decisions import read_decision
 from lag_tf.lag.gradual import (StagePoolTemplate, StageSchedule, block_start, scratch_steps,
                                 stage_pool, template_for_mode)
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.training import progress
 from lag_fixtures import strategy
 
@@ -74,11 +74,10 @@ def test_a_noisy_copy_is_offered_only_to_the_rules_that_choose():
 def test_scratch_gets_the_same_training_flops():
   stages = StageSchedule(stage_layers=(2, 4), total_steps=100)
   base = TransformerConfig(num_layers=2)
-  steps = scratch_steps(stages, base)
-  budget = 50 * training_flops_per_token(base) + 50 * training_flops_per_token(
-      base.replace(num_layers=4))
-  assert steps * training_flops_per_token(base.replace(num_layers=4)) <= budget
-  assert (steps + 1) * training_flops_per_token(base.replace(num_layers=4)) > budget
+  steps = scratch_steps(stages, base, 0.15)  # An encoder: its head at the masked share.
+  final = flops_per_token(base.replace(num_layers=4), 0.15)
+  budget = 50 * flops_per_token(base, 0.15) + 50 * final
+  assert steps * final <= budget < (steps + 1) * final
 
 
 def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path, data_dir,

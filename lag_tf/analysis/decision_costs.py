@@ -4,7 +4,7 @@ A rule that cannot tell a clearly bad candidate early pays for it in full: fixed
 for k steps and evaluates it at every probe eval step in every stage, a race drops it at a look.
 `candidate_spend` reads that from the decision records (`speedup_runs.read_results`), in the
 suite's FLOP convention (each probe step at the plan's FLOPs per step of that stage, the
-candidate's decision evaluations scaled the same way as `speedup_runs.run_from_record`), and
+candidate's decision evaluations as recorded: lag_tf.models.flops, as `speedup_runs`), and
 `spend_table` puts it beside each method's final loss.
 """
 
@@ -49,8 +49,7 @@ def candidate_spend(records, candidate: str) -> List[CandidateSpend]:
       if outcome is None or len(decision.candidates) < 2:  # A pool of one decides nothing.
         continue
       step_flops = float(phase["flops_per_step"])
-      recorded_step = as_float(decision.tokens_per_step) * as_float(outcome.flops_per_token)
-      evals = as_float(outcome.probe_eval_flops) * step_flops / recorded_step
+      evals = as_float(outcome.probe_eval_flops)
       steps = int(outcome.probe_steps_trained)
       rows.append(CandidateSpend(
           method=run["method"], seed=int(run["seed"]), stage=int(decision.stage),

@@ -23,6 +23,7 @@ from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
                                      geometric_mean_ci, mean_ci, mean_curve, paired_difference)
 from lag_tf.analysis.speedup_runs import MethodRun, read_frontier, read_suite, run_from_record
 from lag_tf.lag.budget import METHODS
+from lag_tf.models.flops import CONVENTION
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
 # Chosen before the runs (2026-12-03): the fixed strategy against both frontiers, and each LAG
@@ -188,8 +189,8 @@ def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
   lines = [f"# Growth against scratch at equal compute{': ' + title if title else ''}",
            "",
            f"Budget: {budget / 1e12:.3f} TFLOPs per run (the target model from scratch), seeds "
-           f"{headline['seeds']}. **Every FLOP a method spends is charged**: training (6 x matmul "
-           "parameters + attention per token), every candidate's probe (the losers' at the "
+           f"{headline['seeds']}. **Every FLOP a method spends is charged**: training "
+           f"({CONVENTION}), every candidate's probe (the losers' at the "
            "growth point; the winner's probe is the start of its own run) and every evaluation "
            "a decision reads (a forward pass, a third of a training step's count). Periodic "
            "logging evaluations are charged to no method. Final losses: means over seeds with "

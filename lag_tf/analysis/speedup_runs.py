@@ -61,17 +61,6 @@ def _growth_dirs(run_dir: str, experiment: str, growth: int):
           os.path.join(run_dir, f"stage-{growth}", "candidates"))
 
 
-def _decision_eval_flops(decision: DecisionRecord, flops_per_step: float) -> float:
-  """The evaluations a decision read, in the plan's convention (budget.flops_per_step counts an
-  encoder's head at its masked positions; the record at every position): the record's FLOPs
-  scaled by the plan's step over the record's."""
-  if not decision.probe_eval_flops:
-    return 0.0
-  winner = decision.candidates[decision.winner]
-  recorded_step = as_float(decision.tokens_per_step) * as_float(winner.flops_per_token)
-  return decision.probe_eval_flops * flops_per_step / recorded_step
-
-
 def read_method_run(run_dir: str) -> Optional[MethodRun]:
   """The run's curve and decisions, or None if it has not started (no record)."""
   info = read_json(run_dir.rstrip("/") + ".json")
@@ -93,7 +82,7 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     winner = decision.winner
     winners.append(winner)
     overhead = (decision.losing_probe_steps * phase["flops_per_step"]
-                + _decision_eval_flops(decision, phase["flops_per_step"]))
+                + decision.probe_eval_flops)
     overhead_total += overhead
     growth_step = int(decision.growth_step)
     start = spent + overhead
@@ -121,7 +110,7 @@ def run_from_record(record: dict) -> MethodRun:
   for decision_json, phase in zip(record["decisions"], plan["phases"][1:]):
     decision = DecisionRecord.from_json(decision_json)
     overhead += (decision.losing_probe_steps * phase["flops_per_step"]
-                 + _decision_eval_flops(decision, phase["flops_per_step"]))
+                 + decision.probe_eval_flops)
   return MethodRun(method=run["method"], seed=int(run["seed"]), curve=Curve(flops, losses),
                    layers=int(record["layers"]), train_curve=None,
                    winners=[d.get("winner") for d in record["decisions"]],

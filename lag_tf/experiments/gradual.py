@@ -33,7 +33,7 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
                               probe_budget, summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.training import progress
-from lag_tf.training.trainer import Trainer
+from lag_tf.training.trainer import Trainer, mask_probability_of
 
 
 @gin.configurable(denylist=["strategy", "model_dir"])
@@ -43,10 +43,11 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
                        keep_loser_checkpoints: bool = True) -> dict:
   schedule = schedule or ProbeSchedule()
   rule = rule or SelectorRule()
-  run = gradual_stages(mode, stages or StageSchedule(), template or StagePoolTemplate(),
-                       schedule.probe_steps, TransformerConfig())  # Checked before training.
-  steps, layers, base_config = run.steps, run.layers, run.base_config
   data = LanguageModelingData()
+  run = gradual_stages(mode, stages or StageSchedule(), template or StagePoolTemplate(),
+                       schedule.probe_steps, TransformerConfig(),  # Checked before training.
+                       mask_probability_of(TransformerConfig(), data))
+  steps, layers, base_config = run.steps, run.layers, run.base_config
 
   if mode == "scratch":
     with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
@@ -62,7 +63,8 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
   for i in range(1, len(layers)):  # Every stage's probe budget, before anything trains.
     probe_budget(rule, schedule, run.targets[i - 1], steps[i], base.tokens_per_step,
-                 base.eval_batches * base.tokens_per_step, where=f"stage {i}")
+                 base.eval_batches * base.tokens_per_step, base.mask_probability,
+                 where=f"stage {i}")
   with progress.phase(f"stage 0 of {len(layers) - 1} (base)"):
     restore_or_train_base(base, steps[0])
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
@@ -88,7 +90,8 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     if i == len(layers) - 1:
       final = winner.evaluate()
     del winner, trainers
-  flops = compute_by_phase(base_config, base_steps, records, winner_configs, steps[1:])
+  flops = compute_by_phase(base_config, base_steps, records, winner_configs, steps[1:],
+                           point.mask_probability)
   summary = {"mode": mode, "winners": [r.winner for r in records],
              "final_eval_loss": final["eval_loss"], "steps": point.step,
              "probe_cost_flops": sum(r.probe_cost_flops for r in records),

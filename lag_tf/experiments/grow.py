@@ -18,7 +18,6 @@ from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import training_flops_per_token
 from lag_tf.records import GrowthRecord
 from lag_tf.training.trainer import Trainer
 
@@ -61,7 +60,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
       base_config=base_config.to_dict(), grown_config=targets[candidate].to_dict(),
       grown_checkpoint=checkpoint, step=base.global_step,
       operators=pool[candidate].to_dict(),
-      base_flops=base.global_step * base.tokens_per_step * training_flops_per_token(base_config))
+      base_flops=base.global_step * base.tokens_per_step * base.flops_per_token)
   if grown.is_chief:
     atomic_file.write_text(os.path.join(model_dir, "growth.json"),
                            json.dumps(record.to_json(), indent=2, sort_keys=True, default=str))

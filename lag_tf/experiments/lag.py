@@ -55,7 +55,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
     base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
   probe_budget(rule, schedule, targets, steps_after_growth, base.tokens_per_step,  # Before
-               base.eval_batches * base.tokens_per_step, where="lag_experiment")  # training.
+               base.eval_batches * base.tokens_per_step, base.mask_probability,  # training.
+               where="lag_experiment")
   restore_or_train_base(base, base_steps)
   point = GrowthPoint.from_trainer(base)
   chief = base.is_chief
@@ -72,7 +73,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   winner = continue_winner(record, pool, targets, trainers, model_dir)
   final = winner.evaluate()
   flops = compute_by_phase(base_config, point.step, [record], [targets[record.winner]],
-                           [steps_after_growth])
+                           [steps_after_growth], point.mask_probability)
   result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
             "steps": winner.global_step, "flops": flops}
   tokens_per_step = winner.tokens_per_step
@@ -80,7 +81,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   baseline = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
   if scratch_baseline:
     target = targets[record.winner]
-    steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step)
+    steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step,
+                                      point.mask_probability)
     scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
     result["scratch_eval_loss"] = scratch["eval_loss"]
     baseline = summary_lib.scratch_comparison(final, scratch, steps)

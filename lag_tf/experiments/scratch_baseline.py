@@ -9,18 +9,22 @@ Both end on the same fixed held-out batches, so the comparison is paired
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import gin
 
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
 from lag_tf.training.trainer import Trainer, make_optimizer
 
 
-def scratch_steps(total_flops: float, config: TransformerConfig, tokens_per_step: int) -> int:
-  """Steps of `config` that cost `total_flops` (the run's budget, probes included)."""
-  return max(1, int(round(total_flops / (tokens_per_step * training_flops_per_token(config)))))
+def scratch_steps(total_flops: float, config: TransformerConfig, tokens_per_step: int,
+                  mask_probability: Optional[float]) -> int:
+  """Steps of `config` that cost `total_flops` (the run's budget, probes included), at the run's
+  mask probability (models/flops.flops_per_token)."""
+  return max(1, int(round(total_flops / (tokens_per_step
+                                         * flops_per_token(config, mask_probability)))))
 
 
 def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, steps: int) -> dict:

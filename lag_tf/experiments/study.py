@@ -30,7 +30,7 @@ from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.stage import probe_flops
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
 
@@ -114,7 +114,8 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   point = GrowthPoint.from_trainer(base)
   # Training FLOPs as lag_tf.plan counts them: the base where this worker trains it, then every
   # candidate's steps (its evaluations are the study's measurements, reported apart).
-  flops = {"base": (point.step * point.tokens_per_step * training_flops_per_token(base_config)
+  flops = {"base": (point.step * point.tokens_per_step
+                    * flops_per_token(base_config, point.mask_probability)
                     if worker_index == 0 else 0.0), "candidates": 0.0}
   del base
 
@@ -133,7 +134,7 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                           f"{len(mine)})"):
         result, tokens_per_step = trainers.probe(
             pool[name], targets[name], os.path.join(seed_dir, "candidates", name), total_steps)
-      flops["candidates"] += probe_flops(result, targets[name], tokens_per_step)[0]
+      flops["candidates"] += probe_flops(result, tokens_per_step)[0]
       finished.append((seed, name, result.failed))
     del trainers
   flops["total"] = flops["base"] + flops["candidates"]

@@ -10,7 +10,6 @@ from absl import logging
 from lag_tf import atomic_file
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import training_flops_per_token
 from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import Trainer
 
@@ -26,7 +25,7 @@ def train_experiment(strategy, model_dir: str) -> dict:
   initial = [r for r in read_metrics(trainer.metrics.path) if r["step"] == 0 and "eval_loss" in r]
   first_eval = initial[0]["eval_loss"] if initial else None
   # Training FLOPs as lag_tf.plan counts them (its evaluations are reported apart).
-  flops = trainer.global_step * trainer.tokens_per_step * training_flops_per_token(config)
+  flops = trainer.global_step * trainer.tokens_per_step * trainer.flops_per_token
   result = {"params": count_parameters(config), "steps": trainer.global_step,
             "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval, "flops": flops}
   if trainer.is_chief:

@@ -8,8 +8,9 @@ below choose each method's step counts so that its total, probes included, equal
 (to within one step of the last model). Pure functions: no TF, no gin state besides the
 `SpeedupSuite` configurable.
 
-FLOPs per step follow the project's convention (DESIGN.md): 6 x matmul parameters + attention,
-the vocabulary head counted at the positions it predicts (the masked share for an encoder).
+FLOPs per step follow the project's one convention (lag_tf.models.flops.flops_per_token, as
+every run counts them): 6 x matmul parameters + attention, the LM head at the positions the loss
+predicts (the mask probability's share for an encoder).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import gin
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
 from lag_tf.lag.selector import SelectorRule, probe_evals_bound
 from lag_tf.models.config import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 
 # The methods, in report order. Gradual ones grow through `stage_layers`; one-shot ones grow
 # once from `one_shot_base_layers` to the target.
@@ -109,9 +110,10 @@ class SpeedupSuite:
 
 
 @dataclasses.dataclass(frozen=True)
-class Phase:
+class StageBudget:
   """One model trained by a method: its depth, steps, FLOPs per step; `overhead_flops` are the
-  losing candidates' probes spent when this phase's model was chosen."""
+  losing candidates' probes spent when this stage's model was chosen. (A plan of the suite's
+  budget, by depth alone; lag_tf.plan.Phase is a run's stretch of one config, from its gin.)"""
 
   layers: int
   steps: int
@@ -126,7 +128,7 @@ class Phase:
 @dataclasses.dataclass(frozen=True)
 class MethodPlan:
   method: str
-  phases: List[Phase]
+  phases: List[StageBudget]
   probe_steps: int            # 0 for scratch.
   budget_flops: float
 
@@ -151,10 +153,8 @@ class MethodPlan:
 
 def flops_per_step(config: TransformerConfig, global_batch_size: int,
                    mask_probability: float) -> float:
-  """Training FLOPs of one step of `config` (head at predicted positions only for an encoder)."""
-  predicted = mask_probability if config.kind == "encoder" else 1.0
-  return global_batch_size * config.max_len * training_flops_per_token(
-      config, predicted_fraction=predicted)
+  """Training FLOPs of one step of `config` (models/flops.flops_per_token)."""
+  return global_batch_size * config.max_len * flops_per_token(config, mask_probability)
 
 
 def eval_steps(probe_steps: int) -> Tuple[int, ...]:
@@ -207,7 +207,7 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
 
   budget = suite.budget_steps * fps(suite.target_layers)
   if method == "scratch":
-    return MethodPlan(method, [Phase(suite.target_layers, suite.budget_steps,
+    return MethodPlan(method, [StageBudget(suite.target_layers, suite.budget_steps,
                                      fps(suite.target_layers))], 0, budget)
   probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
   if method in GRADUAL_MODES:
@@ -245,7 +245,7 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
             f"{first_look / (s * fps(n)):.1%} of a {s}-step stage, more than "
             f"SpeedupSuite.race_probe_share={suite.race_probe_share:g}; raise the share, "
             "shorten race_segment_steps or use fewer Trainer.eval_batches")
-  phases = [Phase(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
+  phases = [StageBudget(n, s, fps(n), o) for n, s, o in zip(layers, steps, overheads)]
   if min(steps[1:]) < probe or steps[0] < 1:
     raise ValueError(f"method {method}: the budget of {suite.budget_steps} target steps leaves "
                      f"stages of {steps} steps, shorter than the probe ({probe}); raise "
@@ -270,7 +270,7 @@ def frontier_plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_
       if (layers, steps) == (suite.target_layers, suite.budget_steps):
         continue
       name = frontier_name(layers, steps)
-      found[name] = MethodPlan(name, [Phase(layers, steps, fps)], 0, steps * fps)
+      found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
   return list(found.values())
 
 

@@ -4,31 +4,33 @@
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.records import DecisionRecord
 
 
 def compute_by_phase(base_config: TransformerConfig, base_steps: int,
                      records: Sequence[DecisionRecord],
                      winner_configs: Sequence[TransformerConfig],
-                     steps_after_growth: Sequence[int]) -> Dict[str, float]:
+                     steps_after_growth: Sequence[int],
+                     mask_probability: Optional[float]) -> Dict[str, float]:
   """FLOPs of each phase: the base model, the probes (every candidate's training), the
   evaluations the decisions read (forward passes), the winners' continuations; and their total.
 
   records / winner_configs / steps_after_growth: per growth, its decision, the winner's config
   and the steps the winner trains after growth in all. Its continuation is what its probe did
   not train: a race that stops at step 5 of k leaves k - 5 more steps to the continuation.
+  mask_probability: the run's (models/flops.flops_per_token, as the records' probes).
   """
   tokens = records[0].tokens_per_step
   continue_steps = [steps - int(r.candidates[r.winner].probe_steps_trained)
                     for r, steps in zip(records, steps_after_growth)]
-  phases = {"base": base_steps * tokens * training_flops_per_token(base_config),
+  phases = {"base": base_steps * tokens * flops_per_token(base_config, mask_probability),
             "probes": sum(float(r.probe_cost_flops) for r in records),
             "decision evals": sum(float(r.probe_eval_flops) for r in records),
-            "continuation": sum(steps * tokens * training_flops_per_token(config)
+            "continuation": sum(steps * tokens * flops_per_token(config, mask_probability)
                                 for config, steps in zip(winner_configs, continue_steps))}
   phases["total"] = sum(phases.values())
   return phases

@@ -14,13 +14,13 @@ function.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import gin
 
 from lag_tf.growth import Candidate, Pool, pool_targets
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 
 POSITIONS = ("top", "middle", "bottom")
 ALLOCATIONS = ("constant", "proportional")
@@ -157,12 +157,14 @@ def template_for_mode(mode: str, template: StagePoolTemplate) -> StagePoolTempla
   return dataclasses.replace(template, **MODE_TEMPLATES.get(mode, {}))
 
 
-def scratch_steps(stages: StageSchedule, base_config: TransformerConfig) -> int:
-  """Steps of the final-size model that cost what one gradual run's training costs."""
-  budget = sum(steps * training_flops_per_token(base_config.replace(num_layers=layers))
+def scratch_steps(stages: StageSchedule, base_config: TransformerConfig,
+                  mask_probability: Optional[float]) -> int:
+  """Steps of the final-size model that cost what one gradual run's training costs (at the run's
+  mask probability: models/flops.flops_per_token)."""
+  budget = sum(steps * flops_per_token(base_config.replace(num_layers=layers), mask_probability)
                for steps, layers in zip(stages.steps(), stages.stage_layers))
   final = base_config.replace(num_layers=stages.stage_layers[-1])
-  return max(1, int(budget // training_flops_per_token(final)))
+  return max(1, int(budget // flops_per_token(final, mask_probability)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,10 +186,12 @@ class GradualStages:
 
 
 def gradual_stages(mode: str, stages: StageSchedule, template: StagePoolTemplate,
-                   probe_steps: int, base_config: TransformerConfig) -> GradualStages:
+                   probe_steps: int, base_config: TransformerConfig,
+                   mask_probability: Optional[float]) -> GradualStages:
   """The stages of a gradual run of `mode` from `base_config`; ValueError, before anything
   trains, for a base of the wrong depth, probes longer than a growth stage or a stage pool that
-  cannot grow its model. `template` is the gin-bound one (template_for_mode applies the mode)."""
+  cannot grow its model. `template` is the gin-bound one (template_for_mode applies the mode);
+  `mask_probability` the data's (`trainer.mask_probability_of`), for the scratch steps."""
   if mode not in MODES:
     raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {MODES}")
   template = template_for_mode(mode, template)
@@ -205,4 +209,4 @@ def gradual_stages(mode: str, stages: StageSchedule, template: StagePoolTemplate
     config = next(iter(targets[-1].values()))  # Every candidate of a stage grows to one shape.
   return GradualStages(mode=mode, base_config=base_config, steps=steps, layers=layers,
                        pools=pools, targets=targets,
-                       scratch_steps=scratch_steps(stages, base_config))
+                       scratch_steps=scratch_steps(stages, base_config, mask_probability))

@@ -24,7 +24,7 @@ from lag_tf.growth import Candidate, ModelState, apply_candidate
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.records import CandidateInfo
 from lag_tf.training.engine import StepEngine
 from lag_tf.training.metrics import read_metrics
@@ -40,6 +40,7 @@ class GrowthPoint:
   examples_seen: int       # Data position at growth.
   tokens_per_step: int = 0  # Of the run's training steps (0: unknown; no probe budget then).
   eval_tokens: int = 0      # Of one evaluation, every held-out batch (0: unknown).
+  mask_probability: Optional[float] = None  # The masked LM's (models/flops; None: a decoder).
 
   @property
   def config(self) -> TransformerConfig:
@@ -49,7 +50,8 @@ class GrowthPoint:
   def from_trainer(cls, trainer: Trainer) -> "GrowthPoint":
     return cls(state=trainer.model_state(), step=trainer.global_step,
                examples_seen=trainer.examples_seen, tokens_per_step=trainer.tokens_per_step,
-               eval_tokens=trainer.eval_batches * trainer.tokens_per_step)
+               eval_tokens=trainer.eval_batches * trainer.tokens_per_step,
+               mask_probability=trainer.mask_probability)
 
 
 class CandidateTrainers:
@@ -116,7 +118,7 @@ class CandidateTrainers:
         failed = f.read().strip() or "failed (no reason recorded)"
       tokens = _recorded_tokens_per_step(directory)
       return probe_result(candidate, target, directory, growth_step, until_probe_step,
-                          failed), tokens
+                          failed, self.point.mask_probability), tokens
     failed = None
     trainer = self.trainer(candidate, target, directory)
     tokens = trainer.tokens_per_step
@@ -130,7 +132,7 @@ class CandidateTrainers:
         # Atomic: an empty marker left by a kill would read as "not failed" on restart.
         atomic_file.write_text(failed_marker, failed + "\n")
     return probe_result(candidate, target, directory, growth_step, until_probe_step,
-                        failed), tokens
+                        failed, self.point.mask_probability), tokens
 
 
 def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: TransformerConfig,
@@ -143,7 +145,7 @@ def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: Transfor
 
 def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
   info = CandidateInfo(name=candidate.name, params=count_parameters(target),
-                       flops_per_token=training_flops_per_token(target),
+                       flops_per_token=trainer.flops_per_token,
                        tokens_per_step=trainer.tokens_per_step,
                        eval_tokens=trainer.eval_batches * trainer.tokens_per_step,
                        function_preserving=candidate.function_preserving,
@@ -155,10 +157,11 @@ def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
 
 
 def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,
-                 growth_step: int, until_probe_step: int, failed: Optional[str]) -> ProbeResult:
+                 growth_step: int, until_probe_step: int, failed: Optional[str],
+                 mask_probability: Optional[float]) -> ProbeResult:
   """A candidate's eval losses (by probe step) as logged in its metrics.jsonl."""
   result = ProbeResult(name=candidate.name, params=count_parameters(target),
-                       flops_per_token=training_flops_per_token(target), failed=failed)
+                       flops_per_token=flops_per_token(target, mask_probability), failed=failed)
   info_path = os.path.join(directory, "candidate.json")
   if tf.io.gfile.exists(info_path):
     with tf.io.gfile.GFile(info_path) as f:

@@ -20,7 +20,7 @@ from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, 
                                  halving_survivors, probe_cost_bound, race_look, race_segments,
                                  select)
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import forward_flops_per_token, training_flops_per_token
+from lag_tf.models.flops import flops_per_token, forward_flops_per_token
 from lag_tf.records import CandidateOutcome, DecisionRecord
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
@@ -48,7 +48,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   names = list(pool.names)
   directories = {n: os.path.join(stage_dir, "candidates", n) for n in names}
   budget = probe_budget(rule, schedule, targets, steps_after_growth, point.tokens_per_step,
-                        point.eval_tokens, where=f"stage {stage}")
+                        point.eval_tokens, point.mask_probability, where=f"stage {stage}")
   results: Dict[str, ProbeResult] = {}
   race: Dict[str, object] = {}
   tokens = {"per_step": point.tokens_per_step}
@@ -59,7 +59,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
                                                          directories[name], until)
 
   if rule.rule == "race":
-    race = _race(stage, names, targets, rule, schedule, budget, probe, results,
+    race = _race(stage, names, rule, schedule, budget, probe, results,
                  point.tokens_per_step)
   else:
     rungs = (halving_rungs(rule, schedule.probe_steps, len(names))
@@ -82,25 +82,28 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   return record
 
 
-def probe_flops(result: ProbeResult, target: TransformerConfig, tokens_per_step: int):
-  """(training FLOPs, evaluation FLOPs) a candidate's probe has spent so far."""
-  train = result.steps_trained * tokens_per_step * training_flops_per_token(target)
-  return train, result.evals * result.eval_tokens * forward_flops_per_token(target)
+def probe_flops(result: ProbeResult, tokens_per_step: int):
+  """(training FLOPs, evaluation FLOPs) a candidate's probe has spent so far, at its result's
+  FLOPs per token (models/flops; an evaluation is a forward pass, a third)."""
+  train = result.steps_trained * tokens_per_step * result.flops_per_token
+  return train, result.evals * result.eval_tokens * (result.flops_per_token / 3.0)
 
 
 def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
                  targets: Dict[str, TransformerConfig], steps_after_growth: int,
-                 tokens_per_step: int, eval_tokens: int, where: str) -> Optional[float]:
+                 tokens_per_step: int, eval_tokens: int, mask_probability: Optional[float],
+                 where: str) -> Optional[float]:
   """SelectorRule.probe_budget_share of the stage's training FLOPs after growth (None: no
-  budget); ValueError when the rule's probes cannot fit it (selector.check_probe_budget)."""
+  budget); ValueError when the rule's probes cannot fit it (selector.check_probe_budget).
+  mask_probability: the run's (models/flops.flops_per_token)."""
   if rule.probe_budget_share <= 0:
     return None
   if tokens_per_step <= 0 or eval_tokens <= 0:
     raise ValueError(f"{where}: SelectorRule.probe_budget_share needs the growth point's "
                      "tokens per step and per evaluation (GrowthPoint.from_trainer records them)")
-  largest = max(targets.values(), key=training_flops_per_token)
-  per_step = tokens_per_step * training_flops_per_token(largest)
-  per_eval = eval_tokens * forward_flops_per_token(largest)
+  largest = max(targets.values(), key=lambda c: flops_per_token(c, mask_probability))
+  per_step = tokens_per_step * flops_per_token(largest, mask_probability)
+  per_eval = eval_tokens * forward_flops_per_token(largest, mask_probability)
   stage_flops = steps_after_growth * per_step
   worst = probe_cost_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
                            len(targets), per_step, per_eval, schedule.rewarmup_steps)
@@ -110,7 +113,7 @@ def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
   return rule.probe_budget_share * stage_flops
 
 
-def _race(stage: int, names, targets, rule: SelectorRule, schedule: ProbeSchedule,
+def _race(stage: int, names, rule: SelectorRule, schedule: ProbeSchedule,
           budget: Optional[float], probe, results: Dict[str, ProbeResult],
           tokens_per_step: int) -> dict:
   """Runs the race (selector.race_look after each segment); returns how it ran, for the
@@ -120,9 +123,9 @@ def _race(stage: int, names, targets, rule: SelectorRule, schedule: ProbeSchedul
   alive, left, history, stopped, previous = list(names), {}, [], "probe_steps", 0
   for index, step in enumerate(looks):
     if budget is not None and index:
-      spent = sum(sum(probe_flops(results[n], targets[n], tokens_per_step)) for n in results)
-      nxt = sum((step - previous) * tokens_per_step * training_flops_per_token(targets[n])
-                + 2 * results[n].eval_tokens * forward_flops_per_token(targets[n])
+      spent = sum(sum(probe_flops(results[n], tokens_per_step)) for n in results)
+      nxt = sum((step - previous) * tokens_per_step * results[n].flops_per_token
+                + 2 * results[n].eval_tokens * (results[n].flops_per_token / 3.0)
                 for n in alive)
       if spent + nxt > budget:
         stopped = "budget"
@@ -155,7 +158,7 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
   for name in pool.names:
     result = results[name]
     steps = result.steps_trained
-    _, eval_flops = probe_flops(result, targets[name], tokens_per_step)
+    _, eval_flops = probe_flops(result, tokens_per_step)
     candidates[name] = CandidateOutcome(
         probe_evals=result.evals, probe_eval_flops=eval_flops,
         left_race_at=race.get("left", {}).get(name, {}).get("step"),

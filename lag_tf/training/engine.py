@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from lag_tf.growth.state import ModelState
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import training_flops_per_token
+from lag_tf.models.flops import flops_per_token
 from lag_tf.training import checkpoints
 from lag_tf.training import keras_io
 from lag_tf.training import memory
@@ -49,6 +49,8 @@ class StepEngine:
     model_fn: builds the model from `model_config` (in the strategy's scope, after seeding).
     loss_fn: `(model, batch, training) -> (loss sum, weight sum, correct count)` on one
       replica's batch.
+    mask_probability: the masked LM's share of predicted positions (None for a decoder;
+      `trainer.mask_probability_of`): the memory check and the FLOP count (models/flops).
   """
 
   def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,
@@ -66,8 +68,10 @@ class StepEngine:
     self.jit_compile = bool(jit_compile)
     self.seed = seed
     self.loss_fn = loss_fn
+    self.mask_probability = mask_probability
     self.tokens_per_step = global_batch_size * model_config.max_len
-    self.flops_per_step = self.tokens_per_step * training_flops_per_token(model_config)
+    self.flops_per_token = flops_per_token(model_config, mask_probability)
+    self.flops_per_step = self.tokens_per_step * self.flops_per_token
     # Before building anything: a step that cannot fit is bad input (exit 2), not an OOM later.
     memory.check_step_memory(model_config, global_batch_size, strategy, mask_probability)
 

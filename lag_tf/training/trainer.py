@@ -167,6 +167,9 @@ class Trainer:
   global_batch_size = _engine_value("global_batch_size", "Examples per step, all replicas.")
   eval_batches = _engine_value("eval_batches", "Held-out global batches per evaluation.")
   tokens_per_step = _engine_value("tokens_per_step", "Tokens per training step.")
+  mask_probability = _engine_value("mask_probability", "The masked LM's share of predicted "
+                                  "positions (None for a decoder): sizes and prices its head.")
+  flops_per_token = _engine_value("flops_per_token", "Training FLOPs per token (models/flops).")
   flops_per_step = _engine_value("flops_per_step", "Training FLOPs per step (models/flops).")
 
   @property
