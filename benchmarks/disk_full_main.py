@@ -39,7 +39,7 @@ def fill(mount: str) -> None:
 def install(kind: str, nth: int, mount: str) -> None:
   """Wraps the write of `kind` so the disk is full when the n-th one happens."""
   import tensorflow as tf
-  from lag_tf.lag import decisions
+  from lag_tf import model_dir_store
   from lag_tf.training import metrics
 
   calls = {"n": 0}
@@ -57,13 +57,13 @@ def install(kind: str, nth: int, mount: str) -> None:
       return save(self, *args, **kwargs)
     tf.train.CheckpointManager.save = full_save
   elif kind == "decision":
-    commit = decisions.commit_decision
+    commit = model_dir_store.commit_decision
 
     def full_commit(*args, **kwargs):
       if due():
         fill(mount)
       return commit(*args, **kwargs)
-    decisions.commit_decision = full_commit
+    model_dir_store.commit_decision = full_commit
   elif kind == "metrics":
     write = metrics.MetricsLogger.write
 

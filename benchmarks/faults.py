@@ -58,6 +58,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from lag_fixtures import BASE_STEPS, TINY_BINDINGS  # noqa: E402
+from lag_tf import model_dir_store as store  # noqa: E402
 from trainer_fixtures import TINY_RUN  # noqa: E402
 
 SMALL_CORPUS = "python_stdlib_corpus/small"
@@ -105,8 +106,9 @@ def worker_command(model_dir: str, data_dir: str) -> list:
 
 
 def metrics_files(model_dir: str) -> list:
-  return sorted(glob.glob(os.path.join(model_dir, "metrics.jsonl")) +
-                glob.glob(os.path.join(model_dir, "candidates", "*", "metrics.jsonl")))
+  run_dirs = [model_dir] + [store.candidate_dir(model_dir, name)
+                            for name in store.candidate_names(model_dir)]
+  return sorted(path for path in map(store.metrics_path, run_dirs) if os.path.exists(path))
 
 
 def read_records(path: str) -> list:
@@ -160,12 +162,8 @@ def run_and_kill(argv: list, model_dir: str, at_records: int, delay: float, sign
 
 def snapshot(model_dir: str) -> dict:
   """What must match the reference: the decision and every metrics file's losses by step."""
-  decision_path = os.path.join(model_dir, "decisions", "stage-0.json")
-  decision = None
-  if os.path.exists(decision_path):
-    with open(decision_path) as f:
-      record = json.load(f)
-    decision = {"winner": record["winner"], "ranking": record["ranking"]}
+  record = store.read_decision(model_dir, 0)
+  decision = None if record is None else {"winner": record.winner, "ranking": record.ranking}
   files = {}
   for path in metrics_files(model_dir):
     files[os.path.relpath(path, model_dir)] = [

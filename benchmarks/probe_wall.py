@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gin  # noqa: E402
 
 from lag_tf import config_io  # noqa: E402
+from lag_tf import model_dir_store as store  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.data import LanguageModelingData  # noqa: E402
 from lag_tf.growth import validate_pool  # noqa: E402
@@ -110,7 +111,7 @@ def run(model_dir: str) -> dict:
 
   name = record.winner
   rate = steady_steps_per_second(
-      os.path.join(model_dir, "candidates", name, "metrics.jsonl"),
+      store.metrics_path(store.candidate_dir(model_dir, name)),
       point.step + schedule.probe_steps + 1)
   steady_flops = rate * record.tokens_per_step * winner.flops_per_token
   # Every evaluation a probe ran (its eval_losses: one per eval step it reached).

@@ -12,7 +12,8 @@ import sys
 
 from absl import app, flags
 
-from lag_tf.analysis import report, runs
+from lag_tf import model_dir_store as store
+from lag_tf.analysis import report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment_dir", None, "Study, LAG or gradual run directory to analyze.")
@@ -41,7 +42,7 @@ def main(argv) -> None:
   try:
     headline = report.build_report(FLAGS.experiment_dir, target_rho=FLAGS.target_rho,
                                    num_resamples=FLAGS.bootstrap, seed=FLAGS.seed)
-  except runs.ExperimentDirError as error:
+  except store.ModelDirError as error:  # Missing, empty, or a damaged record: one line.
     _fail(str(error))
   print(report.format_headline(headline), flush=True)
 

@@ -22,6 +22,7 @@ import gin
 import tensorflow as tf
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
 
@@ -122,7 +123,8 @@ def has_config(model_dir: str) -> bool:
 def discard_unused_config(model_dir: str) -> None:
   """Removes config.gin if the dir holds no results yet (no metrics.jsonl, no ckpt/): what a
   run that stopped on bad input before training wrote."""
-  if any(tf.io.gfile.exists(os.path.join(model_dir, name)) for name in ("metrics.jsonl", "ckpt")):
+  if any(tf.io.gfile.exists(path) for path in (store.metrics_path(model_dir),
+                                               store.checkpoint_dir(model_dir))):
     return
   try:
     tf.io.gfile.remove(os.path.join(model_dir, "config.gin"))

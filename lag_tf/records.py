@@ -15,6 +15,7 @@ keys a newer file adds are ignored. Pure Python: lag_tf.analysis reads these wit
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from typing import Any, Dict, List, Optional
 
@@ -28,6 +29,11 @@ def as_float(value, default: float = math.nan) -> float:
     return float(value)
   except (TypeError, ValueError):
     return default
+
+
+def config_hash(config_text: str) -> str:
+  """A decision's `config_hash`: a short fingerprint of the gin config that made it."""
+  return hashlib.sha256(config_text.encode("utf-8")).hexdigest()[:16]
 
 
 def _losses(value) -> Dict[int, float]:
@@ -107,7 +113,7 @@ class DecisionRecord:
   probe_budget_flops: Optional[float] = None  # SelectorRule.probe_budget_share of the stage.
   race: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Rule 'race': how it ran.
   config_hash: Optional[str] = None
-  committed_at: Optional[str] = None  # Set by lag.decisions.commit_decision.
+  committed_at: Optional[str] = None  # Set by model_dir_store.commit_decision.
 
   def to_json(self) -> dict:
     data = dataclasses.asdict(self)

@@ -10,7 +10,7 @@ from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis import report
 from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.growth import validate_pool
-from lag_tf.lag.decisions import read_decision
+from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.gradual import (StagePoolTemplate, StageSchedule, block_start, scratch_steps,
                                 stage_pool, template_for_mode)
 from lag_tf.models import TransformerConfig
@@ -107,12 +107,11 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   assert summary["steps"] == 30 and len(summary["winners"]) == 2
   for stage, layers in ((1, 2), (2, 3)):
     record = read_decision(model_dir, stage)
-    assert record["winner"] == summary["winners"][stage - 1]
-    assert record["growth_step"] == 10 * stage
-    winner = record["candidates"][record["winner"]]
-    assert winner["config"]["num_layers"] == layers
-    assert os.path.exists(tmp_path / f"stage-{stage}" / "candidates" / record["winner"] / "ckpt")
-  assert len(read_decision(model_dir, 2)["candidates"]) == 3  # top, middle(=bottom), zero.
+    assert record.winner == summary["winners"][stage - 1]
+    assert record.growth_step == 10 * stage
+    assert record.candidates[record.winner].config["num_layers"] == layers
+    assert os.path.exists(tmp_path / f"stage-{stage}" / "candidates" / record.winner / "ckpt")
+  assert len(read_decision(model_dir, 2).candidates) == 3  # top, middle(=bottom), zero.
   texts = [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)]
   progress.begin_run(planned)
   again = gradual_experiment(strategy(), model_dir)

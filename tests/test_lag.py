@@ -9,7 +9,7 @@ import pytest
 from lag_tf.analysis import report
 from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.lag import lag_experiment
-from lag_tf.lag.decisions import read_decision
+from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.training.metrics import read_metrics
@@ -35,24 +35,23 @@ def test_probe_commit_continue_and_restart(tmp_path, data_dir, nan_operator):
   result = lag_experiment(strategy(), model_dir, pool=small_pool(with_nan=True),
                           base_steps=BASE_STEPS, continue_steps=4)
   record = read_decision(model_dir, 0)
-  assert record["winner"] == result["winner"] != "poisoned"
-  assert record["candidates"]["poisoned"]["status"] == "failed"
-  assert "nan" in record["candidates"]["poisoned"]["failed"].lower()
-  assert record["ranking"][-1] == "poisoned"
-  assert record["rule"] == "lag" and record["probe_steps"] == 6
-  assert record["eval_steps"] == [0, 2, 4, 6]
-  ok = [n for n, c in record["candidates"].items() if c["status"] == "ok"]
+  assert record.winner == result["winner"] != "poisoned"
+  assert record.candidates["poisoned"].status == "failed"
+  assert "nan" in record.candidates["poisoned"].failed.lower()
+  assert record.ranking[-1] == "poisoned"
+  assert record.rule == "lag" and record.probe_steps == 6
+  assert record.eval_steps == [0, 2, 4, 6]
+  ok = [n for n, c in record.candidates.items() if c.status == "ok"]
   assert sorted(ok) == ["random_top", "stack", "zero_top"]
   for name in ok:
-    assert sorted(int(s) for s in record["candidates"][name]["eval_losses"]) == [0, 2, 4, 6]
+    assert sorted(record.candidates[name].eval_losses) == [0, 2, 4, 6]
 
   # All candidates grow from the same base point: the function-preserving one starts exactly at
   # the base model's eval loss, on the same eval batches.
   base_records = _metrics(model_dir)
   base_eval = [r for r in base_records if r["step"] == BASE_STEPS][0]["eval_loss"]
-  assert record["candidates"]["zero_top"]["eval_losses"]["0"] == pytest.approx(base_eval,
-                                                                                abs=1e-5)
-  assert record["candidates"]["stack"]["eval_losses"]["0"] != pytest.approx(base_eval, abs=1e-5)
+  assert record.candidates["zero_top"].eval_losses[0] == pytest.approx(base_eval, abs=1e-5)
+  assert record.candidates["stack"].eval_losses[0] != pytest.approx(base_eval, abs=1e-5)
   # Same data stream: every candidate consumed the same examples, from the same position.
   for name in ok:
     at_probe_end = [r for r in _metrics(model_dir, name) if r["step"] == BASE_STEPS + 6][0]
@@ -62,7 +61,7 @@ def test_probe_commit_continue_and_restart(tmp_path, data_dir, nan_operator):
   winner_steps = [r["step"] for r in _metrics(model_dir, result["winner"])]
   assert winner_steps == sorted(set(winner_steps)) and winner_steps[-1] == BASE_STEPS + 10
   assert "winner" in (tmp_path / "summary.md").read_text()
-  assert record["probe_cost_flops"] > 0 and record["probe_cost_steps"] == 3 * 6 + 2
+  assert record.probe_cost_flops > 0 and record.probe_cost_steps == 3 * 6 + 2
 
   # A restart finds the committed decision: it neither probes again nor rewrites it.
   decision_text = (tmp_path / "decisions" / "stage-0.json").read_text()
@@ -106,12 +105,12 @@ def test_successive_halving_probes_fewer_steps(tmp_path, data_dir):
   lag_experiment(strategy(), model_dir, pool=small_pool(), base_steps=BASE_STEPS,
                  rule=SelectorRule(rule="successive_halving", halving_eta=2))
   record = read_decision(model_dir, 0)
-  trained = {n: c["probe_steps_trained"] for n, c in record["candidates"].items()}
+  trained = {n: c.probe_steps_trained for n, c in record.candidates.items()}
   # 3 candidates, eta 2: all to 3 steps, the best 2 to 6.
   assert sorted(trained.values()) == [3, 6, 6]
-  eliminated = [n for n, c in record["candidates"].items() if c["status"] == "eliminated"]
-  assert len(eliminated) == 1 and record["winner"] not in eliminated
-  assert record["probe_cost_steps"] == 15 < 3 * 6
+  eliminated = [n for n, c in record.candidates.items() if c.status == "eliminated"]
+  assert len(eliminated) == 1 and record.winner not in eliminated
+  assert record.probe_cost_steps == 15 < 3 * 6
 
 
 def test_invalid_pool_fails_before_training(tmp_path, data_dir):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lag_fixtures import TINY_BINDINGS
-from lag_tf.lag import decisions
+from lag_tf import model_dir_store
 from lag_tf.training.metrics import read_metrics
 from trainer_fixtures import TINY_RUN
 
@@ -83,12 +83,12 @@ def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir):
     run = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, (name, run.stderr[-3000:], run.stdout[-3000:])
-    results[name] = decisions.read_decision(str(tmp_path / name), 0)
+    results[name] = model_dir_store.read_decision(str(tmp_path / name), 0)
   single, multi = results["single"], results["two_workers"]
-  assert multi["winner"] == single["winner"] and multi["ranking"] == single["ranking"]
-  for candidate, record in single["candidates"].items():
-    for step, loss in record["eval_losses"].items():
-      assert math.isclose(loss, multi["candidates"][candidate]["eval_losses"][step],
+  assert multi.winner == single.winner and multi.ranking == single.ranking
+  for candidate, outcome in single.candidates.items():
+    for step, loss in outcome.eval_losses.items():
+      assert math.isclose(loss, multi.candidates[candidate].eval_losses[step],
                           abs_tol=TOLERANCE), (candidate, step)
 
 

@@ -21,7 +21,7 @@ from lag_tf.experiments.registry import run_experiment
 from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
 from lag_tf.lag import budget
-from lag_tf.lag.decisions import read_decision
+from lag_tf.model_dir_store import read_decision
 from lag_tf.training import progress
 from lag_fixtures import strategy
 from main_fixtures import load_benchmark
@@ -109,7 +109,7 @@ def test_a_speedup_suite_method_spends_its_budget_plans_flops(kind, method, tmp_
   assert flops["base"] == base.flops
   # The winner's probe is the start of its stage; every other probe and eval is overhead.
   decision = read_decision(model_dir, 0 if method == "lag_once" else 1)
-  winner_probe = decision["candidates"][decision["winner"]]["probe_flops"]
+  winner_probe = decision.candidates[decision.winner].probe_flops
   assert flops["continuation"] + winner_probe == grown.steps * grown.flops_per_step
   assert flops["probes"] - winner_probe + flops["decision evals"] == grown.overhead_flops
   assert (grown.overhead_flops > 0) == method.startswith("lag_")

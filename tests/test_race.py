@@ -123,10 +123,9 @@ def nan_operator():
 
 def test_race_drops_a_bad_candidate_early_and_records_why(tmp_path, data_dir, nan_operator):
   from lag_fixtures import small_pool
-  from lag_tf.lag.decisions import read_decision
-  from lag_tf.records import DecisionRecord
+  from lag_tf.model_dir_store import read_decision
   result = _race_run(str(tmp_path), data_dir, small_pool(with_nan=True))
-  record = DecisionRecord.from_json(read_decision(str(tmp_path), 0))
+  record = read_decision(str(tmp_path), 0)
   assert record.rule == "race" and record.winner == result["winner"] != "poisoned"
   assert record.race["stopped"] in ("one_left", "indifferent", "probe_steps")
   # The poisoned candidate fails in its first segment and leaves at the first look.
@@ -169,7 +168,7 @@ def test_a_killed_race_resumes_to_the_same_decision(tmp_path, data_dir):
   from lag_fixtures import BASE_STEPS, parse_lag_config, small_pool, strategy
   from lag_tf.data import LanguageModelingData
   from lag_tf.growth import validate_pool
-  from lag_tf.lag.decisions import read_decision
+  from lag_tf.model_dir_store import read_decision
   from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
   from lag_tf.lag.schedule import ProbeSchedule
   from lag_tf.models import TransformerConfig
@@ -192,11 +191,11 @@ def test_a_killed_race_resumes_to_the_same_decision(tmp_path, data_dir):
   del trainers, base
   _race_run(killed, data_dir, pool)
   again = read_decision(killed, 0)
-  assert again["winner"] == expected["winner"]
-  assert again["race"] == expected["race"]
-  for name, outcome in expected["candidates"].items():
-    assert again["candidates"][name]["eval_losses"] == pytest.approx(
-        outcome["eval_losses"], abs=1e-5), name
+  assert again.winner == expected.winner
+  assert again.race == expected.race
+  for name, outcome in expected.candidates.items():
+    assert again.candidates[name].eval_losses == pytest.approx(outcome.eval_losses,
+                                                               abs=1e-5), name
 
 
 def test_a_budget_that_cannot_fit_is_refused_before_training(tmp_path, data_dir):
@@ -211,11 +210,10 @@ def test_a_race_stops_when_its_next_look_would_not_fit_the_budget(tmp_path, data
   """First look: 3 candidates x (3 steps + 2 evaluations of 4 batches) ~ 1.2 x the 14-step
   stage; the second would bring it to ~2 x. A budget of 1.5 x the stage allows one look."""
   from lag_fixtures import small_pool
-  from lag_tf.lag.decisions import read_decision
-  from lag_tf.records import DecisionRecord
+  from lag_tf.model_dir_store import read_decision
   _race_run(str(tmp_path), data_dir, small_pool(),
             ["SelectorRule.probe_budget_share = 1.5", "SelectorRule.race_delta = 0.0"])
-  record = DecisionRecord.from_json(read_decision(str(tmp_path), 0))
+  record = read_decision(str(tmp_path), 0)
   assert record.race["stopped"] == "budget" and record.race["at_step"] == 3
   assert [look["step"] for look in record.race["looks"]] == [3]
   assert record.decision_flops <= record.probe_budget_flops

@@ -4,7 +4,8 @@ written by older versions (fields missing, NaN as strings, a list of rung length
 import json
 import math
 
-from lag_tf.records import CandidateInfo, CandidateOutcome, DecisionRecord, GrowthRecord
+from lag_tf.records import (CandidateInfo, CandidateOutcome, DecisionRecord, GrowthRecord,
+                            config_hash)
 
 # As lag/stage.py writes it (keys sorted by json.dumps; probe steps are strings in JSON).
 WRITTEN = {
@@ -77,3 +78,9 @@ def test_outcome_defaults_for_a_candidate_that_never_ran():
   outcome = CandidateOutcome.from_json({})
   assert outcome.status == "ok" and outcome.eval_losses == {} and outcome.probe_flops == 0.0
   assert math.isnan(outcome.loss_at_or_before(10))
+
+
+def test_config_hash_is_stable():
+  assert config_hash("a = 1\n") == config_hash("a = 1\n") != config_hash("a = 2\n")
+  assert len(config_hash("x")) == 16
+  json.dumps({"h": config_hash("x")})

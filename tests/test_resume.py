@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from lag_tf.lag import decisions
+from lag_tf import model_dir_store
+from lag_tf.records import DecisionRecord
 from lag_tf.training.metrics import MetricsLogger, read_metrics
 from trainer_fixtures import tiny_trainer
 
@@ -144,6 +145,6 @@ def test_a_decision_interrupted_before_its_rename_is_not_a_decision(tmp_path):
   directory = tmp_path / "decisions"
   directory.mkdir()
   (directory / ".stage-abc.tmp").write_text('{"winner": "st')  # Killed mid-write.
-  assert decisions.read_decision(str(tmp_path), 0) is None
-  decisions.commit_decision(str(tmp_path), 0, {"winner": "stack"})
-  assert decisions.read_decision(str(tmp_path), 0)["winner"] == "stack"
+  assert model_dir_store.read_decision(str(tmp_path), 0) is None
+  model_dir_store.commit_decision(str(tmp_path), DecisionRecord(stage=0, winner="stack"))
+  assert model_dir_store.read_decision(str(tmp_path), 0).winner == "stack"

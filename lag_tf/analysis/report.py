@@ -15,10 +15,10 @@ from typing import List, Optional
 import numpy as np
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.analysis import plots, runs, summary as summary_lib
 from lag_tf.records import DecisionRecord
 
-REPORT_DIR = "report"
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -264,8 +264,8 @@ def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
   """The run's answer, as summary.md gives it: the final model (the last stage's winner,
   continued) and its eval loss, and the scratch baseline's comparison if the run trained one."""
   last = lag.stages[-1]
-  winner_dir = os.path.join(lag.candidates_dirs[last.stage], last.winner)
-  final = runs.last_eval(os.path.join(winner_dir, "metrics.jsonl"))
+  winner_dir = store.candidate_dir(lag.stage_dirs[last.stage], last.winner)
+  final = runs.last_eval(store.metrics_path(winner_dir))
   where = os.path.relpath(winner_dir, experiment_dir)
   lines = ["## Answer", ""]
   if len(lag.stages) > 1:
@@ -280,8 +280,7 @@ def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
                 final_eval_loss=runs.as_float(final["eval_loss"]))
   lines += [f"Winner `{last.winner}` continued to step {final['step']}: final eval loss "
             f"**{answer['final_eval_loss']:.4f}** ({where}).", ""]
-  scratch_metrics = os.path.join(experiment_dir, "scratch", "metrics.jsonl")
-  scratch = runs.last_eval(scratch_metrics)
+  scratch = runs.last_eval(store.metrics_path(store.scratch_dir(experiment_dir)))
   if scratch is None:
     lines += [f"No scratch baseline in this run ({NO_SCRATCH.get(kind, NO_SCRATCH['lag'])}), "
               "so it cannot say whether growing paid at equal compute.", ""]
@@ -303,7 +302,7 @@ def build_report(experiment_dir: str, target_rho: float = 0.8, num_resamples: in
   """Writes DIR/report/report.md and its PNGs; returns the headline numbers (with 'report', the
   markdown's path). Raises runs.ExperimentDirError for a missing or empty directory."""
   experiment = runs.read_experiment(experiment_dir)
-  report_dir = os.path.join(experiment_dir, REPORT_DIR)
+  report_dir = store.report_dir(experiment_dir)
   os.makedirs(report_dir, exist_ok=True)
   lines = [f"# Report: {experiment_dir}", "", f"Kind: **{experiment.kind}**.", ""]
   if experiment.lag is not None:

@@ -1,21 +1,13 @@
 """Reads an experiment directory (a growth study, a LAG run, an adaptive gradual run) into plain
-dataclasses, tolerating partly finished runs.
-
-Layouts read (any subset may be present):
-  DIR/candidates/<name>/metrics.jsonl            a study (one seed), or a one-stage LAG run's probes
-  DIR/seed-<s>/candidates/<name>/metrics.jsonl   a study over several seeds
-  DIR/.../candidates/<name>/candidate.json       {"name", "params", "flops_per_token",
-                                                  "tokens_per_step", "function_preserving",
-                                                  "growth_step"}
-  DIR/decisions/stage-<i>.json                   a LAG / gradual decision per stage
-  DIR/stage-<i>/candidates/<name>/...            a gradual run's probes of stage i
-  DIR/metrics.jsonl                              the base (or continued) model, optional
+dataclasses, tolerating partly finished runs. Where the files are, and their records, is
+lag_tf.model_dir_store's: a study's candidates (one seed, or seed-<s>/ dirs), a LAG or gradual
+run's decisions with each stage's candidates, and the model dir's own metrics.jsonl (optional).
 
 metrics.jsonl steps are global; a candidate's probe step is step - growth_step (growth_step from
 candidate.json, else its first eval step). Tolerated: a truncated last line (a run killed
 mid-write), repeated steps after a resume (the last record wins), NaN/Inf written as strings,
 missing per-batch losses. A candidate with a non-finite loss has *failed*; its curve is kept up
-to the failure. Local paths use the os module; gs:// and other URLs go through tf.io.gfile.
+to the failure.
 """
 
 from __future__ import annotations
@@ -24,62 +16,25 @@ import dataclasses
 import json
 import math
 import os
-import re
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from lag_tf import model_dir_store as store
 from lag_tf.records import CandidateInfo, DecisionRecord, as_float  # noqa: F401 (re-exported)
 
-_SEED_DIR = re.compile(r"^seed-(.+)$")
-_STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
 
-
-class ExperimentDirError(ValueError):
+class ExperimentDirError(store.ModelDirError):
   """The directory is missing or holds nothing this module can read."""
-
-
-# --- Files: os for local paths, tf.io.gfile for URLs (imported only then). ----------------------
-
-def _gfile():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf.io.gfile
-
-
-def _is_url(path: str) -> bool:
-  return "://" in path
-
-
-def _isdir(path: str) -> bool:
-  return _gfile().isdir(path) if _is_url(path) else os.path.isdir(path)
-
-
-def _exists(path: str) -> bool:
-  return _gfile().exists(path) if _is_url(path) else os.path.exists(path)
-
-
-def _listdir(path: str) -> List[str]:
-  if not _isdir(path):
-    return []
-  names = _gfile().listdir(path) if _is_url(path) else os.listdir(path)
-  return sorted(name.rstrip("/") for name in names)
-
-
-def _read_text(path: str) -> str:
-  if _is_url(path):
-    with _gfile().GFile(path) as f:
-      return f.read()
-  with open(path, encoding="utf-8") as f:
-    return f.read()
 
 
 def read_metrics(path: str) -> List[dict]:
   """Records of a metrics.jsonl sorted by step, one per step (the last written wins); lines that
   do not parse (a truncated last line) are skipped. An absent file has no records."""
-  if not _exists(path):
+  if not store.exists(path):
     return []
   by_step = {}
-  for line in _read_text(path).splitlines():
+  for line in store.read_text(path).splitlines():
     try:
       record = json.loads(line)
     except ValueError:
@@ -87,17 +42,6 @@ def read_metrics(path: str) -> List[dict]:
     if isinstance(record, dict) and "step" in record:
       by_step[int(record["step"])] = record
   return [by_step[step] for step in sorted(by_step)]
-
-
-def read_json(path: str) -> Optional[dict]:
-  """A JSON object, or None if the file is absent or not (yet) valid JSON."""
-  if not _exists(path):
-    return None
-  try:
-    value = json.loads(_read_text(path))
-  except ValueError:
-    return None
-  return value if isinstance(value, dict) else None
 
 
 # --- Candidates. --------------------------------------------------------------------------------
@@ -136,9 +80,9 @@ def _first_failure(records: List[dict], growth_step: int) -> Optional[str]:
 
 
 def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
-  """Reads `directory/metrics.jsonl` and the optional `directory/candidate.json`."""
-  info = CandidateInfo.from_json(read_json(os.path.join(directory, "candidate.json")))
-  records = read_metrics(os.path.join(directory, "metrics.jsonl"))
+  """Reads a candidate dir's metrics and its candidate.json (defaults if it has none)."""
+  info = store.read_candidate_info(directory) or CandidateInfo()
+  records = read_metrics(store.metrics_path(directory))
   evals = [r for r in records if "eval_loss" in r]
   if info.growth_step is not None:
     growth_step = int(info.growth_step)
@@ -161,13 +105,13 @@ def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
       failure=_first_failure(records, growth_step))
 
 
-def read_candidates(candidates_dir: str) -> Dict[str, CandidateRun]:
-  """Every `<name>/` under a candidates dir that has a metrics.jsonl, by name."""
+def read_candidates(directory: str) -> Dict[str, CandidateRun]:
+  """Every candidate of a stage or seed dir that has metrics, by name."""
   runs = {}
-  for name in _listdir(candidates_dir):
-    directory = os.path.join(candidates_dir, name)
-    if _exists(os.path.join(directory, "metrics.jsonl")):
-      runs[name] = read_candidate(directory, name)
+  for name in store.candidate_names(directory):
+    candidate = store.candidate_dir(directory, name)
+    if store.exists(store.metrics_path(candidate)):
+      runs[name] = read_candidate(candidate, name)
   return runs
 
 
@@ -177,33 +121,24 @@ def read_candidates(candidates_dir: str) -> Dict[str, CandidateRun]:
 class LagRun:
   stages: List[DecisionRecord]
   stage_candidates: Dict[int, Dict[str, CandidateRun]]  # Probe curves per stage, if written.
-  candidates_dirs: Dict[int, str]  # Per stage, where its candidates (and winner) live.
+  stage_dirs: Dict[int, str]  # Per stage, where its candidates (and winner) live.
 
 
 def read_lag_run(directory: str) -> Optional[LagRun]:
-  decisions_dir = os.path.join(directory, "decisions")
-  stages = []
-  for file_name in _listdir(decisions_dir):
-    match = _STAGE_FILE.match(file_name)
-    record = read_json(os.path.join(decisions_dir, file_name)) if match else None
-    if record is not None:  # The file name says which stage it is.
-      stages.append(dataclasses.replace(DecisionRecord.from_json(record),
-                                        stage=int(match.group(1))))
+  stages = store.read_decisions(directory)
   if not stages:
     return None
-  stages.sort(key=lambda s: s.stage)
-  stage_candidates, candidates_dirs = {}, {}
+  stage_candidates, stage_dirs = {}, {}
   for decision in stages:
-    candidates_dir = os.path.join(directory, f"stage-{decision.stage}", "candidates")
-    runs = read_candidates(candidates_dir)
-    if not runs and len(stages) == 1:  # A one-stage LAG run keeps its probes in DIR/candidates.
-      candidates_dir = os.path.join(directory, "candidates")
-      runs = read_candidates(candidates_dir)
-    candidates_dirs[decision.stage] = candidates_dir
+    stage_dir = store.stage_dir(directory, decision.stage)
+    runs = read_candidates(stage_dir)
+    if not runs and len(stages) == 1:  # A one-stage run may keep its probes in DIR/candidates.
+      stage_dir = directory
+      runs = read_candidates(stage_dir)
+    stage_dirs[decision.stage] = stage_dir
     if runs:
       stage_candidates[decision.stage] = runs
-  return LagRun(stages=stages, stage_candidates=stage_candidates,
-                candidates_dirs=candidates_dirs)
+  return LagRun(stages=stages, stage_candidates=stage_candidates, stage_dirs=stage_dirs)
 
 
 def last_eval(metrics_path: str) -> Optional[dict]:
@@ -224,16 +159,14 @@ class Study:
 
 
 def read_study(directory: str) -> Optional[Study]:
-  """Seeds from DIR/seed-<s>/candidates, else one seed '' from DIR/candidates."""
+  """The candidates of every seed dir, else of one seed '' in the dir itself."""
   runs = {}
-  for name in _listdir(directory):
-    match = _SEED_DIR.match(name)
-    if match:
-      candidates = read_candidates(os.path.join(directory, name, "candidates"))
-      if candidates:
-        runs[match.group(1)] = candidates
+  for seed, seed_dir in store.seed_dirs(directory).items():
+    candidates = read_candidates(seed_dir)
+    if candidates:
+      runs[seed] = candidates
   if not runs:
-    candidates = read_candidates(os.path.join(directory, "candidates"))
+    candidates = read_candidates(directory)
     if candidates:
       runs[""] = candidates
   return Study(runs=runs) if runs else None
@@ -347,11 +280,11 @@ class Experiment:
 
 def read_experiment(directory: str) -> Experiment:
   """Everything readable under `directory`; ExperimentDirError if missing or empty."""
-  if not directory or not _isdir(directory):
+  if not directory or not store.is_dir(directory):
     raise ExperimentDirError(f"experiment dir {directory!r} does not exist")
   lag = read_lag_run(directory)
   study = None if lag is not None else read_study(directory)
-  base = read_metrics(os.path.join(directory, "metrics.jsonl"))
+  base = read_metrics(store.metrics_path(directory))
   if lag is None and study is None:
     raise ExperimentDirError(
         f"{directory} has no candidates/<name>/metrics.jsonl, seed-<s>/candidates/ or "

@@ -22,7 +22,9 @@ import os
 from typing import Dict, List, Optional
 
 from lag_tf import atomic_file
-from lag_tf.analysis.runs import as_float, read_json, read_metrics
+from lag_tf import model_dir_store as store
+from lag_tf.analysis.runs import as_float, read_metrics
+from lag_tf.model_dir_store import read_json  # Also the suite's records of its runs.
 from lag_tf.records import DecisionRecord
 from lag_tf.analysis.speedup import Curve
 
@@ -52,13 +54,9 @@ def _losses(path: str) -> Dict[str, List[tuple]]:
           for key in _LOSSES}
 
 
-def _growth_dirs(run_dir: str, experiment: str, growth: int):
-  """(decision file, candidates dir) of the growth-th growth (1-based)."""
-  if experiment == "lag":
-    return (os.path.join(run_dir, "decisions", "stage-0.json"),
-            os.path.join(run_dir, "candidates"))
-  return (os.path.join(run_dir, "decisions", f"stage-{growth}.json"),
-          os.path.join(run_dir, f"stage-{growth}", "candidates"))
+def _growth_stage(experiment: str, growth: int) -> int:
+  """The stage of the growth-th growth (1-based): a `lag` run grows once, at stage 0."""
+  return 0 if experiment == "lag" else growth
 
 
 def read_method_run(run_dir: str) -> Optional[MethodRun]:
@@ -70,15 +68,14 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
   phases = plan["phases"]
   points = {key: [(step * phases[0]["flops_per_step"], loss)
                   for step, loss in values if step <= phases[0]["steps"]]
-            for key, values in _losses(os.path.join(run_dir, "metrics.jsonl")).items()}
+            for key, values in _losses(store.metrics_path(run_dir)).items()}
   spent = phases[0]["steps"] * phases[0]["flops_per_step"]
   winners, overhead_total = [], 0.0
   for growth, phase in enumerate(phases[1:], start=1):
-    decision_path, candidates_dir = _growth_dirs(run_dir, info["experiment"], growth)
-    found = read_json(decision_path)
-    if found is None:
+    stage = _growth_stage(info["experiment"], growth)
+    decision = store.read_decision(run_dir, stage)
+    if decision is None:
       break
-    decision = DecisionRecord.from_json(found)
     winner = decision.winner
     winners.append(winner)
     overhead = (decision.losing_probe_steps * phase["flops_per_step"]
@@ -86,7 +83,8 @@ def read_method_run(run_dir: str) -> Optional[MethodRun]:
     overhead_total += overhead
     growth_step = int(decision.growth_step)
     start = spent + overhead
-    for key, values in _losses(os.path.join(candidates_dir, winner, "metrics.jsonl")).items():
+    winner_dir = store.candidate_dir(store.stage_dir(run_dir, stage), winner)
+    for key, values in _losses(store.metrics_path(winner_dir)).items():
       points[key] += [(start + (step - growth_step) * phase["flops_per_step"], loss)
                       for step, loss in values if step >= growth_step]
     spent = start + phase["steps"] * phase["flops_per_step"]
@@ -192,9 +190,9 @@ def compact_record(run_dir: str) -> Optional[dict]:
     return None
   decisions = []
   for growth in range(1, len(info["plan"]["phases"])):
-    found = read_json(_growth_dirs(run_dir, info["experiment"], growth)[0])
+    found = store.read_decision(run_dir, _growth_stage(info["experiment"], growth))
     if found is not None:
-      decisions.append(found)
+      decisions.append(found.to_json())
   return {"run": {k: info[k] for k in ("method", "seed", "kind", "experiment", "plan",
                                        "bindings", "finished", "wall_seconds") if k in info},
           "layers": run.layers, "curve": [[float(f), float(l)] for f, l in

@@ -14,16 +14,14 @@ decisions/stage-<i>.json, summary.md.
 
 from __future__ import annotations
 
-import os
-
 import gin
 from absl import logging
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import validate_pool
 from lag_tf.interop.source import restore_or_train_base
-from lag_tf.lag import decisions
 from lag_tf.lag.compute import compute_by_phase, compute_text
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, gradual_stages
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
@@ -32,6 +30,7 @@ from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
                               probe_budget, summary_table)
 from lag_tf.models import TransformerConfig
+from lag_tf.records import config_hash
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
@@ -70,16 +69,16 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
   base_steps = point.step
   del base
-  config_hash = decisions.config_hash(gin.config_str())
+  config_fingerprint = config_hash(gin.config_str())
   records, winner_configs, final = [], [], None
   for i in range(1, len(layers)):
     pool = run.pools[i - 1]
     targets = validate_pool(pool, point.config)
-    stage_dir = os.path.join(model_dir, f"stage-{i}")
+    stage_dir = store.stage_dir(model_dir, i)
     # One compiled engine per target shape for this stage's candidates and its winner.
     trainers = CandidateTrainers(point, data, strategy, schedule, steps[i])
     record = probe_and_commit(i, pool, targets, trainers, model_dir, stage_dir, rule,
-                              config_hash, chief)
+                              config_fingerprint, chief)
     records.append(record)
     winner_configs.append(targets[record.winner])
     print(summary_table(record), flush=True)
@@ -111,4 +110,4 @@ def _write_summary(model_dir: str, chief: bool, summary: dict, records) -> None:
   if records:
     lines.append(f"stage winners: {' -> '.join(summary['winners'])}")
     lines.append(compute_text(summary["flops"]))
-  atomic_file.write_text(os.path.join(model_dir, "summary.md"), "\n".join(lines) + "\n")
+  atomic_file.write_text(store.summary_path(model_dir), "\n".join(lines) + "\n")

@@ -6,14 +6,11 @@ Model dir: metrics.jsonl + ckpt/ (the base), grown/ckpt/ (the grown model), grow
 
 from __future__ import annotations
 
-import json
-import os
-
 import gin
 import numpy as np
 from absl import logging
 
-from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
@@ -46,7 +43,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   grown_state = apply_candidate(pool[candidate], state, np.random.default_rng(growth_seed))
 
   with gin.config_scope("probe"):  # A grown candidate's role.
-    grown = Trainer(targets[candidate], data, strategy, os.path.join(model_dir, "grown"),
+    grown = Trainer(targets[candidate], data, strategy, store.grown_dir(model_dir),
                     train_steps=base.global_step, name=candidate)
   grown.start_from(grown_state, base.global_step, base.examples_seen)
   grown_eval = grown.evaluate()
@@ -62,8 +59,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
       operators=pool[candidate].to_dict(),
       base_flops=base.global_step * base.tokens_per_step * base.flops_per_token)
   if grown.is_chief:
-    atomic_file.write_text(os.path.join(model_dir, "growth.json"),
-                           json.dumps(record.to_json(), indent=2, sort_keys=True, default=str))
+    store.write_growth(model_dir, record)
   logging.info("Grew %s: %d -> %d parameters; eval loss %.4f -> %.4f at initialization",
                candidate, record.params_before, record.params_after,
                record.base_eval_loss, record.grown_eval_loss)

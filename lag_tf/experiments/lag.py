@@ -16,12 +16,12 @@ import gin
 from absl import logging
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.analysis import summary as summary_lib
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.growth import Pool, pool_targets
 from lag_tf.interop.source import restore_or_train_base
-from lag_tf.lag import decisions
 from lag_tf.lag.compute import compute_by_phase, compute_text
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
@@ -29,6 +29,7 @@ from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
                               probe_budget, summary_table)
 from lag_tf.models import TransformerConfig
+from lag_tf.records import config_hash
 from lag_tf.training.trainer import Trainer
 
 
@@ -65,7 +66,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   # One compiled engine per target shape serves every candidate and then the winner.
   trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
   record = probe_and_commit(0, pool, targets, trainers, model_dir, model_dir, rule,
-                            decisions.config_hash(gin.config_str()), chief)
+                            config_hash(gin.config_str()), chief)
   table = summary_table(record)
   print(table, flush=True)
   if not keep_loser_checkpoints and chief:
@@ -87,12 +88,13 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     result["scratch_eval_loss"] = scratch["eval_loss"]
     baseline = summary_lib.scratch_comparison(final, scratch, steps)
   if chief:
+    winner_checkpoint = store.checkpoint_dir(store.candidate_dir(model_dir, record.winner))
     atomic_file.write_text(
-        os.path.join(model_dir, "summary.md"),
+        store.summary_path(model_dir),
         "# LAG summary\n\n" + table + "\n\n" +
         f"winner `{record.winner}` continued to step {result['steps']}: final eval "
         f"loss {result['final_eval_loss']:.4f} "
-        f"(checkpoint: candidates/{record.winner}/ckpt)\n\n"
+        f"(checkpoint: {os.path.relpath(winner_checkpoint, model_dir)})\n\n"
         f"{compute_text(flops)}\n\n"
         f"{baseline}\n")
   logging.info("Done: %s", result)

@@ -8,11 +8,11 @@ Both end on the same fixed held-out batches, so the comparison is paired
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import gin
 
+from lag_tf import model_dir_store as store
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
@@ -34,7 +34,7 @@ def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, ste
   settings), stretched over the baseline's own length. Built in the `scratch/` role scope, so
   `scratch/WarmupDecaySchedule.peak_learning_rate` (or `scratch/Trainer.*`) tunes it alone."""
   with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
-    trainer = Trainer(config, data, strategy, os.path.join(model_dir, "scratch"),
+    trainer = Trainer(config, data, strategy, store.scratch_dir(model_dir),
                       train_steps=steps, name="scratch",
                       optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
   return trainer.resume() or trainer.evaluate()

@@ -14,7 +14,6 @@ seed-<s>/candidates/<name>/ (several seeds), each with metrics.jsonl and candida
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import List, Sequence
 
@@ -23,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, pool_targets
 from lag_tf.interop.source import base_model, restore_or_train_base
@@ -76,7 +76,7 @@ def seed_schedule(schedule: ProbeSchedule, total_steps: int, eval_steps: Sequenc
 def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> None:
   deadline = time.time() + timeout_seconds
   while True:
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "ckpt"))
+    latest = tf.train.latest_checkpoint(store.checkpoint_dir(model_dir))
     if latest and int(latest.rsplit("-", 1)[-1]) >= base_steps:
       return
     if time.time() > deadline:
@@ -121,7 +121,7 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
 
   finished = []
   for seed in seeds:
-    seed_dir = model_dir if len(seeds) == 1 else os.path.join(model_dir, f"seed-{seed}")
+    seed_dir = model_dir if len(seeds) == 1 else store.seed_dir(model_dir, seed)
     seed_data = LanguageModelingData(seed=seed)
     # One compiled engine per target shape for this seed's candidates.
     trainers = CandidateTrainers(point, seed_data, strategy,
@@ -133,7 +133,7 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
       with progress.phase(f"study seed {seed}: {name} ({mine.index(name) + 1} of "
                           f"{len(mine)})"):
         result, tokens_per_step = trainers.probe(
-            pool[name], targets[name], os.path.join(seed_dir, "candidates", name), total_steps)
+            pool[name], targets[name], store.candidate_dir(seed_dir, name), total_steps)
       flops["candidates"] += probe_flops(result, tokens_per_step)[0]
       finished.append((seed, name, result.failed))
     del trainers

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import gin
 from absl import logging
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.training.metrics import read_metrics
@@ -42,4 +41,4 @@ def _write_summary(model_dir: str, config: TransformerConfig, result: dict) -> N
            f"training compute: {result['flops'] / 1e12:.4g} TFLOPs"]
   if result["first_eval_loss"] is not None:
     lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
-  atomic_file.write_text(os.path.join(model_dir, "summary.md"), "\n".join(lines) + "\n")
+  atomic_file.write_text(store.summary_path(model_dir), "\n".join(lines) + "\n")

@@ -1,6 +1,6 @@
 """Which model of a model dir to export, and where its config and checkpoint are.
 
-The model dir layout is DESIGN.md's. By default the run's final model:
+The model dir layout is lag_tf.model_dir_store's. By default the run's final model:
   1. the winner of the last committed decision (decisions/stage-<i>.json, highest i); its
      checkpoint is <stage dir>/candidates/<winner>/ckpt, where the stage dir is the model dir
      for stage 0 (a `lag` run) and <model_dir>/stage-<i> otherwise (a `gradual` run);
@@ -14,18 +14,15 @@ ckpt/ (the base model of a grow/lag/study run, stage 0 of a gradual run).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
-from typing import List, Optional
+from typing import Optional
 
 import gin
 import tensorflow as tf
 
+from lag_tf import model_dir_store as store
 from lag_tf.training import keras_io
 from lag_tf.models import TransformerConfig
-
-_STAGE_FILE = re.compile(r"^stage-(\d+)\.json$")
 
 
 class LocateError(ValueError):
@@ -39,27 +36,10 @@ class LocatedModel:
   description: str          # e.g. "winner 'stack' of stage 0".
 
 
-def _read_json(path: str) -> dict:
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
-
-
-def committed_stages(model_dir: str) -> List[int]:
-  directory = os.path.join(model_dir, "decisions")
-  if not tf.io.gfile.isdir(directory):
-    return []
-  matches = (_STAGE_FILE.match(name) for name in tf.io.gfile.listdir(directory))
-  return sorted(int(m.group(1)) for m in matches if m)
-
-
-def stage_dir(model_dir: str, stage: int) -> str:
-  return model_dir if stage == 0 else os.path.join(model_dir, f"stage-{stage}")
-
-
 def latest_checkpoint(directory: str, what: str) -> str:
-  latest = tf.train.latest_checkpoint(os.path.join(directory, "ckpt"))
+  latest = tf.train.latest_checkpoint(store.checkpoint_dir(directory))
   if not latest:
-    raise LocateError(f"{what} has no checkpoint in {os.path.join(directory, 'ckpt')}")
+    raise LocateError(f"{what} has no checkpoint in {store.checkpoint_dir(directory)}")
   return latest
 
 
@@ -86,14 +66,12 @@ def config_from_operative_gin(model_dir: str) -> TransformerConfig:
 
 
 def _candidate(directory: str, name: str, what: str) -> LocatedModel:
-  candidate_dir = os.path.join(directory, "candidates", name)
-  info_path = os.path.join(candidate_dir, "candidate.json")
-  if not tf.io.gfile.exists(info_path):
-    available = (sorted(tf.io.gfile.listdir(os.path.join(directory, "candidates")))
-                 if tf.io.gfile.isdir(os.path.join(directory, "candidates")) else [])
-    listed = ", ".join(n.rstrip("/") for n in available) or "none"
+  candidate_dir = store.candidate_dir(directory, name)
+  info = store.read_candidate_info(candidate_dir)
+  if info is None:
+    listed = ", ".join(store.candidate_names(directory)) or "none"
     raise LocateError(f"no candidate {name!r} in {directory} (candidates: {listed})")
-  config = TransformerConfig.from_dict(_read_json(info_path)["config"])
+  config = TransformerConfig.from_dict(info.config)
   return LocatedModel(config, latest_checkpoint(candidate_dir, what), what)
 
 
@@ -104,25 +82,24 @@ def locate(model_dir: str, candidate: Optional[str] = None, stage: Optional[int]
     raise LocateError(f"model dir {model_dir} does not exist")
   if base and (candidate is not None or stage is not None):
     raise LocateError("base selects the model dir's own model: not with a candidate or stage")
-  stages = committed_stages(model_dir)
+  stages = store.committed_stages(model_dir)
   if stage is not None and stage not in stages and candidate is None:
     raise LocateError(f"no committed decision for stage {stage} in {model_dir} "
                       f"(committed: {stages or 'none'})")
   if candidate is not None:
     where = stage if stage is not None else (stages[-1] if stages else 0)
-    return _candidate(stage_dir(model_dir, where), candidate,
+    return _candidate(store.stage_dir(model_dir, where), candidate,
                       f"candidate {candidate!r} of stage {where}")
   if stages and not base:
     chosen = stages[-1] if stage is None else stage
-    winner = _read_json(os.path.join(model_dir, "decisions", f"stage-{chosen}.json"))["winner"]
-    located = _candidate(stage_dir(model_dir, chosen), winner,
-                         f"winner {winner!r} of stage {chosen}")
-    return located
-  growth = os.path.join(model_dir, "growth.json")
-  if tf.io.gfile.exists(growth) and not base:
-    config = TransformerConfig.from_dict(_read_json(growth)["grown_config"])
-    return LocatedModel(config, latest_checkpoint(os.path.join(model_dir, "grown"), "the grown "
-                                                  "model"), "the grown model of a grow run")
+    winner = store.read_decision(model_dir, chosen).winner
+    return _candidate(store.stage_dir(model_dir, chosen), winner,
+                      f"winner {winner!r} of stage {chosen}")
+  growth = None if base else store.read_growth(model_dir)
+  if growth is not None:
+    config = TransformerConfig.from_dict(growth.grown_config)
+    return LocatedModel(config, latest_checkpoint(store.grown_dir(model_dir), "the grown model"),
+                        "the grown model of a grow run")
   config = config_from_operative_gin(model_dir)
   return LocatedModel(config, latest_checkpoint(model_dir, "the model dir"),
                       "the model dir's own model")

@@ -10,16 +10,13 @@ directory holds its checkpoint and metrics, so a half-finished probe resumes whe
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Dict, Optional, Tuple
 
 import gin
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
-from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.growth import Candidate, ModelState, apply_candidate
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult
@@ -108,18 +105,15 @@ class CandidateTrainers:
     """Trains one candidate to `until_probe_step` (resuming if it already started); returns its
     result and the tokens per training step.
 
-    A candidate whose loss turns NaN/Inf stops; a `failed.txt` in its directory keeps it failed
+    A candidate whose loss turns NaN/Inf stops; its failed marker (model_dir_store) keeps it failed
     when the job restarts (it is not retried, and never selected).
     """
     growth_step = self.point.step
-    failed_marker = os.path.join(directory, "failed.txt")
-    if tf.io.gfile.exists(failed_marker):
-      with tf.io.gfile.GFile(failed_marker) as f:
-        failed = f.read().strip() or "failed (no reason recorded)"
+    failed = store.read_failure(directory)
+    if failed is not None:
       tokens = _recorded_tokens_per_step(directory)
       return probe_result(candidate, target, directory, growth_step, until_probe_step,
                           failed, self.point.mask_probability), tokens
-    failed = None
     trainer = self.trainer(candidate, target, directory)
     tokens = trainer.tokens_per_step
     try:
@@ -129,8 +123,7 @@ class CandidateTrainers:
       failed = str(error)
       logging.warning("Candidate %s failed: %s", candidate.name, failed)
       if trainer.is_chief:
-        # Atomic: an empty marker left by a kill would read as "not failed" on restart.
-        atomic_file.write_text(failed_marker, failed + "\n")
+        store.mark_failed(directory, failed)
     return probe_result(candidate, target, directory, growth_step, until_probe_step,
                         failed, self.point.mask_probability), tokens
 
@@ -151,9 +144,7 @@ def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
                        function_preserving=candidate.function_preserving,
                        growth_step=point.step, candidate=candidate.to_dict(),
                        config=target.to_dict())
-  tf.io.gfile.makedirs(directory)
-  atomic_file.write_text(os.path.join(directory, "candidate.json"),
-                         json.dumps(info.to_json(), indent=2, sort_keys=True, default=str))
+  store.write_candidate_info(directory, info)
 
 
 def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,
@@ -162,11 +153,10 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
   """A candidate's eval losses (by probe step) as logged in its metrics.jsonl."""
   result = ProbeResult(name=candidate.name, params=count_parameters(target),
                        flops_per_token=flops_per_token(target, mask_probability), failed=failed)
-  info_path = os.path.join(directory, "candidate.json")
-  if tf.io.gfile.exists(info_path):
-    with tf.io.gfile.GFile(info_path) as f:
-      result.eval_tokens = int(CandidateInfo.from_json(json.load(f)).eval_tokens or 0)
-  for record in read_metrics(os.path.join(directory, "metrics.jsonl")):
+  info = store.read_candidate_info(directory)
+  if info is not None:
+    result.eval_tokens = int(info.eval_tokens or 0)
+  for record in read_metrics(store.metrics_path(directory)):
     probe_step = record["step"] - growth_step
     if 0 <= probe_step <= until_probe_step:
       result.steps_trained = max(result.steps_trained, probe_step)
@@ -191,5 +181,8 @@ def probe_candidate(candidate: Candidate, point: GrowthPoint, target: Transforme
 
 
 def _recorded_tokens_per_step(directory: str) -> int:
-  with tf.io.gfile.GFile(os.path.join(directory, "candidate.json")) as f:
-    return int(json.load(f)["tokens_per_step"])
+  info = store.read_candidate_info(directory)
+  if info is None or info.tokens_per_step is None:
+    raise ValueError(f"{store.candidate_info_path(directory)} does not record the candidate's "
+                     "tokens per step")
+  return int(info.tokens_per_step)

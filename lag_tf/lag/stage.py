@@ -6,14 +6,13 @@ A committed decision is final: a restarted job reads it and never probes that st
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional
 
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import model_dir_store as store
 from lag_tf.growth import Pool
-from lag_tf.lag import decisions
 from lag_tf.lag.probe import CandidateTrainers
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, halving_rungs,
@@ -35,18 +34,17 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   growth, and one compiled engine per target shape for all candidates and rungs; pass the same
   one to `continue_winner` to continue the winner on it too.
   """
-  existing = decisions.read_decision(model_dir, stage)
-  if existing is not None:
-    record = DecisionRecord.from_json(existing, stage)
+  record = store.read_decision(model_dir, stage)
+  if record is not None:
     logging.info("Stage %d: decision already committed (%s); not probing again.", stage,
                  record.winner)
     for name, outcome in record.candidates.items():  # Probes done: the run's progress.
-      progress.RUN.hold(os.path.join(stage_dir, "candidates", name), outcome.probe_flops)
+      progress.RUN.hold(store.candidate_dir(stage_dir, name), outcome.probe_flops)
     return record
   point, schedule = trainers.point, trainers.schedule
   steps_after_growth = trainers.steps_after_growth
   names = list(pool.names)
-  directories = {n: os.path.join(stage_dir, "candidates", n) for n in names}
+  directories = {n: store.candidate_dir(stage_dir, n) for n in names}
   budget = probe_budget(rule, schedule, targets, steps_after_growth, point.tokens_per_step,
                         point.eval_tokens, point.mask_probability, where=f"stage {stage}")
   results: Dict[str, ProbeResult] = {}
@@ -77,7 +75,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   record = decision_record(stage, pool, targets, results, decision, schedule, point,
                            config_hash, tokens["per_step"], budget, race)
   if chief:
-    decisions.commit_decision(model_dir, stage, record.to_json())
+    store.commit_decision(model_dir, record)
   logging.info("Stage %d: committed %s (rule %s).", stage, decision.winner, rule.rule)
   return record
 
@@ -189,8 +187,7 @@ def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, Trans
                     trainers: CandidateTrainers, stage_dir: str) -> Trainer:
   """Trains the committed winner from its own probe checkpoint to the end of the stage."""
   winner = record.winner
-  trainer = trainers.trainer(pool[winner], targets[winner],
-                             os.path.join(stage_dir, "candidates", winner))
+  trainer = trainers.trainer(pool[winner], targets[winner], store.candidate_dir(stage_dir, winner))
   until = trainers.point.step + trainers.steps_after_growth
   if trainer.global_step < until:
     with progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
@@ -207,7 +204,7 @@ def delete_loser_checkpoints(record: DecisionRecord, stage_dir: str) -> List[str
   """Removes the losers' checkpoint dirs (their metrics stay); returns what was removed."""
   removed = []
   for name in record.candidates:
-    path = os.path.join(stage_dir, "candidates", name, "ckpt")
+    path = store.checkpoint_dir(store.candidate_dir(stage_dir, name))
     if name != record.winner and tf.io.gfile.exists(path):
       tf.io.gfile.rmtree(path)
       removed.append(path)

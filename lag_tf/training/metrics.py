@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from typing import Dict, Optional
 
@@ -16,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
 from lag_tf.training import progress
 
 
@@ -85,7 +85,7 @@ class MetricsLogger:
     self.directory = directory
     self.enabled = enabled
     self.name = name
-    self.path = os.path.join(directory, "metrics.jsonl")
+    self.path = store.metrics_path(directory)
     self._writer = tf.summary.create_file_writer(directory) if enabled else None
     self._last_time: Optional[float] = None
     self._last_step: Optional[int] = None

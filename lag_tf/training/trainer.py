@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import tempfile
 import time
 from typing import Callable, Dict, Optional
@@ -28,6 +27,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import model_dir_store as store
 from lag_tf.growth.state import ModelState
 from lag_tf.models import TransformerConfig, build_transformer
 from lag_tf.training import checkpoints
@@ -229,7 +229,7 @@ class Trainer:
   def restore(self) -> int:
     """Restores the latest checkpoint if there is one; returns the step."""
     # Every worker restores the chief's checkpoint (non-chiefs save to scratch dirs).
-    latest = self._driven_engine().restore(os.path.join(self.model_dir, "ckpt"),
+    latest = self._driven_engine().restore(store.checkpoint_dir(self.model_dir),
                                            self._prefix())
     if latest:
       logging.info("%sRestored %s at step %d.", self._prefix(), latest, self.global_step)
@@ -345,5 +345,5 @@ def _checkpoint_dir(model_dir: str, is_chief: bool) -> str:
   """Non-chief workers must save too (saving is collective) but their copies are identical to
   the chief's: they go to a local scratch dir, never into the (possibly gs://) model dir."""
   if is_chief:
-    return os.path.join(model_dir, "ckpt")
+    return store.checkpoint_dir(model_dir)
   return tempfile.mkdtemp(prefix="lag_tf_worker_ckpt_")
