@@ -294,6 +294,21 @@ def test_the_any_size_frontier_is_the_lower_envelope_and_says_when_it_is_a_bound
   assert frontier_speedup({2: shallow, 4: deep}, 1.8, 1e12).value == pytest.approx(2 ** 0.5)
 
 
+def test_the_plotted_envelope_is_the_best_loss_within_the_flops():
+  """frontier.png's envelope reads the frontier as frontier_flops does: past the shallow
+  depth's last budget it stays at the shallow model's loss, not the deep model's higher one."""
+  from lag_tf.analysis.frontier_plot import lower_envelope
+  shallow = [(1e12, 1.9), (2e12, 1.7)]
+  deep = [(1e12, 2.2), (4e12, 1.8), (8e12, 1.6)]
+  grid = np.array([1e12, 2 ** 0.5 * 1e12, 2e12, 4e12, 6e12, 8e12])
+  envelope = lower_envelope({2: shallow, 4: deep}, grid)
+  assert envelope[:3] == pytest.approx([1.9, 1.8, 1.7])
+  assert envelope[3] == pytest.approx(1.7)          # The deep model's 1.8 is above it.
+  assert 1.6 < envelope[4] < 1.7 and envelope[5] == pytest.approx(1.6)
+  assert frontier_flops({2: shallow, 4: deep}, 1.8).value == pytest.approx(grid[1])
+  assert list(envelope) == sorted(envelope, reverse=True)
+
+
 def test_speedups_average_geometrically_and_bounds_stay_bounds():
   mean, low, high = geometric_mean_ci([Bounded(2.0), Bounded(0.5)])
   assert mean == Bounded(1.0) and low < 1.0 < high  # Arithmetic would say 1.25.
