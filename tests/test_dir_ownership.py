@@ -7,7 +7,9 @@ import os
 import pytest
 
 from lag_tf import dir_ownership
-from lag_tf.training.metrics import MetricsLogger, read_metrics
+from lag_tf.model_dir_store import read_metrics
+from lag_tf.records import MetricsRow
+from lag_tf.training.metrics import MetricsLogger
 from main_fixtures import run_main_in_process, snapshot as _snapshot
 from trainer_fixtures import TINY_RUN as TINY
 
@@ -57,7 +59,7 @@ def test_allow_non_empty_trains_beside_user_files_without_touching_them(tmp_path
   assert code in (None, 0), err[-2000:]
   after = _snapshot(model_dir)
   assert {name: after[name] for name in before} == before
-  assert "config.gin" in after and [r["step"] for r in read_metrics(
+  assert "config.gin" in after and [r.step for r in read_metrics(
       os.path.join(model_dir, "metrics.jsonl"))] == [0, 10]
   # The rerun is a lag_tf run now: resumed without the flag, user files still untouched.
   code, _, err = run_main_in_process(argv[:-1], capsys, monkeypatch)
@@ -79,7 +81,7 @@ def test_a_cut_last_line_is_dropped_but_a_whole_foreign_line_is_kept_beside(tmp_
   MetricsLogger(str(tmp_path)).truncate_after(5)
   assert path.read_text() == '{"step": 0, "loss": 5.0}\n'
   assert (tmp_path / "metrics.jsonl.orig-1").read_text() == original
-  assert read_metrics(str(tmp_path / "metrics.jsonl.orig-1")) == [{"step": 0, "loss": 5.0}]
+  assert read_metrics(str(tmp_path / "metrics.jsonl.orig-1")) == [MetricsRow(step=0, loss=5.0)]
 
 
 def test_a_garbled_middle_line_is_kept_beside_and_later_records_are_resumed(tmp_path):

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import suite_records
-from lag_tf.analysis.runs import as_float, read_metrics
+from lag_tf.analysis.runs import metrics_by_step
 from lag_tf.analysis.speedup import Curve
 from lag_tf.analysis.suite_records import RunRecord
 
@@ -46,10 +46,10 @@ _LOSSES = ("eval_loss", "loss")  # Eval loss (the curve), training loss (train_c
 
 
 def _losses(path: str) -> Dict[str, List[tuple]]:
-  """{key: [(step, value)]} for each of _LOSSES in a metrics.jsonl."""
-  records = read_metrics(path)
-  return {key: [(int(r["step"]), as_float(r[key])) for r in records if key in r]
-          for key in _LOSSES}
+  """{"eval_loss": [(step, eval loss)], "loss": [(step, training loss)]} of a metrics.jsonl."""
+  rows = metrics_by_step(path)
+  return {"eval_loss": [(r.step, r.eval_loss) for r in rows if r.eval_loss is not None],
+          "loss": [(r.step, r.loss) for r in rows if r.loss is not None]}
 
 
 def _growth_stage(experiment: str, growth: int) -> int:
