@@ -12,6 +12,10 @@ records of lag_tf.records.
   <model_dir>/report/                             lag_tf.analyze's report
   <candidate dir>/candidate.json, failed.txt      what the candidate is; why it failed, if it did
 
+`TOP_LEVEL_NAMES` lists every name lag_tf writes at a model dir's top level, these and the ones
+other modules write there (config files, the run lock, TensorBoard events); lag_tf.dir_ownership
+tells lag_tf's files from a user's by it.
+
 A *stage dir* holds one stage's candidates: the model dir for stage 0, stage-<i>/ after. Every
 run dir (the model dir, a candidate dir, grown/, scratch/) holds its own metrics.jsonl and ckpt/.
 Local paths use the os module; gs:// and other URLs go through tf.io.gfile, imported only then,
@@ -102,6 +106,17 @@ def _write_json(path: str, data: dict, exclusive: bool = False) -> None:
 
 
 # --- Where things are. --------------------------------------------------------------------------
+
+# Every name lag_tf writes at the top level of a model dir (glob patterns): the paths below (a
+# test checks each of them is here) and the files other modules write beside them.
+TOP_LEVEL_NAMES = (
+    "metrics.jsonl", "ckpt", "summary.md", "candidates", "seed-*", "stage-*", "decisions",
+    "growth.json", "grown", "scratch", "report",
+    "metrics.jsonl.*",  # MetricsLogger's copy of a file it repaired (metrics.jsonl.orig-<n>).
+    "events.out.tfevents.*",  # MetricsLogger's TensorBoard events.
+    "config.gin", "config.gin.*", "operative_config.gin",  # config_io (config.gin.<n>: an old one).
+    "run.lock")  # run_lock.
+
 
 def stage_dir(model_dir: str, stage: int) -> str:
   """Where stage `stage`'s candidates live: the model dir for stage 0, stage-<i>/ after."""
