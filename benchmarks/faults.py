@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import random
 import signal
@@ -111,23 +110,8 @@ def metrics_files(model_dir: str) -> list:
   return sorted(path for path in map(store.metrics_path, run_dirs) if os.path.exists(path))
 
 
-def read_records(path: str) -> list:
-  """Parsed lines of a metrics.jsonl; a cut last line (the run is being killed) is skipped."""
-  records = []
-  try:
-    with open(path) as f:
-      for line in f:
-        try:
-          records.append(json.loads(line))
-        except ValueError:
-          pass
-  except FileNotFoundError:
-    pass
-  return records
-
-
 def record_count(model_dir: str) -> int:
-  return sum(len(read_records(path)) for path in metrics_files(model_dir))
+  return sum(len(store.read_metrics(path)) for path in metrics_files(model_dir))
 
 
 def _env(**extra) -> dict:
@@ -167,7 +151,7 @@ def snapshot(model_dir: str) -> dict:
   files = {}
   for path in metrics_files(model_dir):
     files[os.path.relpath(path, model_dir)] = [
-        (r["step"], r.get("loss"), r.get("eval_loss")) for r in read_records(path)]
+        (r.step, r.loss, r.eval_loss) for r in store.read_metrics(path)]
   return {"decision": decision, "metrics": files}
 
 

@@ -51,14 +51,13 @@ from lag_tf.lag.stage import continue_winner, probe_and_commit  # noqa: E402
 from lag_tf.models import TransformerConfig  # noqa: E402
 from lag_tf.models.flops import forward_flops_per_token  # noqa: E402
 from lag_tf.training import strategy as strategy_lib  # noqa: E402
-from lag_tf.training.metrics import read_metrics  # noqa: E402
 from lag_tf.training.trainer import Trainer  # noqa: E402
 
 
 def steady_steps_per_second(metrics_path: str, after_step: int) -> float:
   """Median per-loop training rate logged after `after_step` (evals and saves excluded)."""
-  rates = [r["steps_per_second"] for r in read_metrics(metrics_path)
-           if r["step"] > after_step and "steps_per_second" in r]
+  rates = [r.steps_per_second for r in store.read_metrics(metrics_path)
+           if r.step > after_step and r.steps_per_second is not None]
   if not rates:
     raise ValueError(f"no training rates after step {after_step} in {metrics_path}; give the "
                      "winner a continuation of at least two loops (lag_experiment.continue_steps)")

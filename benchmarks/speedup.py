@@ -26,6 +26,7 @@ Exit codes: 0 done; 1 a run failed (its log is named); 2 bad arguments or suite 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util  # noqa: F401  gin reads files through importlib.util.
 import os
 import subprocess
@@ -41,8 +42,9 @@ import gin  # noqa: E402
 from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
-from lag_tf.analysis.speedup_runs import (export_results, read_json,  # noqa: E402
-                                          read_results, write_run_info)
+from lag_tf.analysis import suite_records  # noqa: E402
+from lag_tf.analysis.speedup_runs import export_results  # noqa: E402
+from lag_tf.analysis.suite_records import PlanRecord, RunInfo  # noqa: E402
 from lag_tf.lag import budget  # noqa: E402
 from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
 from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
@@ -116,8 +118,8 @@ def committed_records(results: str, kind: str) -> dict:
   """{(method, seed): the suite's record of the run} of the runs finished in --results."""
   if not results:
     return {}
-  return {(r["run"]["method"], r["run"]["seed"]): r["run"]
-          for r in read_results(os.path.join(results, kind)) if r["run"].get("finished")}
+  return {(r.run.method, r.run.seed): r.run
+          for r in suite_records.read_records(os.path.join(results, kind)) if r.run.finished}
 
 
 def choose_seeds(suite_seeds, count):
@@ -133,33 +135,33 @@ def choose_seeds(suite_seeds, count):
 def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str,
             peak_learning_rate, suite) -> float:
   """Runs (or resumes) one method/seed in `method_dir`; returns its wall seconds this attempt."""
-  model_dir = os.path.join(method_dir, f"seed-{seed}")
-  info_path = os.path.join(method_dir, f"seed-{seed}.json")
-  info = read_json(info_path) or {}
+  model_dir = suite_records.run_dir(method_dir, seed)
+  info = suite_records.read_info(model_dir)
   method_bindings = budget.method_bindings(plan, seed, peak_learning_rate, suite)
-  if info and info.get("bindings") != list(bindings) + method_bindings:
+  if info is not None and info.bindings != list(bindings) + method_bindings:
     # Never mix settings in one report, never touch the earlier run: a new --out is needed.
-    raise SuiteError(f"{model_dir} was run with other settings ({info_path}); use another "
-                     "--out for a changed suite")
-  if info.get("finished"):
+    raise SuiteError(f"{model_dir} was run with other settings "
+                     f"({suite_records.info_path(model_dir)}); use another --out for a changed "
+                     "suite")
+  if info is not None and info.finished:
     return 0.0
   experiment = ("train" if budget.is_scratch(plan.method) else
                 "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
-  info.update({"method": plan.method, "seed": seed, "kind": kind, "experiment": experiment,
-               "plan": plan.to_dict(), "bindings": list(bindings) + method_bindings,
-               "finished": False})
-  write_run_info(method_dir, f"seed-{seed}.json", info)
+  info = RunInfo(method=plan.method, seed=seed, kind=kind, experiment=experiment,
+                 plan=PlanRecord.from_json(plan.to_dict()),
+                 bindings=list(bindings) + method_bindings, finished=False,
+                 wall_seconds=info.wall_seconds if info is not None else None)
+  suite_records.write_info(model_dir, info)
   command = ([sys.executable, "-m", "lag_tf.main", f"--gin_file={gin_file}",
               f"--model_dir={model_dir}"]
              + [f"--gin_bindings={b}" for b in list(bindings) + method_bindings])
-  log_path = os.path.join(method_dir, f"seed-{seed}.log")
+  log_path = suite_records.log_path(model_dir)
   started = time.time()
   with open(log_path, "a") as log:
     code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
   seconds = time.time() - started
-  info["wall_seconds"] = info.get("wall_seconds", 0.0) + seconds
-  info["finished"] = code == 0
-  write_run_info(method_dir, f"seed-{seed}.json", info)
+  suite_records.write_info(model_dir, dataclasses.replace(
+      info, wall_seconds=(info.wall_seconds or 0.0) + seconds, finished=code == 0))
   if code != 0:
     raise RuntimeError(f"{plan.method} seed {seed} exited {code}; see {log_path}")
   return seconds
@@ -236,8 +238,9 @@ def main(argv=None) -> int:
         for done, (seed, plan, method_dir) in enumerate(runs, start=1):
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed} ...", flush=True)
           record = committed.get((plan.method, seed))
-          if (record and not os.path.exists(os.path.join(method_dir, f"seed-{seed}.json"))
-              and record["bindings"] == list(bindings) + budget.method_bindings(
+          if (record and not os.path.exists(
+                  suite_records.info_path(suite_records.run_dir(method_dir, seed)))
+              and record.bindings == list(bindings) + budget.method_bindings(
                   plan, seed, suite.peak_learning_rates.get(kind), suite)):
             print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: finished in the "
                   "committed results", flush=True)

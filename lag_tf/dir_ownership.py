@@ -15,10 +15,10 @@ from typing import List
 
 import tensorflow as tf
 
-# Top-level names lag_tf writes in a model dir (files and dirs; glob patterns).
-OWN_NAMES = ("config.gin", "config.gin.*", "operative_config.gin", "metrics.jsonl",
-             "metrics.jsonl.*", "events.out.tfevents.*", "ckpt", "candidates", "decisions",
-             "stage-*", "seed-*", "grown", "growth.json", "summary.md", "report", "run.lock")
+from lag_tf import model_dir_store as store
+
+# Top-level names lag_tf writes in a model dir (files and dirs; glob patterns): the store's.
+OWN_NAMES = store.TOP_LEVEL_NAMES
 # lag_tf's lock (a run that is starting), write probes and atomic temporaries: they do
 # not make a directory someone else's.
 _TRANSIENT = ("run.lock", "run.lock.*.tmp", ".write_probe.*", "config.gin.tmp.*") + tuple(

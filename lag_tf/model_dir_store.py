@@ -12,6 +12,10 @@ records of lag_tf.records.
   <model_dir>/report/                             lag_tf.analyze's report
   <candidate dir>/candidate.json, failed.txt      what the candidate is; why it failed, if it did
 
+`TOP_LEVEL_NAMES` lists every name lag_tf writes at a model dir's top level, these and the ones
+other modules write there (config files, the run lock, TensorBoard events); lag_tf.dir_ownership
+tells lag_tf's files from a user's by it.
+
 A *stage dir* holds one stage's candidates: the model dir for stage 0, stage-<i>/ after. Every
 run dir (the model dir, a candidate dir, grown/, scratch/) holds its own metrics.jsonl and ckpt/.
 Local paths use the os module; gs:// and other URLs go through tf.io.gfile, imported only then,
@@ -25,10 +29,10 @@ import json
 import os
 import re
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from lag_tf import atomic_file
-from lag_tf.records import CandidateInfo, DecisionRecord, GrowthRecord
+from lag_tf.records import CandidateInfo, DecisionRecord, GrowthRecord, MetricsRow
 
 _DECISION_FILE = re.compile(r"^stage-(\d+)\.json$")
 _SEED_DIR = re.compile(r"^seed-(.+)$")
@@ -102,6 +106,17 @@ def _write_json(path: str, data: dict, exclusive: bool = False) -> None:
 
 
 # --- Where things are. --------------------------------------------------------------------------
+
+# Every name lag_tf writes at the top level of a model dir (glob patterns): the paths below (a
+# test checks each of them is here) and the files other modules write beside them.
+TOP_LEVEL_NAMES = (
+    "metrics.jsonl", "ckpt", "summary.md", "candidates", "seed-*", "stage-*", "decisions",
+    "growth.json", "grown", "scratch", "report",
+    "metrics.jsonl.*",  # MetricsLogger's copy of a file it repaired (metrics.jsonl.orig-<n>).
+    "events.out.tfevents.*",  # MetricsLogger's TensorBoard events.
+    "config.gin", "config.gin.*", "operative_config.gin",  # config_io (config.gin.<n>: an old one).
+    "run.lock")  # run_lock.
+
 
 def stage_dir(model_dir: str, stage: int) -> str:
   """Where stage `stage`'s candidates live: the model dir for stage 0, stage-<i>/ after."""
@@ -251,6 +266,51 @@ def mark_failed(candidate: str, reason: str) -> None:
   """Records that the candidate failed, so a restarted job neither retries nor selects it.
   Atomic: an empty marker left by a kill would read as "not failed" on restart."""
   atomic_file.write_text(failed_marker_path(candidate), reason + "\n")
+
+
+# --- metrics.jsonl: appended by lag_tf.training.metrics.MetricsLogger. ---------------------------
+
+METRICS_LINE_START = '{"step": '  # How every line the logger appends begins.
+
+
+def _is_metrics_record(value) -> bool:
+  return isinstance(value, dict) and isinstance(value.get("step"), int)
+
+
+def parse_metrics(text: str) -> Tuple[List[dict], bool, int]:
+  """A metrics.jsonl's text as (its records, whether its last line is cut, how many other lines
+  are not records). A record is a JSON object with an integer "step". A process killed
+  mid-append leaves a cut last line: a prefix of a record, never valid JSON. A last record
+  without its newline is whole, but the file counts as cut: it must be rewritten before the
+  next append."""
+  lines = text.splitlines()
+  records, cut, foreign = [], False, 0
+  for index, line in enumerate(lines):
+    if not line.strip():
+      continue
+    try:
+      value = json.loads(line)
+    except ValueError:
+      value = None
+    if _is_metrics_record(value):
+      records.append(value)
+    elif value is None and index == len(lines) - 1 and not text.endswith("\n") and (
+        line.startswith(METRICS_LINE_START) or METRICS_LINE_START.startswith(line)):
+      cut = True
+    else:
+      foreign += 1
+  cut = cut or (bool(text) and not text.endswith("\n"))
+  return records, cut, foreign
+
+
+def read_metrics(path: str) -> List[MetricsRow]:
+  """Every record of a metrics.jsonl as written, in file order (an absent file has none). A cut
+  last line (a run killed mid-append) and lines that are not lag_tf records are skipped; a
+  resume rewrites the file without them (MetricsLogger.truncate_after). Analysis that wants one
+  row per step takes `records.latest_per_step` of these."""
+  if not exists(path):
+    return []
+  return [MetricsRow.from_json(record) for record in parse_metrics(read_text(path))[0]]
 
 
 # --- A `grow` run. ------------------------------------------------------------------------------

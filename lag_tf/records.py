@@ -5,6 +5,7 @@
 - `CandidateInfo`: `candidates/<name>/candidate.json`, what a candidate is (its operators, target
   config, size and cost per step) and where its probe began.
 - `GrowthRecord`: `growth.json` of a `grow` experiment.
+- `MetricsRow`: one line of a run dir's `metrics.jsonl`, what the loop logged at a step.
 
 `to_json()` gives the object written to the file (the same keys and layout as files written
 before these types existed; JSON object keys are strings, so a curve's probe steps are too);
@@ -212,3 +213,41 @@ class GrowthRecord:
   @classmethod
   def from_json(cls, data: dict) -> "GrowthRecord":
     return cls(**_known(cls, data))
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsRow:
+  """One line of a `metrics.jsonl` (lag_tf.training.metrics.MetricsLogger writes them): a
+  training loop that ended at `step`, an evaluation at `step`, or both. A field the line lacks
+  is None; NaN/Inf (written as strings) read back as floats."""
+
+  step: int
+  loss: Optional[float] = None  # Training loss of the loop that ended here (None: eval only).
+  learning_rate: Optional[float] = None
+  examples_seen: Optional[int] = None
+  steps_per_second: Optional[float] = None  # This loop's rate (absent on a run's first loop).
+  tokens_per_second: Optional[float] = None
+  eval_loss: Optional[float] = None  # None: no evaluation at this step.
+  eval_accuracy: Optional[float] = None
+  eval_batch_losses: Optional[List[float]] = None  # Per held-out batch (None in older files).
+
+  @classmethod
+  def from_json(cls, data: dict) -> "MetricsRow":
+    fields = _known(cls, data)
+    for name in ("loss", "learning_rate", "steps_per_second", "tokens_per_second", "eval_loss",
+                 "eval_accuracy"):
+      if name in fields:
+        fields[name] = as_float(fields[name])
+    if fields.get("examples_seen") is not None:
+      fields["examples_seen"] = int(fields["examples_seen"])
+    batches = fields.get("eval_batch_losses")
+    fields["eval_batch_losses"] = ([as_float(v) for v in batches]
+                                   if isinstance(batches, list) else None)
+    return cls(**fields)
+
+
+def latest_per_step(rows: List[MetricsRow]) -> List[MetricsRow]:
+  """One row per step, by step: the last written (a metrics.jsonl appended to by a resume that
+  did not repair it first holds the steps it redid twice)."""
+  by_step = {row.step: row for row in rows}
+  return [by_step[step] for step in sorted(by_step)]

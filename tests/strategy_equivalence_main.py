@@ -2,6 +2,7 @@
 MirroredStrategy on 2 logical CPU devices (devices must be split before TF initializes) and
 prints both metric streams as JSON."""
 
+import dataclasses
 import json
 import sys
 
@@ -10,7 +11,7 @@ from lag_tf.training.strategy import configure_devices, make_strategy
 configure_devices(2)
 
 from trainer_fixtures import tiny_config, tiny_trainer  # noqa: E402
-from lag_tf.training.metrics import read_metrics  # noqa: E402
+from lag_tf.model_dir_store import read_metrics  # noqa: E402
 
 
 def main(out_dir, data_dir, kind):
@@ -20,7 +21,8 @@ def main(out_dir, data_dir, kind):
                            config=tiny_config(kind), train_steps=20)
     assert trainer.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
     trainer.train()
-    streams[name] = read_metrics(trainer.metrics.path)
+    streams[name] = [{k: v for k, v in dataclasses.asdict(row).items() if v is not None}
+                     for row in read_metrics(trainer.metrics.path)]
   print(json.dumps(streams))
 
 

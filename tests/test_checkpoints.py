@@ -16,7 +16,7 @@ import tensorflow as tf
 from lag_tf import console
 from lag_tf import main as main_lib
 from lag_tf.training import checkpoints, failures, optimizers
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from main_fixtures import run_main_in_process
 from trainer_fixtures import TINY_RUN as TINY
 from trainer_fixtures import tiny_trainer
@@ -47,7 +47,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, da
   with caplog.at_level(logging.WARNING):
     assert again.restore() == 10
   assert "ckpt-20 is damaged" in caplog.text and "falling back to" in caplog.text
-  assert [r["step"] for r in read_metrics(str(tmp_path / "metrics.jsonl"))] == [10]
+  assert [r.step for r in read_metrics(str(tmp_path / "metrics.jsonl"))] == [10]
   again.train()  # Recomputes steps 11-20 and overwrites the damaged files.
   for variable in again.engine.model.trainable_variables:
     assert variable.numpy() == pytest.approx(expected[variable.path], abs=1e-4)

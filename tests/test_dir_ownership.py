@@ -2,12 +2,16 @@
 --allow_non_empty writes beside the user's files, and a metrics.jsonl repair that would drop
 anything but a cut last line or lag_tf's own later records keeps the original beside it."""
 
+import inspect
 import os
 
 import pytest
 
 from lag_tf import dir_ownership
-from lag_tf.training.metrics import MetricsLogger, read_metrics
+from lag_tf import model_dir_store as store
+from lag_tf.model_dir_store import read_metrics
+from lag_tf.records import MetricsRow
+from lag_tf.training.metrics import MetricsLogger
 from main_fixtures import run_main_in_process, snapshot as _snapshot
 from trainer_fixtures import TINY_RUN as TINY
 
@@ -57,7 +61,7 @@ def test_allow_non_empty_trains_beside_user_files_without_touching_them(tmp_path
   assert code in (None, 0), err[-2000:]
   after = _snapshot(model_dir)
   assert {name: after[name] for name in before} == before
-  assert "config.gin" in after and [r["step"] for r in read_metrics(
+  assert "config.gin" in after and [r.step for r in read_metrics(
       os.path.join(model_dir, "metrics.jsonl"))] == [0, 10]
   # The rerun is a lag_tf run now: resumed without the flag, user files still untouched.
   code, _, err = run_main_in_process(argv[:-1], capsys, monkeypatch)
@@ -79,7 +83,7 @@ def test_a_cut_last_line_is_dropped_but_a_whole_foreign_line_is_kept_beside(tmp_
   MetricsLogger(str(tmp_path)).truncate_after(5)
   assert path.read_text() == '{"step": 0, "loss": 5.0}\n'
   assert (tmp_path / "metrics.jsonl.orig-1").read_text() == original
-  assert read_metrics(str(tmp_path / "metrics.jsonl.orig-1")) == [{"step": 0, "loss": 5.0}]
+  assert read_metrics(str(tmp_path / "metrics.jsonl.orig-1")) == [MetricsRow(step=0, loss=5.0)]
 
 
 def test_a_garbled_middle_line_is_kept_beside_and_later_records_are_resumed(tmp_path):
@@ -93,3 +97,29 @@ def test_a_garbled_middle_line_is_kept_beside_and_later_records_are_resumed(tmp_
   path.write_text('{"step": 0, "loss": 5.0}\n{"step": 9, "loss": 3.0}\n')
   MetricsLogger(str(tmp_path)).truncate_after(5)
   assert not (tmp_path / "metrics.jsonl.orig-2").exists()
+
+
+def _store_paths(model_dir):
+  """Every path a model_dir_store path function gives for the model dir itself (a run dir, a
+  stage or seed dir: the model dir is each), found by name so a new one is checked too."""
+  arguments = {"stage": 1, "seed": 0, "name": "candidate"}
+  paths = []
+  for name, function in inspect.getmembers(store, inspect.isfunction):
+    if function.__module__ != store.__name__ or not name.endswith(("_dir", "_path")):
+      continue
+    first, *rest = inspect.signature(function).parameters
+    if first in ("model_dir", "run_dir", "directory"):
+      paths.append(function(model_dir, *[arguments[p] for p in rest]))
+  return paths
+
+
+def test_every_top_level_name_the_store_lays_out_is_lag_tfs_own(tmp_path):
+  model_dir = str(tmp_path)
+  names = {os.path.relpath(path, model_dir).split(os.sep)[0] for path in _store_paths(model_dir)}
+  assert {"scratch", "grown", "decisions", "stage-1", "seed-0", "report", "metrics.jsonl",
+          "ckpt", "candidates", "summary.md", "growth.json"} <= names
+  for name in sorted(names):
+    (tmp_path / name).write_text("mine")
+    with pytest.raises(dir_ownership.ForeignDirError, match=f"holds {name}, not written"):
+      dir_ownership.check_model_dir_owner(model_dir, allow_non_empty=True)
+    (tmp_path / name).unlink()

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from lag_tf.growth.state import ModelState
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from lag_tf.training.trainer import Trainer
 from trainer_fixtures import tiny_trainer
 
@@ -19,8 +19,8 @@ def _public_variables(thing):
 
 
 def _losses(trainer):
-  return [(r["step"], r["loss"], r.get("eval_loss")) for r in read_metrics(trainer.metrics.path)
-          if "loss" in r]
+  return [(r.step, r.loss, r.eval_loss) for r in read_metrics(trainer.metrics.path)
+          if r.loss is not None]
 
 
 def test_a_reinitialized_engine_trains_like_new_under_a_new_trainer(tmp_path, data_dir):

@@ -12,7 +12,7 @@ from lag_tf.experiments.lag import lag_experiment
 from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from lag_fixtures import (BASE_STEPS, parse_lag_config, register_nan_operator, small_pool,
                           strategy, unregister_nan_operator)
 
@@ -49,16 +49,16 @@ def test_probe_commit_continue_and_restart(tmp_path, data_dir, nan_operator):
   # All candidates grow from the same base point: the function-preserving one starts exactly at
   # the base model's eval loss, on the same eval batches.
   base_records = _metrics(model_dir)
-  base_eval = [r for r in base_records if r["step"] == BASE_STEPS][0]["eval_loss"]
+  base_eval = [r for r in base_records if r.step == BASE_STEPS][0].eval_loss
   assert record.candidates["zero_top"].eval_losses[0] == pytest.approx(base_eval, abs=1e-5)
   assert record.candidates["stack"].eval_losses[0] != pytest.approx(base_eval, abs=1e-5)
   # Same data stream: every candidate consumed the same examples, from the same position.
   for name in ok:
-    at_probe_end = [r for r in _metrics(model_dir, name) if r["step"] == BASE_STEPS + 6][0]
-    assert at_probe_end["examples_seen"] == (BASE_STEPS + 6) * 8, name
+    at_probe_end = [r for r in _metrics(model_dir, name) if r.step == BASE_STEPS + 6][0]
+    assert at_probe_end.examples_seen == (BASE_STEPS + 6) * 8, name
   # The winner continued from its own probe checkpoint to base + probe + continue steps.
   assert result["steps"] == BASE_STEPS + 6 + 4
-  winner_steps = [r["step"] for r in _metrics(model_dir, result["winner"])]
+  winner_steps = [r.step for r in _metrics(model_dir, result["winner"])]
   assert winner_steps == sorted(set(winner_steps)) and winner_steps[-1] == BASE_STEPS + 10
   assert "winner" in (tmp_path / "summary.md").read_text()
   assert record.probe_cost_flops > 0 and record.probe_cost_steps == 3 * 6 + 2
@@ -175,15 +175,16 @@ def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(t
   model_dir = str(tmp_path)
   result = lag_experiment(strategy(), model_dir, pool=small_pool(), base_steps=BASE_STEPS,
                           continue_steps=4, scratch_baseline=True)
-  def logged(key, *path):
-    return [r[key] for r in read_metrics(os.path.join(model_dir, *path, "metrics.jsonl"))
-            if key in r]
+  def logged(field, *path):
+    values = [getattr(r, field) for r in read_metrics(os.path.join(model_dir, *path,
+                                                                   "metrics.jsonl"))]
+    return [v for v in values if v is not None]
   assert {len(losses) for losses in logged("eval_batch_losses")} == {3}
   assert {len(losses) for losses in logged("eval_batch_losses", "scratch")} == {4}
   assert max(logged("learning_rate", "scratch")) == pytest.approx(1e-3)  # float32
   assert max(logged("learning_rate")) == pytest.approx(4e-3)
   scratch = read_metrics(os.path.join(model_dir, "scratch", "metrics.jsonl"))
-  steps = max(r["step"] for r in scratch)
+  steps = max(r.step for r in scratch)
   # The grown config from scratch for the whole run's FLOPs: base (2 layers) + 3 probes + the
   # evaluations the decision read + the continuation, in 4-layer steps; more than the winner's
   # own 4-layer steps after growth.
@@ -191,7 +192,7 @@ def test_scratch_baseline_spends_the_runs_flops_and_is_compared_in_the_summary(t
   assert flops["decision evals"] > 0
   assert flops["total"] == pytest.approx(sum(v for k, v in flops.items() if k != "total"))
   assert result["flops"]["total"] > 0 and steps > 6 + 4
-  assert result["scratch_eval_loss"] == pytest.approx(scratch[-1]["eval_loss"])
+  assert result["scratch_eval_loss"] == pytest.approx(scratch[-1].eval_loss)
   summary = open(os.path.join(model_dir, "summary.md")).read()
   assert f"scratch baseline at equal FLOPs ({steps} steps" in summary
   assert any(verdict in summary for verdict in ("growing beat scratch", "scratch beat growing",

@@ -14,7 +14,7 @@ import pytest
 
 from lag_fixtures import TINY_BINDINGS
 from lag_tf import model_dir_store
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from trainer_fixtures import TINY_RUN
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +38,7 @@ def runs(tmp_path_factory, data_dir):
 
 
 def _curve(model_dir):
-  return {r["step"]: (r.get("loss"), r.get("eval_loss"))
+  return {r.step: (r.loss, r.eval_loss)
           for r in read_metrics(os.path.join(model_dir, "metrics.jsonl"))}
 
 
@@ -111,25 +111,26 @@ def test_sigterm_to_the_launcher_checkpoints_all_workers_and_the_rerun_resumes(t
   metrics = os.path.join(tmp_path / "multi", "metrics.jsonl")
   deadline = time.time() + 300
   while time.time() < deadline and process.poll() is None:
-    logged = [r["step"] for r in read_metrics(metrics)]
+    logged = [r.step for r in read_metrics(metrics)]
     if logged and max(logged) >= 15:
       process.send_signal(signal.SIGTERM)
       break
     time.sleep(0.05)
   _, stderr = process.communicate(timeout=300)
   assert process.returncode == 143, stderr[-3000:]
-  stopped_at = max(r["step"] for r in read_metrics(metrics))
+  stopped_at = max(r.step for r in read_metrics(metrics))
   assert 15 <= stopped_at < steps
   again = subprocess.run(launcher, cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
   resumed = read_metrics(metrics)
-  assert [r["step"] for r in resumed] == sorted({r["step"] for r in resumed})  # Each step once.
-  expected = {r["step"]: r for r in read_metrics(os.path.join(tmp_path / "single",
-                                                              "metrics.jsonl"))}
-  assert sorted(expected) == [r["step"] for r in resumed]
-  for record in resumed:
-    for key in ("loss", "eval_loss"):
-      if key in record:
-        assert math.isclose(record[key], expected[record["step"]][key], abs_tol=TOLERANCE), (
-            record["step"], key)
+  assert [r.step for r in resumed] == sorted({r.step for r in resumed})  # Each step once.
+  expected = {r.step: r for r in read_metrics(os.path.join(tmp_path / "single",
+                                                          "metrics.jsonl"))}
+  assert sorted(expected) == [r.step for r in resumed]
+  for row in resumed:
+    want = expected[row.step]
+    for key, value, wanted in (("loss", row.loss, want.loss),
+                               ("eval_loss", row.eval_loss, want.eval_loss)):
+      if value is not None:
+        assert math.isclose(value, wanted, abs_tol=TOLERANCE), (row.step, key)

@@ -15,12 +15,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Lowest first.
 FLOORS = [
     # Files, records and console: no lag_tf imports at all.
-    ["lag_tf", "lag_tf.atomic_file", "lag_tf.console", "lag_tf.records", "lag_tf.dir_ownership"],
+    ["lag_tf", "lag_tf.atomic_file", "lag_tf.console", "lag_tf.records"],
     # The model dir's layout, its files read and written as records.
     ["lag_tf.model_dir_store"],
-    # A model dir's lock and gin config files (config_io registers no configurables:
+    # A model dir's owner, lock and gin config files (config_io registers no configurables:
     # lag_tf.configurables does, on the top floor).
-    ["lag_tf.run_lock", "lag_tf.config_io"],
+    ["lag_tf.dir_ownership", "lag_tf.run_lock", "lag_tf.config_io"],
     ["lag_tf.models", "lag_tf.data"],
     # Pure numpy operators on model states; the Keras adapter lives in training/.
     ["lag_tf.growth"],

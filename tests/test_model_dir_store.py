@@ -1,12 +1,14 @@
 """The model-dir store: where lag_tf's files are, read and written as typed records; decisions
 are committed atomically and never rewritten."""
 
+import math
 import os
 
 import pytest
 
 from lag_tf import model_dir_store as store
-from lag_tf.records import CandidateInfo, CandidateOutcome, DecisionRecord, GrowthRecord
+from lag_tf.records import (CandidateInfo, CandidateOutcome, DecisionRecord, GrowthRecord,
+                            latest_per_step)
 
 
 def _decision(stage, winner="stack"):
@@ -99,3 +101,20 @@ def test_stage_and_seed_dirs(tmp_path):
   os.makedirs(tmp_path / "seedless")
   assert store.seed_dirs(model_dir) == {"0": str(tmp_path / "seed-0"),
                                         "1": str(tmp_path / "seed-1")}
+
+
+def test_metrics_rows_are_typed_and_in_file_order(tmp_path):
+  """Every record as written (a step logged twice stays twice: the resume tests count them),
+  lines that are no record skipped, a cut last line too; NaN/Inf strings read as floats."""
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"step": 0, "eval_loss": 5.0, "eval_batch_losses": [4.9, "nan"]}\n'
+                  'a note\n["step", 1]\n{"step": "2", "loss": 1.0}\n'
+                  '{"step": 5, "loss": "inf", "examples_seen": 40, "from_a_newer_lag_tf": 1}\n'
+                  '{"step": 5, "loss": 3.0, "learning_rate": 0.001}\n{"step": 10, "lo')
+  rows = store.read_metrics(str(path))
+  assert [r.step for r in rows] == [0, 5, 5]
+  assert rows[0].eval_loss == 5.0 and rows[0].loss is None and rows[0].learning_rate is None
+  assert rows[0].eval_batch_losses[0] == 4.9 and math.isnan(rows[0].eval_batch_losses[1])
+  assert rows[1].loss == math.inf and rows[1].examples_seen == 40 and rows[1].eval_loss is None
+  assert [(r.step, r.loss) for r in latest_per_step(rows)] == [(0, None), (5, 3.0)]
+  assert store.read_metrics(str(tmp_path / "absent.jsonl")) == []

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from lag_tf.analysis.speedup_report import frontier_table, methods_table
-from lag_tf.analysis.speedup_runs import read_results
+from lag_tf.analysis.suite_records import read_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder")
@@ -19,25 +19,25 @@ def _readme() -> str:
 
 
 def test_the_readme_frontier_table_is_the_committed_runs_table():
-  records = read_results(DECODER)
+  records = read_records(DECODER)
   assert records, f"no committed run records under {DECODER}/runs"
   assert frontier_table(records, seed=0) in _readme()
 
 
 def test_the_readme_methods_table_is_the_committed_runs_table():
-  assert methods_table(read_results(DECODER), seed=0) in _readme()
+  assert methods_table(read_records(DECODER), seed=0) in _readme()
 
 
 def test_committed_records_are_whole_runs_of_the_suite():
-  for record in read_results(DECODER):
-    run, curve = record["run"], record["curve"]
-    assert run["kind"] == "decoder" and run["bindings"][0] == "TransformerConfig.kind = 'decoder'"
-    flops = [point[0] for point in curve]
-    assert flops == sorted(flops) and len(curve) >= 2, run["method"]
-    if run["finished"]:  # A finished run spent its planned FLOPs (a race: at most those).
-      assert flops[-1] <= run["plan"]["total_flops"] * 1.001, run["method"]
-      if run["method"] != "race_gradual":
-        assert flops[-1] == pytest.approx(run["plan"]["total_flops"], rel=0.01), run["method"]
+  for record in read_records(DECODER):
+    run = record.run
+    assert run.kind == "decoder" and run.bindings[0] == "TransformerConfig.kind = 'decoder'"
+    flops = [point[0] for point in record.curve]
+    assert flops == sorted(flops) and len(flops) >= 2, run.method
+    if run.finished:  # A finished run spent its planned FLOPs (a race: at most those).
+      assert flops[-1] <= run.plan.total_flops * 1.001, run.method
+      if run.method != "race_gradual":
+        assert flops[-1] == pytest.approx(run.plan.total_flops, rel=0.01), run.method
 
 
 def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
@@ -54,7 +54,7 @@ def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
   without_wall = "\n".join(" | ".join(line.split(" | ")[:-1]) + " |"
                            for line in table.splitlines())
   assert without_wall in readme
-  assert picks_table(read_results(DECODER), ["gradual_stacking", "race_gradual",
+  assert picks_table(read_records(DECODER), ["gradual_stacking", "race_gradual",
                                              "init_loss_gradual", "lag_gradual"]) in readme
 
 
@@ -64,21 +64,21 @@ def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
   are its training, not a cost)."""
   from lag_tf.analysis.decision_costs import candidate_spend, spend_table
   from lag_tf.analysis.speedup_runs import run_from_record
-  records = [r for r in read_results(DECODER) if r["run"]["method"] in (
-      "lag_gradual", "race_gradual", "init_loss_gradual") and r["run"]["finished"]]
+  records = [r for r in read_records(DECODER) if r.run.method in (
+      "lag_gradual", "race_gradual", "init_loss_gradual") and r.run.finished]
   assert records
-  names = {n for r in records for d in r["decisions"] for n in d["candidates"]}
+  names = {n for r in records for d in r.decisions for n in d.candidates}
   spends = [s for name in sorted(names) for s in candidate_spend(records, name)]
   for record in records:
-    run, phases = record["run"], record["run"]["plan"]["phases"]
-    mine = [s for s in spends if (s.method, s.seed) == (run["method"], run["seed"])]
-    winner_steps = sum(s.probe_steps * phases[s.stage]["flops_per_step"] for s in mine
+    run, phases = record.run, record.run.plan.phases
+    mine = [s for s in spends if (s.method, s.seed) == (run.method, run.seed)]
+    winner_steps = sum(s.probe_steps * phases[s.stage].flops_per_step for s in mine
                        if s.picked)
     assert sum(s.flops for s in mine) - winner_steps == pytest.approx(
-        run_from_record(record).overhead_flops, rel=1e-9), run["method"]
+        run_from_record(record).overhead_flops, rel=1e-9), run.method
     for s in mine:  # A race's dropped candidate trained to the look that dropped it.
       assert s.left_race_at is None or s.probe_steps == s.left_race_at
-  table = spend_table(read_results(DECODER), "copy_top")
+  table = spend_table(read_records(DECODER), "copy_top")
   rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in table.splitlines()[2:]}
   assert sorted(rows) == ["init_loss_gradual", "lag_gradual", "race_gradual"]
   race = [s for s in candidate_spend(records, "copy_top") if s.method == "race_gradual"]
@@ -113,12 +113,12 @@ def test_the_readme_noisy_pool_tables_are_the_committed_runs_tables():
   """README's "A pool where the choice matters": what each rule paid for the clearly bad
   candidate, and what each method committed, recomputed from the variant's committed records."""
   from lag_tf.analysis.decision_costs import picks_table, spend_table
-  records = read_results(NOISY)
-  assert {r["run"]["method"] for r in records} == {
+  records = read_records(NOISY)
+  assert {r.run.method for r in records} == {
       "scratch", "gradual_stacking", "race_gradual", "lag_gradual", "init_loss_gradual"}
   readme = _readme()
   assert spend_table(records, "copy_top_noisy") in readme
   assert picks_table(records, ["gradual_stacking", "race_gradual", "init_loss_gradual",
                                "lag_gradual"]) in readme
   # The bad candidate is never committed, by any rule.
-  assert not any(d["winner"] == "copy_top_noisy" for r in records for d in r["decisions"])
+  assert "copy_top_noisy" not in {w for r in records for w in r.winners}

@@ -18,7 +18,8 @@ import pytest
 
 from lag_tf import model_dir_store
 from lag_tf.records import DecisionRecord
-from lag_tf.training.metrics import MetricsLogger, read_metrics
+from lag_tf.model_dir_store import read_metrics
+from lag_tf.training.metrics import MetricsLogger
 from trainer_fixtures import tiny_trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +60,7 @@ def _run_and_signal(model_dir, data_dir, signum, after_step):
   metrics = os.path.join(model_dir, "metrics.jsonl")
   deadline = time.time() + 300
   while time.time() < deadline and process.poll() is None:
-    steps = [r["step"] for r in read_metrics(metrics)]
+    steps = [r.step for r in read_metrics(metrics)]
     if steps and max(steps) >= after_step:
       process.send_signal(signum)
       break
@@ -69,7 +70,7 @@ def _run_and_signal(model_dir, data_dir, signum, after_step):
 
 
 def _losses(model_dir):
-  return [(r["step"], r.get("loss"), r.get("eval_loss"))
+  return [(r.step, r.loss, r.eval_loss)
           for r in read_metrics(os.path.join(model_dir, "metrics.jsonl"))]
 
 
@@ -122,7 +123,7 @@ def test_kill_9_leaves_a_dir_the_rerun_resumes_exactly(tmp_path, data_dir, refer
 def test_a_cut_last_metrics_line_is_skipped_and_repaired(tmp_path):
   path = tmp_path / "metrics.jsonl"
   path.write_text('{"step": 0, "eval_loss": 5.0}\n{"step": 5, "loss": 4.0}\n{"step": 10, "lo')
-  assert [r["step"] for r in read_metrics(str(path))] == [0, 5]
+  assert [r.step for r in read_metrics(str(path))] == [0, 5]
   MetricsLogger(str(tmp_path)).truncate_after(5)
   assert path.read_text() == '{"step": 0, "eval_loss": 5.0}\n{"step": 5, "loss": 4.0}\n'
 
@@ -138,7 +139,7 @@ def test_a_half_written_checkpoint_is_ignored(tmp_path, data_dir):
     f.write(json.dumps({"step": 15, "loss": 1.0}) + "\n" + '{"step": 20, "lo')
   again = tiny_trainer(tmp_path, data_dir, train_steps=10, checkpoint_every=10)
   assert again.restore() == 10
-  assert [r["step"] for r in read_metrics(str(tmp_path / "metrics.jsonl"))][-1] == 10
+  assert [r.step for r in read_metrics(str(tmp_path / "metrics.jsonl"))][-1] == 10
 
 
 def test_a_decision_interrupted_before_its_rename_is_not_a_decision(tmp_path):

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from lag_tf.analysis import suite_records
 from lag_tf.analysis.speedup import Curve, compute_ratio, flops_to_reach, mean_ci
 from lag_tf.lag import budget
 from lag_tf.lag.gradual import StagePoolTemplate
@@ -171,12 +172,13 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   report = (suite_dir / "report" / "report.md").read_text()
   for method in budget.METHODS:
     assert f"| {method} |" in report
-    record = json.loads((suite_dir / method / "seed-0.json").read_text())
-    assert record["finished"] and record["wall_seconds"] > 0
+    info = suite_records.read_info(suite_records.run_dir(str(suite_dir / method), 0))
+    assert info.finished and info.wall_seconds > 0
   assert (suite_dir / "report" / "loss_vs_flops.png").stat().st_size > 1000
   assert (suite_dir / "report" / "frontier.png").stat().st_size > 1000
   for name in ("frontier_L1_s99", "frontier_L2_s128"):  # The smoke suite's two-run frontier.
-    assert json.loads((suite_dir / "frontier" / name / "seed-0.json").read_text())["finished"]
+    assert suite_records.read_info(
+        suite_records.run_dir(str(suite_dir / "frontier" / name), 0)).finished
   assert "| gradual_stacking |" in report and "any-size (frontier) speedup" in report
   summary = json.loads((suite_dir / "report" / "summary.json").read_text())
   # Each run spent the budget (its last eval is at its total FLOPs, probes included).
@@ -185,8 +187,8 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   for method, by_seed in runs.items():
     run = by_seed[0]
     if method == "race_gradual":  # Charged its whole probe budget; it spends at most that.
-      planned = json.loads((suite_dir / method / "seed-0.json").read_text())["plan"]
-      assert (run.budget_flops - planned["overhead_flops"] <= run.total_flops
+      planned = suite_records.read_info(suite_records.run_dir(str(suite_dir / method), 0)).plan
+      assert (run.budget_flops - planned.overhead_flops <= run.total_flops
               <= run.budget_flops * 1.001)
     else:
       assert run.total_flops == pytest.approx(run.budget_flops, rel=0.03), method
@@ -217,11 +219,12 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert subset.returncode == 0, subset.stderr[-2000:]
   assert subset.stdout.count(": already finished") == 2
   # Other settings into the same --out are refused before anything is touched.
-  before = (suite_dir / "scratch" / "seed-0.json").read_text()
+  scratch_info = suite_records.info_path(suite_records.run_dir(str(suite_dir / "scratch"), 0))
+  before = open(scratch_info).read()
   changed = subprocess.run(command + ["--gin_bindings=Trainer.eval_batches = 3"], cwd=REPO,
                            capture_output=True, text=True, timeout=300)
   assert changed.returncode == 2 and "other settings" in changed.stderr
-  assert (suite_dir / "scratch" / "seed-0.json").read_text() == before
+  assert open(scratch_info).read() == before
 
 
 def _documented_suite_commands():

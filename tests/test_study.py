@@ -8,7 +8,7 @@ from lag_tf import config_io
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis.report import build_report
 from lag_tf.experiments.study import study_eval_steps, study_experiment
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from lag_fixtures import strategy
 
 
@@ -28,7 +28,7 @@ def test_smoke_study_runs_and_reports(tmp_path, data_dir):
   assert result["candidates"] == ["stack", "random_top", "zero_top"] and not result["failed"]
   for name in result["candidates"]:
     records = read_metrics(os.path.join(model_dir, "candidates", name, "metrics.jsonl"))
-    eval_steps = [r["step"] - 30 for r in records if "eval_loss" in r]
+    eval_steps = [r.step - 30 for r in records if r.eval_loss is not None]
     assert eval_steps == list(range(0, 31, 3)), name
   headline = build_report(model_dir, num_resamples=50)
   assert headline["final_step"] == 30 and headline["finished"]

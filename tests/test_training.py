@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lag_tf.training.metrics import read_metrics
+from lag_tf.model_dir_store import read_metrics
 from lag_tf.training.schedules import WarmupDecaySchedule
 from lag_tf.training.strategy import make_strategy
 from trainer_fixtures import tiny_config, tiny_trainer
@@ -22,13 +22,13 @@ def test_short_run_lowers_eval_loss_and_writes_everything(tmp_path, data_dir):
   trainer.restore()
   final = trainer.train()
   records = read_metrics(str(tmp_path / "metrics.jsonl"))
-  assert [r["step"] for r in records] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
-  first, last = records[0]["eval_loss"], records[-1]["eval_loss"]
+  assert [r.step for r in records] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
+  first, last = records[0].eval_loss, records[-1].eval_loss
   assert last < 0.8 * first, (first, last)
   assert final["eval_loss"] == last
   assert len(final["eval_batch_losses"]) == 4
-  assert all("loss" in r for r in records[1:]) and all("tokens_per_second" in r
-                                                         for r in records[2:])
+  assert all(r.loss is not None for r in records[1:]) and all(
+      r.tokens_per_second is not None for r in records[2:])
   assert os.path.exists(tmp_path / "ckpt" / "checkpoint")
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path))
   assert trainer.examples_seen == 40 * 8 and trainer.global_step == 40
@@ -78,11 +78,12 @@ def test_resumed_run_matches_the_uninterrupted_run(tmp_path, data_dir):
   resumed.train()
   expected = read_metrics(str(tmp_path / "straight" / "metrics.jsonl"))
   actual = read_metrics(str(tmp_path / "resumed" / "metrics.jsonl"))
-  assert [r["step"] for r in actual] == [r["step"] for r in expected]
+  assert [r.step for r in actual] == [r.step for r in expected]
   for want, got in zip(expected, actual):
-    for key in ("loss", "eval_loss"):
-      if key in want:
-        assert got[key] == pytest.approx(want[key], abs=1e-6), (want["step"], key)
+    for key, wanted, value in (("loss", want.loss, got.loss),
+                               ("eval_loss", want.eval_loss, got.eval_loss)):
+      if wanted is not None:
+        assert value == pytest.approx(wanted, abs=1e-6), (want.step, key)
 
 
 def test_restore_drops_metrics_written_after_the_checkpoint(tmp_path, data_dir):
@@ -93,7 +94,7 @@ def test_restore_drops_metrics_written_after_the_checkpoint(tmp_path, data_dir):
     f.write(json.dumps({"step": 20, "loss": 1.0}) + "\n")
   again = tiny_trainer(tmp_path, data_dir, train_steps=20, checkpoint_every=10)
   assert again.restore() == 15
-  assert max(r["step"] for r in read_metrics(metrics_path)) == 15
+  assert max(r.step for r in read_metrics(metrics_path)) == 15
 
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
@@ -119,7 +120,7 @@ def test_explicit_eval_steps_stop_the_loop_there(tmp_path, data_dir):
   trainer = tiny_trainer(tmp_path, data_dir, train_steps=12, eval_every=0, eval_steps=[1, 3, 7])
   trainer.train()
   records = read_metrics(str(tmp_path / "metrics.jsonl"))
-  assert [r["step"] for r in records if "eval_loss" in r] == [0, 1, 3, 7, 12]
+  assert [r.step for r in records if r.eval_loss is not None] == [0, 1, 3, 7, 12]
 
 
 def test_xla_step_matches_the_plain_step(tmp_path, data_dir):

@@ -2,7 +2,7 @@
 
 A rule that cannot tell a clearly bad candidate early pays for it in full: fixed-k LAG trains it
 for k steps and evaluates it at every probe eval step in every stage, a race drops it at a look.
-`candidate_spend` reads that from the decision records (`speedup_runs.read_results`), in the
+`candidate_spend` reads that from the decision records (`suite_records.read_records`), in the
 suite's FLOP convention (each probe step at the plan's FLOPs per step of that stage, the
 candidate's decision evaluations as recorded: lag_tf.models.flops, as `speedup_runs`), and
 `spend_table` puts it beside each method's final loss.
@@ -17,8 +17,8 @@ from lag_tf.analysis.runs import as_float
 from lag_tf.analysis.speedup import mean_ci, paired_difference
 from lag_tf.analysis.speedup_report import fmt_ci
 from lag_tf.analysis.speedup_runs import run_from_record
+from lag_tf.analysis.suite_records import RunRecord
 from lag_tf.lag.budget import METHODS
-from lag_tf.records import DecisionRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,31 +34,28 @@ class CandidateSpend:
   picked: bool
 
 
-def candidate_spend(records, candidate: str) -> List[CandidateSpend]:
+def candidate_spend(records: List[RunRecord], candidate: str) -> List[CandidateSpend]:
   """Every finished run's decisions among two or more candidates that included `candidate`,
   in (method, seed, stage) order."""
   rows = []
   for record in records:
-    run = record["run"]
-    if not run.get("finished"):
+    run = record.run
+    if not run.finished:
       continue
-    phases = run["plan"]["phases"]
-    for decision_json, phase in zip(record["decisions"], phases[1:]):
-      decision = DecisionRecord.from_json(decision_json)
+    for decision, phase in zip(record.decisions, run.plan.phases[1:]):
       outcome = decision.candidates.get(candidate)
       if outcome is None or len(decision.candidates) < 2:  # A pool of one decides nothing.
         continue
-      step_flops = float(phase["flops_per_step"])
-      evals = as_float(outcome.probe_eval_flops)
       steps = int(outcome.probe_steps_trained)
       rows.append(CandidateSpend(
-          method=run["method"], seed=int(run["seed"]), stage=int(decision.stage),
-          probe_steps=steps, flops=steps * step_flops + evals,
+          method=run.method, seed=int(run.seed), stage=int(decision.stage),
+          probe_steps=steps,
+          flops=steps * float(phase.flops_per_step) + as_float(outcome.probe_eval_flops),
           left_race_at=outcome.left_race_at, picked=decision.winner == candidate))
   return sorted(rows, key=lambda r: (r.method, r.seed, r.stage))
 
 
-def spend_table(records, candidate: str, reference: str = "gradual_stacking") -> str:
+def spend_table(records: List[RunRecord], candidate: str, reference: str = "gradual_stacking") -> str:
   """Markdown: per method whose pools held `candidate`, how often it was offered and picked,
   the probe steps it trained, the FLOPs spent on it in the decisions it lost (a share of the
   budget, mean per run), where a race dropped it, what the method's decisions cost in all, and
@@ -66,9 +63,8 @@ def spend_table(records, candidate: str, reference: str = "gradual_stacking") ->
   `reference`)."""
   runs: Dict[str, Dict[int, object]] = {}
   for record in records:
-    if record["run"].get("finished") and not record["run"]["method"].startswith("frontier_"):
-      runs.setdefault(record["run"]["method"], {})[int(record["run"]["seed"])] = (
-          run_from_record(record))
+    if record.run.finished and not record.run.method.startswith("frontier_"):
+      runs.setdefault(record.run.method, {})[int(record.run.seed)] = run_from_record(record)
   spends = candidate_spend(records, candidate)
   lines = [f"| method | seeds | stages offered `{candidate}` | picked | probe steps on it "
            f"| left the race at | FLOPs on it when it lost / budget | deciding / budget | "
@@ -100,15 +96,15 @@ def spend_table(records, candidate: str, reference: str = "gradual_stacking") ->
   return "\n".join(lines)
 
 
-def picks_table(records, methods) -> str:
+def picks_table(records: List[RunRecord], methods) -> str:
   """Markdown: per seed, each method's committed candidates (stage by stage) and final eval
   loss, so that where two rules chose differently, and whether it paid, can be read off."""
   picks: Dict[int, Dict[str, tuple]] = {}
   for record in records:
-    run = record["run"]
-    if run.get("finished") and run["method"] in methods:
-      picks.setdefault(int(run["seed"]), {})[run["method"]] = (
-          [d.get("winner") or "?" for d in record["decisions"]], record["curve"][-1][1])
+    run = record.run
+    if run.finished and run.method in methods:
+      picks.setdefault(int(run.seed), {})[run.method] = (
+          [winner or "?" for winner in record.winners], record.final_loss)
   lines = ["| seed | " + " | ".join(methods) + " |", "| ---: |" + " --- |" * len(methods)]
   for seed, by_method in sorted(picks.items()):
     cells = [f"{' → '.join(by_method[m][0])} ({by_method[m][1]:.3f})" if m in by_method

@@ -17,7 +17,7 @@ import numpy as np
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import plots, runs, summary as summary_lib
-from lag_tf.records import DecisionRecord
+from lag_tf.records import DecisionRecord, MetricsRow
 
 
 
@@ -244,14 +244,14 @@ def _lag_section(lag: runs.LagRun, kind: str, directory: str):
   return lines, headline
 
 
-def _base_section(records: List[dict], grown: bool) -> List[str]:
-  evals = [r for r in records if "eval_loss" in r]
+def _base_section(rows: List[MetricsRow], grown: bool) -> List[str]:
+  evals = [r for r in rows if r.eval_loss is not None]
   if not evals:
     return []
   last = evals[-1]
   return [f"## {'Base model (before growth)' if grown else 'Model'} in DIR/metrics.jsonl", "",
-          f"Last eval at step {last['step']}: eval loss {_fmt(runs.as_float(last['eval_loss']))} "
-          f"({len(records)} logged steps).", ""]
+          f"Last eval at step {last.step}: eval loss {_fmt(last.eval_loss)} "
+          f"({len(rows)} logged steps).", ""]
 
 
 NO_SCRATCH = {
@@ -276,20 +276,21 @@ def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
     lines += [f"Winner `{last.winner}` has no eval in {where}/metrics.jsonl yet: the run has "
               "not finished.", ""]
     return lines, answer
-  answer.update(final_step=int(final["step"]),
-                final_eval_loss=runs.as_float(final["eval_loss"]))
-  lines += [f"Winner `{last.winner}` continued to step {final['step']}: final eval loss "
+  answer.update(final_step=final.step, final_eval_loss=final.eval_loss)
+  lines += [f"Winner `{last.winner}` continued to step {final.step}: final eval loss "
             f"**{answer['final_eval_loss']:.4f}** ({where}).", ""]
   scratch = runs.last_eval(store.metrics_path(store.scratch_dir(experiment_dir)))
   if scratch is None:
     lines += [f"No scratch baseline in this run ({NO_SCRATCH.get(kind, NO_SCRATCH['lag'])}), "
               "so it cannot say whether growing paid at equal compute.", ""]
-  elif "eval_batch_losses" in final and "eval_batch_losses" in scratch:
-    answer["scratch_eval_loss"] = runs.as_float(scratch["eval_loss"])
-    lines += [summary_lib.scratch_comparison(final, scratch, int(scratch["step"])), ""]
+  elif final.eval_batch_losses is not None and scratch.eval_batch_losses is not None:
+    answer["scratch_eval_loss"] = scratch.eval_loss
+    lines += [summary_lib.scratch_comparison(
+        final.eval_loss, final.eval_batch_losses, scratch.eval_loss, scratch.eval_batch_losses,
+        scratch.step), ""]
   else:  # Records from before per-batch eval losses were logged: no paired error.
-    answer["scratch_eval_loss"] = runs.as_float(scratch["eval_loss"])
-    lines += [f"Scratch baseline at equal training FLOPs ({scratch['step']} steps): eval loss "
+    answer["scratch_eval_loss"] = scratch.eval_loss
+    lines += [f"Scratch baseline at equal training FLOPs ({scratch.step} steps): eval loss "
               f"{answer['scratch_eval_loss']:.4f} vs the winner's "
               f"{answer['final_eval_loss']:.4f} (no per-batch eval losses to pair).", ""]
   return lines, answer

@@ -13,7 +13,6 @@ to the failure.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from typing import Dict, List, Optional
@@ -21,27 +20,18 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from lag_tf import model_dir_store as store
-from lag_tf.records import CandidateInfo, DecisionRecord, as_float  # noqa: F401 (re-exported)
+from lag_tf.records import (CandidateInfo, DecisionRecord, MetricsRow, as_float,  # noqa: F401
+                            latest_per_step)  # as_float: re-exported.
 
 
 class ExperimentDirError(store.ModelDirError):
   """The directory is missing or holds nothing this module can read."""
 
 
-def read_metrics(path: str) -> List[dict]:
-  """Records of a metrics.jsonl sorted by step, one per step (the last written wins); lines that
-  do not parse (a truncated last line) are skipped. An absent file has no records."""
-  if not store.exists(path):
-    return []
-  by_step = {}
-  for line in store.read_text(path).splitlines():
-    try:
-      record = json.loads(line)
-    except ValueError:
-      continue
-    if isinstance(record, dict) and "step" in record:
-      by_step[int(record["step"])] = record
-  return [by_step[step] for step in sorted(by_step)]
+def metrics_by_step(path: str) -> List[MetricsRow]:
+  """A metrics.jsonl's rows by step, one per step (the last written wins); lines that are not
+  records (a truncated last line) are skipped. An absent file has none."""
+  return latest_per_step(store.read_metrics(path))
 
 
 # --- Candidates. --------------------------------------------------------------------------------
@@ -71,38 +61,37 @@ class CandidateRun:
     return self.info.flops_per_step
 
 
-def _first_failure(records: List[dict], growth_step: int) -> Optional[str]:
-  for record in records:
-    for key in ("loss", "eval_loss"):
-      if key in record and not math.isfinite(as_float(record[key])):
-        return f"{key} is {record[key]} at probe step {int(record['step']) - growth_step}"
+def _first_failure(rows: List[MetricsRow], growth_step: int) -> Optional[str]:
+  for row in rows:
+    for key, value in (("loss", row.loss), ("eval_loss", row.eval_loss)):
+      if value is not None and not math.isfinite(value):
+        return f"{key} is {value} at probe step {row.step - growth_step}"
   return None
 
 
 def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
   """Reads a candidate dir's metrics and its candidate.json (defaults if it has none)."""
   info = store.read_candidate_info(directory) or CandidateInfo()
-  records = read_metrics(store.metrics_path(directory))
-  evals = [r for r in records if "eval_loss" in r]
+  rows = metrics_by_step(store.metrics_path(directory))
+  evals = [r for r in rows if r.eval_loss is not None]
   if info.growth_step is not None:
     growth_step = int(info.growth_step)
   else:
-    growth_step = int(evals[0]["step"]) if evals else 0
-  batch_rows = [r.get("eval_batch_losses") for r in evals]
+    growth_step = evals[0].step if evals else 0
+  batch_rows = [r.eval_batch_losses for r in evals]
   batch_losses = None
-  if evals and all(isinstance(row, list) and row for row in batch_rows) and \
-      len({len(row) for row in batch_rows}) == 1:
-    batch_losses = np.array([[as_float(v) for v in row] for row in batch_rows])
-  trains = [r for r in records if "loss" in r]
+  if evals and all(batch_rows) and len({len(row) for row in batch_rows}) == 1:
+    batch_losses = np.array(batch_rows)
+  trains = [r for r in rows if r.loss is not None]
   return CandidateRun(
       name=name or info.name or os.path.basename(directory.rstrip("/")),
       directory=directory, info=info, growth_step=growth_step,
-      eval_steps=np.array([int(r["step"]) - growth_step for r in evals], dtype=np.int64),
-      eval_losses=np.array([as_float(r["eval_loss"]) for r in evals], dtype=np.float64),
+      eval_steps=np.array([r.step - growth_step for r in evals], dtype=np.int64),
+      eval_losses=np.array([r.eval_loss for r in evals], dtype=np.float64),
       eval_batch_losses=batch_losses,
-      train_steps=np.array([int(r["step"]) - growth_step for r in trains], dtype=np.int64),
-      train_losses=np.array([as_float(r["loss"]) for r in trains], dtype=np.float64),
-      failure=_first_failure(records, growth_step))
+      train_steps=np.array([r.step - growth_step for r in trains], dtype=np.int64),
+      train_losses=np.array([r.loss for r in trains], dtype=np.float64),
+      failure=_first_failure(rows, growth_step))
 
 
 def read_candidates(directory: str) -> Dict[str, CandidateRun]:
@@ -141,9 +130,9 @@ def read_lag_run(directory: str) -> Optional[LagRun]:
   return LagRun(stages=stages, stage_candidates=stage_candidates, stage_dirs=stage_dirs)
 
 
-def last_eval(metrics_path: str) -> Optional[dict]:
-  """The last record of a metrics.jsonl that has an eval loss (None if none has)."""
-  evals = [r for r in read_metrics(metrics_path) if "eval_loss" in r]
+def last_eval(metrics_path: str) -> Optional[MetricsRow]:
+  """The last row of a metrics.jsonl that has an eval loss (None if none has)."""
+  evals = [r for r in metrics_by_step(metrics_path) if r.eval_loss is not None]
   return evals[-1] if evals else None
 
 
@@ -269,7 +258,7 @@ class Experiment:
   directory: str
   study: Optional[Study]          # None for a LAG run (its candidates belong to its stages).
   lag: Optional[LagRun]
-  base_metrics: List[dict]
+  base_metrics: List[MetricsRow]
 
   @property
   def kind(self) -> str:
@@ -284,7 +273,7 @@ def read_experiment(directory: str) -> Experiment:
     raise ExperimentDirError(f"experiment dir {directory!r} does not exist")
   lag = read_lag_run(directory)
   study = None if lag is not None else read_study(directory)
-  base = read_metrics(store.metrics_path(directory))
+  base = metrics_by_step(store.metrics_path(directory))
   if lag is None and study is None:
     raise ExperimentDirError(
         f"{directory} has no candidates/<name>/metrics.jsonl, seed-<s>/candidates/ or "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -21,7 +21,9 @@ from lag_tf.analysis import plots
 from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
 from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
                                      geometric_mean_ci, mean_ci, mean_curve, paired_difference)
-from lag_tf.analysis.speedup_runs import MethodRun, read_frontier, read_suite, run_from_record
+from lag_tf.analysis.speedup_runs import (MethodRun, decision_overhead, read_frontier,
+                                          read_suite)
+from lag_tf.analysis.suite_records import RunRecord
 from lag_tf.lag.budget import METHODS
 from lag_tf.models.flops import CONVENTION
 
@@ -279,21 +281,20 @@ def headline_line(headline: dict) -> str:
 
 
 
-def frontier_table(records, seed: int) -> str:
+def frontier_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: one row per depth, one column per budget share, the final eval loss of each
-  finished scratch run of `seed` (compact records, `speedup_runs.read_results`); the README's
+  finished scratch run of `seed` (compact records, `suite_records.read_records`); the README's
   frontier table is this text."""
   by_depth: Dict[int, Dict[float, float]] = {}
   budget = None
   for record in records:
-    run = record["run"]
-    if run["seed"] != seed or not run.get("finished") or not (
-        run["method"] == "scratch" or run["method"].startswith("frontier_")):
+    run = record.run
+    if run.seed != seed or not run.finished or not (
+        run.method == "scratch" or run.method.startswith("frontier_")):
       continue
-    if run["method"] == "scratch":
-      budget = run["plan"]["budget_flops"]
-    flops, loss = record["curve"][-1]
-    by_depth.setdefault(record["layers"], {})[flops] = loss
+    if run.method == "scratch":
+      budget = run.plan.budget_flops
+    by_depth.setdefault(record.layers, {})[record.total_flops] = record.final_loss
   if budget is None:
     raise ValueError(f"no finished scratch run of seed {seed}: no budget to share by")
   shares = sorted({round(f / budget, 2) for runs in by_depth.values() for f in runs})
@@ -306,7 +307,7 @@ def frontier_table(records, seed: int) -> str:
   return "\n".join(lines)
 
 
-def methods_table(records, seed: int) -> str:
+def methods_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: each finished method run of `seed` (compact records) with its final eval loss,
   its charged FLOPs as a share of the budget, what its decisions spent (the losers' probes and
   every evaluation read; a share of the budget), and its speedups against
@@ -315,24 +316,25 @@ def methods_table(records, seed: int) -> str:
   frontier: Dict[int, list] = {}
   methods = []
   for record in records:
-    run = record["run"]
-    if run["seed"] != seed or not run.get("finished"):
+    run = record.run
+    if run.seed != seed or not run.finished:
       continue
-    flops, loss = record["curve"][-1]
-    if run["method"] == "scratch" or run["method"].startswith("frontier_"):
-      frontier.setdefault(record["layers"], []).append((flops, loss))
-    if not run["method"].startswith("frontier_"):
+    flops, loss = record.total_flops, record.final_loss
+    if run.method == "scratch" or run.method.startswith("frontier_"):
+      frontier.setdefault(record.layers, []).append((flops, loss))
+    if not run.method.startswith("frontier_"):
       methods.append((record, flops, loss))
   target = max(frontier) if frontier else None
   lines = ["| method | final eval loss | FLOPs / budget | deciding | fixed-size speedup | "
            "any-size speedup | winners |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
   order = {m: i for i, m in enumerate(METHODS)}
-  for record, flops, loss in sorted(methods, key=lambda m: order.get(m[0]["run"]["method"], 99)):
-    run = record["run"]
+  for record, flops, loss in sorted(methods, key=lambda m: order.get(m[0].run.method, 99)):
+    run = record.run
+    budget = run.plan.budget_flops
     fixed = frontier_speedup({target: frontier[target]}, loss, flops) if target else None
     anysize = frontier_speedup(frontier, loss, flops) if len(frontier) > 1 else None
-    lines.append(f"| {run['method']} | {loss:.3f} | {flops / run['plan']['budget_flops']:.3f} | "
-                 f"{run_from_record(record).overhead_flops / run['plan']['budget_flops']:.1%} | "
+    lines.append(f"| {run.method} | {loss:.3f} | {flops / budget:.3f} | "
+                 f"{decision_overhead(record) / budget:.1%} | "
                  f"{fixed if fixed else '-'} | {anysize if anysize else '-'} | "
-                 f"{' → '.join(d.get('winner') or '?' for d in record['decisions']) or '-'} |")
+                 f"{' → '.join(w or '?' for w in record.winners) or '-'} |")
   return "\n".join(lines)

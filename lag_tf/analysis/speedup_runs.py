@@ -1,11 +1,11 @@
 """Reads a comparison suite's runs (written by `benchmarks/speedup.py`) into FLOP curves.
 
-Suite layout: <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside it,
-seed-<s>.json is the suite's record of the run (method, seed, experiment kind, the
-equal-compute plan with each phase's depth, steps and FLOPs per step, wall seconds, finished)
-and seed-<s>.log its output. The curve of a run is its eval loss against the
-training FLOPs spent, in the order the run spent them (its training-loss curve, logged every
-loop, the same way: it shows the stretches between sparse evals):
+Suite layout (`suite_records`): <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside
+it, the suite's record of the run (`RunInfo`: method, seed, experiment kind, the equal-compute
+plan with each phase's depth, steps and FLOPs per step, wall seconds, finished) and its output.
+The curve of a run is its eval loss against the training FLOPs spent, in the order the run spent
+them (its training-loss curve, logged every loop, the same way: it shows the stretches between
+sparse evals):
 
 * the first model (scratch, or the small base) from `metrics.jsonl`;
 * per growth: every *losing* candidate's probe FLOPs and every evaluation the decision read are
@@ -17,16 +17,14 @@ loop, the same way: it shows the stretches between sparse evals):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Dict, List, Optional
 
-from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
-from lag_tf.analysis.runs import as_float, read_metrics
-from lag_tf.model_dir_store import read_json  # Also the suite's records of its runs.
-from lag_tf.records import DecisionRecord
+from lag_tf.analysis import suite_records
+from lag_tf.analysis.runs import metrics_by_step
 from lag_tf.analysis.speedup import Curve
+from lag_tf.analysis.suite_records import RunRecord
 
 
 @dataclasses.dataclass
@@ -48,10 +46,10 @@ _LOSSES = ("eval_loss", "loss")  # Eval loss (the curve), training loss (train_c
 
 
 def _losses(path: str) -> Dict[str, List[tuple]]:
-  """{key: [(step, value)]} for each of _LOSSES in a metrics.jsonl."""
-  records = read_metrics(path)
-  return {key: [(int(r["step"]), as_float(r[key])) for r in records if key in r]
-          for key in _LOSSES}
+  """{"eval_loss": [(step, eval loss)], "loss": [(step, training loss)]} of a metrics.jsonl."""
+  rows = metrics_by_step(path)
+  return {"eval_loss": [(r.step, r.eval_loss) for r in rows if r.eval_loss is not None],
+          "loss": [(r.step, r.loss) for r in rows if r.loss is not None]}
 
 
 def _growth_stage(experiment: str, growth: int) -> int:
@@ -61,61 +59,59 @@ def _growth_stage(experiment: str, growth: int) -> int:
 
 def read_method_run(run_dir: str) -> Optional[MethodRun]:
   """The run's curve and decisions, or None if it has not started (no record)."""
-  info = read_json(run_dir.rstrip("/") + ".json")
+  info = suite_records.read_info(run_dir)
   if info is None:
     return None
-  plan = info["plan"]
-  phases = plan["phases"]
-  points = {key: [(step * phases[0]["flops_per_step"], loss)
-                  for step, loss in values if step <= phases[0]["steps"]]
+  phases = info.plan.phases
+  points = {key: [(step * phases[0].flops_per_step, loss)
+                  for step, loss in values if step <= phases[0].steps]
             for key, values in _losses(store.metrics_path(run_dir)).items()}
-  spent = phases[0]["steps"] * phases[0]["flops_per_step"]
+  spent = phases[0].steps * phases[0].flops_per_step
   winners, overhead_total = [], 0.0
   for growth, phase in enumerate(phases[1:], start=1):
-    stage = _growth_stage(info["experiment"], growth)
+    stage = _growth_stage(info.experiment, growth)
     decision = store.read_decision(run_dir, stage)
     if decision is None:
       break
     winner = decision.winner
     winners.append(winner)
-    overhead = (decision.losing_probe_steps * phase["flops_per_step"]
+    overhead = (decision.losing_probe_steps * phase.flops_per_step
                 + decision.probe_eval_flops)
     overhead_total += overhead
     growth_step = int(decision.growth_step)
     start = spent + overhead
     winner_dir = store.candidate_dir(store.stage_dir(run_dir, stage), winner)
     for key, values in _losses(store.metrics_path(winner_dir)).items():
-      points[key] += [(start + (step - growth_step) * phase["flops_per_step"], loss)
+      points[key] += [(start + (step - growth_step) * phase.flops_per_step, loss)
                       for step, loss in values if step >= growth_step]
-    spent = start + phase["steps"] * phase["flops_per_step"]
+    spent = start + phase.steps * phase.flops_per_step
   if not points["eval_loss"]:
     return None
   curve, train_curve = (Curve(*zip(*sorted(points[key]))) if points[key] else None
                         for key in _LOSSES)
-  return MethodRun(method=info["method"], seed=int(info["seed"]), curve=curve,
-                   layers=int(phases[-1]["layers"]), train_curve=train_curve,
+  return MethodRun(method=info.method, seed=int(info.seed), curve=curve,
+                   layers=int(phases[-1].layers), train_curve=train_curve,
                    winners=winners, overhead_flops=overhead_total,
-                   total_flops=curve.total_flops, budget_flops=float(plan["budget_flops"]),
-                   wall_seconds=float(info.get("wall_seconds", 0.0)),
-                   finished=bool(info.get("finished")))
+                   total_flops=curve.total_flops, budget_flops=float(info.plan.budget_flops),
+                   wall_seconds=float(info.wall_seconds or 0.0), finished=bool(info.finished))
 
 
-def run_from_record(record: dict) -> MethodRun:
+def decision_overhead(record: RunRecord) -> float:
+  """What a committed run's decisions cost: every losing candidate's probe steps at its
+  stage's FLOPs per step, and every evaluation the decisions read."""
+  return sum(decision.losing_probe_steps * phase.flops_per_step + decision.probe_eval_flops
+             for decision, phase in zip(record.decisions, record.run.plan.phases[1:]))
+
+
+def run_from_record(record: RunRecord) -> MethodRun:
   """A committed compact record (`compact_record`) as the MethodRun its run dir gave."""
-  run, plan = record["run"], record["run"]["plan"]
-  flops, losses = zip(*record["curve"])
-  overhead = 0.0
-  for decision_json, phase in zip(record["decisions"], plan["phases"][1:]):
-    decision = DecisionRecord.from_json(decision_json)
-    overhead += (decision.losing_probe_steps * phase["flops_per_step"]
-                 + decision.probe_eval_flops)
-  return MethodRun(method=run["method"], seed=int(run["seed"]), curve=Curve(flops, losses),
-                   layers=int(record["layers"]), train_curve=None,
-                   winners=[d.get("winner") for d in record["decisions"]],
-                   overhead_flops=overhead, total_flops=float(flops[-1]),
-                   budget_flops=float(plan["budget_flops"]),
-                   wall_seconds=float(run.get("wall_seconds", 0.0)),
-                   finished=bool(run.get("finished")))
+  run = record.run
+  flops, losses = zip(*record.curve)
+  return MethodRun(method=run.method, seed=int(run.seed), curve=Curve(flops, losses),
+                   layers=int(record.layers), train_curve=None, winners=record.winners,
+                   overhead_flops=decision_overhead(record), total_flops=float(flops[-1]),
+                   budget_flops=float(run.plan.budget_flops),
+                   wall_seconds=float(run.wall_seconds or 0.0), finished=bool(run.finished))
 
 
 def committed_runs(results_dir: Optional[str], frontier: bool
@@ -126,9 +122,8 @@ def committed_runs(results_dir: Optional[str], frontier: bool
   runs: Dict[str, Dict[int, MethodRun]] = {}
   if not results_dir:
     return runs
-  for record in read_results(results_dir):
-    if record["run"].get("finished") and (
-        record["run"]["method"].startswith("frontier_") == frontier):
+  for record in suite_records.read_records(results_dir):
+    if record.run.finished and record.run.method.startswith("frontier_") == frontier:
       run = run_from_record(record)
       runs.setdefault(run.method, {})[run.seed] = run
   return runs
@@ -147,19 +142,11 @@ def read_suite(suite_dir: str, results_dir: Optional[str] = None,
     method_dir = os.path.join(suite_dir, method)
     if not os.path.isdir(method_dir) or method in ("report", "frontier"):
       continue
-    for name in sorted(os.listdir(method_dir)):
-      if name.startswith("seed-") and name.endswith(".json"):
-        run = read_method_run(os.path.join(method_dir, name[:-len(".json")]))
-        if run is not None and (run.finished or run.seed not in runs.get(run.method, {})):
-          runs.setdefault(run.method, {})[run.seed] = run
+    for run_dir in suite_records.started_runs(method_dir):
+      run = read_method_run(run_dir)
+      if run is not None and (run.finished or run.seed not in runs.get(run.method, {})):
+        runs.setdefault(run.method, {})[run.seed] = run
   return runs
-
-
-def write_run_info(method_dir: str, name: str, info: dict) -> None:
-  """A run's record, written atomically (the suite updates it after every attempt)."""
-  os.makedirs(method_dir, exist_ok=True)
-  atomic_file.write_text(os.path.join(method_dir, name),
-                         json.dumps(info, indent=2, sort_keys=True))
 
 
 def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
@@ -180,24 +167,23 @@ def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
   return points
 
 
-def compact_record(run_dir: str) -> Optional[dict]:
+def compact_record(run_dir: str) -> Optional[RunRecord]:
   """What a README number needs from one run, small enough to commit: the suite's record of
-  the run (method, seed, plan, bindings, finished), its charged eval curve [[FLOPs, loss]] and
-  its decision records. None if the run has not started."""
-  info = read_json(run_dir.rstrip("/") + ".json")
+  the run (method, seed, plan, bindings, finished), its charged eval curve and its decision
+  records. None if the run has not started."""
+  info = suite_records.read_info(run_dir)
   run = read_method_run(run_dir)
   if info is None or run is None:
     return None
   decisions = []
-  for growth in range(1, len(info["plan"]["phases"])):
-    found = store.read_decision(run_dir, _growth_stage(info["experiment"], growth))
+  for growth in range(1, len(info.plan.phases)):
+    found = store.read_decision(run_dir, _growth_stage(info.experiment, growth))
     if found is not None:
-      decisions.append(found.to_json())
-  return {"run": {k: info[k] for k in ("method", "seed", "kind", "experiment", "plan",
-                                       "bindings", "finished", "wall_seconds") if k in info},
-          "layers": run.layers, "curve": [[float(f), float(l)] for f, l in
-                                          zip(run.curve.flops, run.curve.losses)],
-          "decisions": decisions}
+      decisions.append(found)
+  return RunRecord(run=info, layers=run.layers,
+                   curve=[(float(f), float(l)) for f, l in zip(run.curve.flops,
+                                                               run.curve.losses)],
+                   decisions=decisions)
 
 
 def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]:
@@ -208,26 +194,10 @@ def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]
     if not os.path.isdir(root):
       continue
     for method in sorted(os.listdir(root)):
-      method_dir = os.path.join(root, method)
-      if method in ("report", "frontier") or not os.path.isdir(method_dir):
+      if method in ("report", "frontier"):
         continue
-      for name in sorted(os.listdir(method_dir)):
-        if name.startswith("seed-") and name.endswith(".json"):
-          record = compact_record(os.path.join(method_dir, name[:-len(".json")]))
-          if record is not None and record["run"].get("finished"):
-            path = os.path.join(out_dir, "runs", method, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            atomic_file.write_text(path, json.dumps(record, indent=1, sort_keys=True))
-            written.append(path)
+      for run_dir in suite_records.started_runs(os.path.join(root, method)):
+        record = compact_record(run_dir)
+        if record is not None and record.run.finished:
+          written.append(suite_records.write_record(out_dir, record))
   return written
-
-
-def read_results(out_dir: str) -> List[dict]:
-  """Every compact record under <out_dir>/runs (what `export_results` wrote)."""
-  records = []
-  runs_dir = os.path.join(out_dir, "runs")
-  for method in sorted(os.listdir(runs_dir)) if os.path.isdir(runs_dir) else []:
-    for name in sorted(os.listdir(os.path.join(runs_dir, method))):
-      with open(os.path.join(runs_dir, method, name)) as f:
-        records.append(json.load(f))
-  return records

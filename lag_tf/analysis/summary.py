@@ -165,14 +165,16 @@ def study_headline(summary: StudySummary) -> dict:
 SEPARATION_Z = 2.0
 
 
-def scratch_comparison(grown: dict, scratch: dict, steps: int) -> str:
+def scratch_comparison(grown_loss: float, grown_batch_losses: Sequence[float],
+                       scratch_loss: float, scratch_batch_losses: Sequence[float],
+                       steps: int) -> str:
   """One sentence (summary.md, report.md): the winner's final eval loss against the scratch
   baseline's, `steps` steps of the grown config at the run's FLOPs. Both are evals on the same
-  fixed held-out batches (`eval_loss`, `eval_batch_losses`), so the comparison is paired: the
-  difference with the standard error of its per-batch differences; within SEPARATION_Z
+  fixed held-out batches (the eval loss and its per-batch losses), so the comparison is paired:
+  the difference with the standard error of its per-batch differences; within SEPARATION_Z
   standard errors it is a tie ("this run cannot tell"), not a win."""
-  difference = grown["eval_loss"] - scratch["eval_loss"]
-  error = paired_standard_error(grown["eval_batch_losses"], scratch["eval_batch_losses"])
+  difference = grown_loss - scratch_loss
+  error = paired_standard_error(grown_batch_losses, scratch_batch_losses)
   verdict = ("growing beat scratch" if difference < -SEPARATION_Z * error else
              "scratch beat growing" if difference > SEPARATION_Z * error else
              f"this run cannot tell them apart (|difference| <= {SEPARATION_Z:g} standard "
@@ -180,7 +182,7 @@ def scratch_comparison(grown: dict, scratch: dict, steps: int) -> str:
   return (f"scratch baseline at equal FLOPs ({steps} steps of the grown model's config from "
           "random initialization, probes and the evaluations the decision read included in the "
           f"budget): eval loss "
-          f"{scratch['eval_loss']:.4f} vs the winner's {grown['eval_loss']:.4f}, difference "
+          f"{scratch_loss:.4f} vs the winner's {grown_loss:.4f}, difference "
           f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches): "
           f"{verdict}.")
 

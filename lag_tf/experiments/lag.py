@@ -86,7 +86,9 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                                       point.mask_probability)
     scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
     result["scratch_eval_loss"] = scratch["eval_loss"]
-    baseline = summary_lib.scratch_comparison(final, scratch, steps)
+    baseline = summary_lib.scratch_comparison(
+        final["eval_loss"], final["eval_batch_losses"], scratch["eval_loss"],
+        scratch["eval_batch_losses"], steps)
   if chief:
     winner_checkpoint = store.checkpoint_dir(store.candidate_dir(model_dir, record.winner))
     atomic_file.write_text(

@@ -9,7 +9,6 @@ from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import Trainer
 
 
@@ -21,8 +20,9 @@ def train_experiment(strategy, model_dir: str) -> dict:
   trainer = Trainer(config, data, strategy, model_dir)
   trainer.restore()
   final = trainer.train()
-  initial = [r for r in read_metrics(trainer.metrics.path) if r["step"] == 0 and "eval_loss" in r]
-  first_eval = initial[0]["eval_loss"] if initial else None
+  initial = [r for r in store.read_metrics(trainer.metrics.path)
+             if r.step == 0 and r.eval_loss is not None]
+  first_eval = initial[0].eval_loss if initial else None
   # Training FLOPs as lag_tf.plan counts them (its evaluations are reported apart).
   flops = trainer.global_step * trainer.tokens_per_step * trainer.flops_per_token
   result = {"params": count_parameters(config), "steps": trainer.global_step,

@@ -24,7 +24,6 @@ from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token
 from lag_tf.records import CandidateInfo
 from lag_tf.training.engine import StepEngine
-from lag_tf.training.metrics import read_metrics
 from lag_tf.training.trainer import DivergenceError, Trainer, make_optimizer
 
 
@@ -156,20 +155,15 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
   info = store.read_candidate_info(directory)
   if info is not None:
     result.eval_tokens = int(info.eval_tokens or 0)
-  for record in read_metrics(store.metrics_path(directory)):
-    probe_step = record["step"] - growth_step
+  for row in store.read_metrics(store.metrics_path(directory)):
+    probe_step = row.step - growth_step
     if 0 <= probe_step <= until_probe_step:
       result.steps_trained = max(result.steps_trained, probe_step)
-    if "eval_loss" in record and 0 <= probe_step <= until_probe_step:
-      result.eval_losses[probe_step] = _as_float(record["eval_loss"])
-      result.eval_batch_losses[probe_step] = [_as_float(v) for v in
-                                              record.get("eval_batch_losses", [])]
+    if row.eval_loss is not None and 0 <= probe_step <= until_probe_step:
+      result.eval_losses[probe_step] = row.eval_loss
+      result.eval_batch_losses[probe_step] = list(row.eval_batch_losses or [])
   result.evals = len(result.eval_losses)
   return result
-
-
-def _as_float(value) -> float:
-  return float(value)  # JSON stores NaN/Inf as strings ("nan"); float() reads them back.
 
 
 def probe_candidate(candidate: Candidate, point: GrowthPoint, target: TransformerConfig, data,

@@ -1,5 +1,6 @@
 """Where numbers go: `metrics.jsonl` (one JSON object per logged step), TensorBoard scalars,
-and a progress line with steps/s and tokens/s.
+and a progress line with steps/s and tokens/s. lag_tf.model_dir_store reads the file back
+(`read_metrics`, as typed rows).
 
 Only the chief writes files; other workers get a logger that only prints nothing.
 """
@@ -17,50 +18,6 @@ from absl import logging
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.training import progress
-
-
-def read_metrics(path: str) -> list:
-  """All records of a metrics.jsonl file (an absent file has none).
-
-  A process killed mid-append leaves a cut last line: it is skipped (the step is recomputed on
-  resume, and `truncate_after` rewrites the file without it). Lines that are not lag_tf records
-  (a JSON object with an integer "step") are skipped too.
-  """
-  return _read(path)[0]
-
-
-_RECORD_START = '{"step": '  # How every line MetricsLogger.write appends begins.
-
-
-def _is_record(value) -> bool:
-  return isinstance(value, dict) and isinstance(value.get("step"), int)
-
-
-def _read(path: str):
-  """(records, whether the last line is cut, how many other lines are not records)."""
-  if not tf.io.gfile.exists(path):
-    return [], False, 0
-  with tf.io.gfile.GFile(path) as f:
-    text = f.read()
-  lines = text.splitlines()
-  records, cut, foreign = [], False, 0
-  for index, line in enumerate(lines):
-    if not line.strip():
-      continue
-    try:
-      value = json.loads(line)
-    except ValueError:
-      value = None
-    if _is_record(value):
-      records.append(value)
-    elif value is None and index == len(lines) - 1 and not text.endswith("\n") and (
-        line.startswith(_RECORD_START) or _RECORD_START.startswith(line)):
-      cut = True  # Killed mid-append: a prefix of a record, never valid JSON.
-    else:
-      foreign += 1
-  # A last record without its newline is whole but must be rewritten before the next append.
-  cut = cut or (bool(text) and not text.endswith("\n"))
-  return records, cut, foreign
 
 
 def _keep_original(path: str) -> str:
@@ -93,7 +50,7 @@ class MetricsLogger:
   def truncate_after(self, step: int) -> None:
     if not self.enabled or not tf.io.gfile.exists(self.path):
       return
-    records, cut, foreign = _read(self.path)
+    records, cut, foreign = store.parse_metrics(store.read_text(self.path))
     kept = [r for r in records if r["step"] <= step]
     if len(kept) == len(records) and not cut and not foreign:
       return
@@ -108,7 +65,7 @@ class MetricsLogger:
   def write(self, step: int, values: Dict[str, float]) -> None:
     if not self.enabled:
       return
-    record = {"step": int(step)}
+    record = {"step": int(step)}  # First: store.METRICS_LINE_START tells a cut line by it.
     record.update({k: json_value(v) for k, v in values.items()})
     with tf.io.gfile.GFile(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")

@@ -37,7 +37,7 @@ from lag_tf.training import optimizers
 from lag_tf.training import preemption
 from lag_tf.training import progress
 from lag_tf.training import strategy as strategy_lib
-from lag_tf.training.metrics import MetricsLogger, read_metrics
+from lag_tf.training.metrics import MetricsLogger
 from lag_tf.training.schedules import WarmupDecaySchedule
 from lag_tf.training.trainer_arguments import check_trainer_arguments
 
@@ -242,8 +242,8 @@ class Trainer:
     """Tells the run's progress how much training this directory's model holds."""
     if self._phase_start is None:
       # Restored: the curve's first record is where this model began (0, or its growth step).
-      records = read_metrics(self.metrics.path)
-      self._phase_start = records[0]["step"] if records else self.global_step
+      rows = store.read_metrics(self.metrics.path)
+      self._phase_start = rows[0].step if rows else self.global_step
     progress.RUN.hold(self.model_dir,
                       (self.global_step - self._phase_start) * self.flops_per_step)
 
@@ -268,7 +268,8 @@ class Trainer:
     step = self.global_step
     last_eval = None
     if step == self.first_step and (self.eval_every or self.eval_steps) and not any(
-        r["step"] == step and "eval_loss" in r for r in read_metrics(self.metrics.path)):
+        row.step == step and row.eval_loss is not None
+        for row in store.read_metrics(self.metrics.path)):
       last_eval = self._evaluate_record(step)
       self.metrics.write(step, dict(last_eval, learning_rate=engine.learning_rate()))
     iterator = engine.train_iterator() if step < until_step else None
