@@ -122,3 +122,32 @@ def test_the_readme_noisy_pool_tables_are_the_committed_runs_tables():
                                "lag_gradual"]) in readme
   # The bad candidate is never committed, by any rule.
   assert "copy_top_noisy" not in {w for r in records for w in r.winners}
+
+
+def test_the_documented_report_only_command_redraws_the_report_from_the_records(tmp_path):
+  """README's `--report_only` command, as written (its /tmp out dir moved into tmp_path): it
+  trains nothing, writes the report and both plots, prints README's pre-registered line and
+  leaves the committed records as they are."""
+  import shlex
+  import subprocess
+  import sys
+  command = [line.strip() for line in _readme().splitlines()
+             if line.strip().startswith("python benchmarks/speedup.py") and "--report_only" in line]
+  assert len(command) == 1, command
+  argv = [str(tmp_path / "out") if a.startswith("/tmp/") else a
+          for a in shlex.split(command[0])[1:]]
+  runs = os.path.join(DECODER, "runs")
+  before = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+            for d, _, files in os.walk(runs) for f in files}
+  result = subprocess.run([sys.executable] + argv, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = tmp_path / "out" / "decoder" / "report"
+  assert {"report.md", "frontier.png", "loss_vs_flops.png"} <= set(os.listdir(report))
+  with open(os.path.join(DECODER, "report.md")) as committed:  # Not stale.
+    assert (report / "report.md").read_text() == committed.read()
+  headline = result.stdout.strip().splitlines()[-1]
+  assert headline.startswith("speedup: ") and "    " + headline + "\n" in _readme()
+  after = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+           for d, _, files in os.walk(runs) for f in files}
+  assert after == before
