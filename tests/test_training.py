@@ -25,8 +25,8 @@ def test_short_run_lowers_eval_loss_and_writes_everything(tmp_path, data_dir):
   assert [r.step for r in records] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
   first, last = records[0].eval_loss, records[-1].eval_loss
   assert last < 0.8 * first, (first, last)
-  assert final["eval_loss"] == last
-  assert len(final["eval_batch_losses"]) == 4
+  assert final.eval_loss == last
+  assert len(final.eval_batch_losses) == 4
   assert all(r.loss is not None for r in records[1:]) and all(
       r.tokens_per_second is not None for r in records[2:])
   assert os.path.exists(tmp_path / "ckpt" / "checkpoint")
@@ -57,11 +57,11 @@ def test_evaluate_equals_the_loss_of_each_held_out_batch(tmp_path, data_dir, kin
   sums = [[float(x) for x in engine.loss_fn(engine.model, batch, False)]
           for batch in trainer.data.eval_dataset(None, 8, 4, trainer.model_config.objective)]
   assert len(sums) == 4
-  np.testing.assert_allclose(result["eval_batch_losses"], [l / w for l, w, _ in sums],
+  np.testing.assert_allclose(result.eval_batch_losses, [l / w for l, w, _ in sums],
                              rtol=1e-5)
   weight = sum(w for _, w, _ in sums)
-  assert result["eval_loss"] == pytest.approx(sum(l for l, _, _ in sums) / weight, rel=1e-5)
-  assert result["eval_accuracy"] == pytest.approx(sum(c for _, _, c in sums) / weight,
+  assert result.eval_loss == pytest.approx(sum(l for l, _, _ in sums) / weight, rel=1e-5)
+  assert result.eval_accuracy == pytest.approx(sum(c for _, _, c in sums) / weight,
                                                   rel=1e-5)
   assert trainer.evaluate() == result  # The stacked batches are read once and reused.
 
@@ -126,7 +126,7 @@ def test_explicit_eval_steps_stop_the_loop_there(tmp_path, data_dir):
 def test_xla_step_matches_the_plain_step(tmp_path, data_dir):
   plain = tiny_trainer(tmp_path / "plain", data_dir, train_steps=10, jit_compile=False)
   xla = tiny_trainer(tmp_path / "xla", data_dir, train_steps=10, jit_compile=True)
-  assert plain.train()["eval_loss"] == pytest.approx(xla.train()["eval_loss"], abs=2e-3)
+  assert plain.train().eval_loss == pytest.approx(xla.train().eval_loss, abs=2e-3)
 
 
 def test_schedule_warmup_then_decay():

@@ -53,7 +53,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
       trainer = Trainer(run.scratch_config, data, strategy, model_dir,
                         train_steps=run.scratch_steps, name="scratch")
     result = trainer.resume() or trainer.evaluate()
-    summary = {"mode": mode, "final_eval_loss": result["eval_loss"],
+    summary = {"mode": mode, "final_eval_loss": result.eval_loss,
                "steps": trainer.global_step}
     _write_summary(model_dir, trainer.is_chief, summary, [])
     return summary
@@ -92,7 +92,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   flops = compute_by_phase(base_config, base_steps, records, winner_configs, steps[1:],
                            point.mask_probability)
   summary = {"mode": mode, "winners": [r.winner for r in records],
-             "final_eval_loss": final["eval_loss"], "steps": point.step,
+             "final_eval_loss": final.eval_loss, "steps": point.step,
              "probe_cost_flops": sum(r.probe_cost_flops for r in records),
              "probe_eval_flops": sum(r.probe_eval_flops for r in records), "flops": flops}
   _write_summary(model_dir, chief, summary, records)

@@ -75,7 +75,7 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   final = winner.evaluate()
   flops = compute_by_phase(base_config, point.step, [record], [targets[record.winner]],
                            [steps_after_growth], point.mask_probability)
-  result = {"winner": record.winner, "final_eval_loss": final["eval_loss"],
+  result = {"winner": record.winner, "final_eval_loss": final.eval_loss,
             "steps": winner.global_step, "flops": flops}
   tokens_per_step = winner.tokens_per_step
   del winner, trainers  # The scratch baseline builds a model of its own.
@@ -85,10 +85,10 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step,
                                       point.mask_probability)
     scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
-    result["scratch_eval_loss"] = scratch["eval_loss"]
+    result["scratch_eval_loss"] = scratch.eval_loss
     baseline = summary_lib.scratch_comparison(
-        final["eval_loss"], final["eval_batch_losses"], scratch["eval_loss"],
-        scratch["eval_batch_losses"], steps)
+        final.eval_loss, final.eval_batch_losses, scratch.eval_loss,
+        scratch.eval_batch_losses, steps)
   if chief:
     winner_checkpoint = store.checkpoint_dir(store.candidate_dir(model_dir, record.winner))
     atomic_file.write_text(

@@ -16,6 +16,7 @@ from lag_tf import model_dir_store as store
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
+from lag_tf.training.engine import EvalResult
 from lag_tf.training.trainer import Trainer, make_optimizer
 
 
@@ -27,7 +28,8 @@ def scratch_steps(total_flops: float, config: TransformerConfig, tokens_per_step
                                          * flops_per_token(config, mask_probability)))))
 
 
-def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, steps: int) -> dict:
+def train_scratch(config: TransformerConfig, data, strategy, model_dir: str,
+                  steps: int) -> EvalResult:
   """Trains (or resumes) `config` from scratch in <model_dir>/scratch; returns its final eval.
 
   Same optimizer, batch and schedule family as the base model (WarmupDecaySchedule's gin

@@ -26,7 +26,7 @@ def train_experiment(strategy, model_dir: str) -> dict:
   # Training FLOPs as lag_tf.plan counts them (its evaluations are reported apart).
   flops = trainer.global_step * trainer.tokens_per_step * trainer.flops_per_token
   result = {"params": count_parameters(config), "steps": trainer.global_step,
-            "final_eval_loss": final["eval_loss"], "first_eval_loss": first_eval, "flops": flops}
+            "final_eval_loss": final.eval_loss, "first_eval_loss": first_eval, "flops": flops}
   if trainer.is_chief:
     _write_summary(model_dir, config, result)
   logging.info("Done: %s", result)

@@ -15,9 +15,10 @@ state as built, without building or tracing again, and the next run's loop takes
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import keras
 import numpy as np
@@ -277,15 +278,28 @@ class StepEngine:
           lambda context: stacks[context.replica_id_in_sync_group % len(stacks)])
     return self._stacked_eval_batches
 
-  def evaluate(self) -> Dict[str, object]:
+  def evaluate(self) -> EvalResult:
     """Loss on the fixed held-out batches: overall, per batch (for standard errors), accuracy."""
     loss_sums, weight_sums, correct_sums = (
         t.numpy().tolist() for t in self._eval_loop(self._eval_batches()))
     batch_losses = [loss / max(weight, 1.0) for loss, weight in zip(loss_sums, weight_sums)]
     weight_total = sum(weight_sums)
-    return {"eval_loss": sum(loss_sums) / max(weight_total, 1.0),
-            "eval_accuracy": sum(correct_sums) / max(weight_total, 1.0),
-            "eval_batch_losses": batch_losses}
+    return EvalResult(eval_loss=sum(loss_sums) / max(weight_total, 1.0),
+                      eval_accuracy=sum(correct_sums) / max(weight_total, 1.0),
+                      eval_batch_losses=batch_losses)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+  """One evaluation on the fixed held-out batches (what `StepEngine.evaluate` returns)."""
+
+  eval_loss: float
+  eval_accuracy: float
+  eval_batch_losses: List[float]  # Per held-out batch, for paired standard errors.
+
+  def metrics(self) -> Dict[str, object]:
+    """The fields as metrics.jsonl records them (records.MetricsRow reads them back)."""
+    return dataclasses.asdict(self)
 
 
 def _stack_on_device(*tensors: tf.Tensor) -> tf.Tensor:

@@ -20,7 +20,7 @@ import functools
 import math
 import tempfile
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 import gin
 import keras
@@ -31,7 +31,7 @@ from lag_tf import model_dir_store as store
 from lag_tf.growth.state import ModelState
 from lag_tf.models import TransformerConfig, build_transformer
 from lag_tf.training import checkpoints
-from lag_tf.training.engine import StepEngine
+from lag_tf.training.engine import EvalResult, StepEngine
 from lag_tf.training import losses
 from lag_tf.training import optimizers
 from lag_tf.training import preemption
@@ -186,7 +186,7 @@ class Trainer:
     """The model's weights, AdamW moments and optimizer step, copied into numpy."""
     return self._driven_engine().model_state()
 
-  def evaluate(self) -> Dict[str, object]:
+  def evaluate(self) -> EvalResult:
     """Loss on the fixed held-out batches: overall, per batch (for standard errors), accuracy."""
     return self._driven_engine().evaluate()
 
@@ -218,7 +218,7 @@ class Trainer:
     self.first_step = int(step)
     self._phase_start = int(step)
 
-  def resume(self, until_step: Optional[int] = None) -> Optional[Dict[str, object]]:
+  def resume(self, until_step: Optional[int] = None) -> Optional[EvalResult]:
     """Restores the latest checkpoint, then trains to `until_step` (default: train_steps) if
     it is short of it. Returns the last eval record, or None when there was nothing to train."""
     until_step = self.train_steps if until_step is None else until_step
@@ -257,7 +257,7 @@ class Trainer:
 
   # ---- the loop ----------------------------------------------------------------------------
 
-  def train(self, until_step: Optional[int] = None) -> Dict[str, object]:
+  def train(self, until_step: Optional[int] = None) -> EvalResult:
     """Trains from the current step to `until_step` (default: train_steps).
 
     Evaluates at `first_step` (once), every `eval_every` steps, at `eval_steps` and at the end;
@@ -271,7 +271,7 @@ class Trainer:
         row.step == step and row.eval_loss is not None
         for row in store.read_metrics(self.metrics.path)):
       last_eval = self._evaluate_record(step)
-      self.metrics.write(step, dict(last_eval, learning_rate=engine.learning_rate()))
+      self.metrics.write(step, dict(last_eval.metrics(), learning_rate=engine.learning_rate()))
     iterator = engine.train_iterator() if step < until_step else None
     if self._phase_start is None:
       self._phase_start = self.first_step if step == self.first_step else None
@@ -299,7 +299,7 @@ class Trainer:
           self.eval_every and step % self.eval_every == 0)
       if is_eval:
         last_eval = self._evaluate_record(step)
-        record.update(last_eval)
+        record.update(last_eval.metrics())
       self.metrics.write(step, record)
       saved = step % self.checkpoint_every == 0 or step == until_step
       if saved:
@@ -316,11 +316,11 @@ class Trainer:
         self.metrics.reset_clock(step)
     return last_eval or self._evaluate_record(step)
 
-  def _evaluate_record(self, step: int) -> Dict[str, object]:
+  def _evaluate_record(self, step: int) -> EvalResult:
     started = time.perf_counter()
     result = self.evaluate()
     logging.info("%sstep %d eval_loss %.4f eval_accuracy %.4f (%.1fs)", self._prefix(), step,
-                 result["eval_loss"], result["eval_accuracy"], time.perf_counter() - started)
+                 result.eval_loss, result.eval_accuracy, time.perf_counter() - started)
     return result
 
   def _prefix(self) -> str:
