@@ -217,6 +217,9 @@ def main(argv=None) -> int:
                            f"({', '.join(plans)})")
         plans = {m: p for m, p in plans.items() if m in chosen}
       seeds = choose_seeds(suite.seeds, args.seeds)
+      # The report reads only this suite's frontier runs even when --frontier_dir holds another
+      # suite's budgets too (or --frontier none runs none of them now).
+      grid = [plan.method for plan in frontier]
       if args.frontier == "none":
         frontier = []
       elif args.frontier == "only":
@@ -253,12 +256,14 @@ def main(argv=None) -> int:
       try:
         headline = build_speedup_report(
             suite_dir, title=f"{suite.name} suite, {kind}", frontier_dir=frontier_dir,
-            results_dir=os.path.join(args.results, kind) if args.results else None)
+            results_dir=os.path.join(args.results, kind) if args.results else None,
+            frontier_grid=grid)
       except ValueError as error:
         raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())
       if args.results:
-        written = export_results(suite_dir, frontier_dir, os.path.join(args.results, kind))
+        written = export_results(suite_dir, frontier_dir, os.path.join(args.results, kind),
+                                 grid)
         print(f"exported {len(written)} run records to "
               f"{os.path.join(args.results, kind, 'runs')}")
       headlines.append(headline)

@@ -151,3 +151,24 @@ def test_the_documented_report_only_command_redraws_the_report_from_the_records(
   after = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
            for d, _, files in os.walk(runs) for f in files}
   assert after == before
+
+
+def test_a_shared_frontier_dir_adds_only_the_suites_own_grid(tmp_path):
+  """Suites whose grids meet share one --frontier_dir (small_long reuses three of small's runs):
+  the report and the export read only the suite's grid, so what else the dir holds changes
+  neither the frontier nor the committed records."""
+  from lag_tf.analysis.speedup_runs import (committed_runs, export_results, read_frontier,
+                                            read_suite)
+  scratch = read_suite(str(tmp_path / "none"), DECODER)["scratch"]
+  grid = ["frontier_L1_s1078", "frontier_L4_s900"]
+  every = read_frontier(str(tmp_path / "none"), scratch, DECODER)
+  mine = read_frontier(str(tmp_path / "none"), scratch, DECODER, grid)
+  frontier = committed_runs(DECODER, frontier=True)
+  for seed in scratch:
+    assert sum(map(len, every[seed].values())) == len(frontier) + 1  # With the 4-layer scratch.
+    assert mine[seed] == {1: [(frontier["frontier_L1_s1078"][seed].total_flops,
+                               frontier["frontier_L1_s1078"][seed].curve.final_loss)],
+                          4: sorted([(frontier["frontier_L4_s900"][seed].total_flops,
+                                      frontier["frontier_L4_s900"][seed].curve.final_loss),
+                                     (scratch[seed].total_flops,
+                                      scratch[seed].curve.final_loss)])}

@@ -6,12 +6,14 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from lag_tf import model_dir_store as store
 from lag_tf.analysis import suite_records
 from lag_tf.analysis.speedup import Curve, compute_ratio, flops_to_reach, mean_ci
 from lag_tf.lag import budget
@@ -201,12 +203,29 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   assert again.returncode == 0 and "already finished" in again.stdout
   assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
                     float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
+  # A frontier dir shared with another suite holds that suite's budgets too: here a copy of a
+  # finished run under a name off this grid, cut to its first half and with a far lower loss.
+  # Neither the report nor the export reads it (were it read, the any-size frontier would reach
+  # every method's loss at half the FLOPs, and the last line would change).
+  other = suite_records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s50"), 0)
+  original = suite_records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s99"), 0)
+  shutil.copytree(original, other)
+  suite_records.write_info(other, dataclasses.replace(suite_records.read_info(original),
+                                                      method="frontier_L1_s50"))
+  with open(store.metrics_path(other)) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  half = max(row["step"] for row in rows) // 2
+  with open(store.metrics_path(other), "w") as f:
+    for row in rows:
+      if row["step"] <= half:
+        f.write(json.dumps(dict(row, eval_loss=0.01) if "eval_loss" in row else row) + "\n")
   # The committed records stand in for the run dirs: a suite into a new --out with --results
   # runs nothing again and reports the same numbers.
   results = tmp_path / "results"
   exported = subprocess.run(command + ["--report_only", f"--results={results}"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
   assert exported.returncode == 0 and "exported 10 run records" in exported.stdout
+  assert exported.stdout.strip().splitlines()[-1] == last
   elsewhere = [c if not c.startswith(str(out)) else str(tmp_path / "elsewhere")
                for c in command] + [f"--results={results}"]
   replayed = subprocess.run(elsewhere, cwd=REPO, capture_output=True, text=True, timeout=300)

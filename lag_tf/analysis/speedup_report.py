@@ -101,16 +101,18 @@ def _bounded(values) -> tuple:
 
 
 def build_speedup_report(suite_dir: str, title: str = "", frontier_dir: str = None,
-                         results_dir: str = None) -> dict:
+                         results_dir: str = None, frontier_grid=None) -> dict:
   """Writes the report; returns the headline dict (see module docstring). `results_dir`:
-  committed run records (`speedup_runs.export_results`) of runs that have no dir here."""
+  committed run records (`speedup_runs.export_results`) of runs that have no dir here;
+  `frontier_grid`: the suite's frontier method names (None: every frontier run found), so that
+  a frontier dir shared with another suite adds none of that suite's budgets."""
   runs = read_suite(suite_dir, results_dir)
   if "scratch" not in runs:
     raise ValueError(f"{suite_dir}: no scratch run yet; nothing to compare against")
   scratch = runs["scratch"]
   target_depth = next(iter(scratch.values())).layers
   frontier = read_frontier(frontier_dir or os.path.join(suite_dir, "frontier"), scratch,
-                           results_dir)
+                           results_dir, frontier_grid)
   order = [m for m in METHODS if m in runs] + sorted(set(runs) - set(METHODS))
   stats = {method: method_stats(runs[method], scratch, frontier, target_depth)
            for method in order}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Collection, Dict, List, Optional
 
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import suite_records
@@ -130,17 +130,21 @@ def committed_runs(results_dir: Optional[str], frontier: bool
 
 
 def read_suite(suite_dir: str, results_dir: Optional[str] = None,
-               frontier: bool = False) -> Dict[str, Dict[int, MethodRun]]:
+               frontier: bool = False, methods: Optional[Collection[str]] = None
+               ) -> Dict[str, Dict[int, MethodRun]]:
   """{method: {seed: run}} for every run dir under `suite_dir` that has started, and the
-  finished runs committed under `results_dir` that have no run dir here."""
+  finished runs committed under `results_dir` that have no run dir here; only `methods` if
+  given (a frontier dir shared by suites holds other suites' grids too)."""
   runs: Dict[str, Dict[int, MethodRun]] = {}
   for method, by_seed in committed_runs(results_dir, frontier).items():
-    runs[method] = dict(by_seed)
+    if methods is None or method in methods:
+      runs[method] = dict(by_seed)
   if not os.path.isdir(suite_dir):
     return runs
   for method in sorted(os.listdir(suite_dir)):
     method_dir = os.path.join(suite_dir, method)
-    if not os.path.isdir(method_dir) or method in ("report", "frontier"):
+    if (not os.path.isdir(method_dir) or method in ("report", "frontier")
+        or (methods is not None and method not in methods)):
       continue
     for run_dir in suite_records.started_runs(method_dir):
       run = read_method_run(run_dir)
@@ -150,12 +154,13 @@ def read_suite(suite_dir: str, results_dir: Optional[str] = None,
 
 
 def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
-                  results_dir: Optional[str] = None) -> Dict[int, Dict[int, List[tuple]]]:
+                  results_dir: Optional[str] = None,
+                  grid: Optional[Collection[str]] = None) -> Dict[int, Dict[int, List[tuple]]]:
   """{seed: {depth: [(FLOPs, final eval loss), ...]}} of the finished scratch frontier runs
-  (`frontier_dir`, written by benchmarks/speedup.py) and the suite's own `scratch` runs (the
-  target depth at the budget)."""
+  (`frontier_dir`, written by benchmarks/speedup.py; only the suite's `grid` of frontier
+  method names if given) and the suite's own `scratch` runs (the target depth at the budget)."""
   points: Dict[int, Dict[int, List[tuple]]] = {}
-  found = read_suite(frontier_dir, results_dir, frontier=True)
+  found = read_suite(frontier_dir, results_dir, frontier=True, methods=grid)
   for by_seed in list(found.values()) + [scratch]:
     for seed, run in by_seed.items():
       if run.finished:
@@ -186,15 +191,18 @@ def compact_record(run_dir: str) -> Optional[RunRecord]:
                    decisions=decisions)
 
 
-def export_results(suite_dir: str, frontier_dir: str, out_dir: str) -> List[str]:
+def export_results(suite_dir: str, frontier_dir: str, out_dir: str,
+                   grid: Optional[Collection[str]] = None) -> List[str]:
   """Writes every finished run's compact record to <out_dir>/runs/<method>/seed-<s>.json
-  (frontier runs included; an unfinished run is run again anyway); returns the paths written."""
+  (frontier runs included, only the suite's `grid` of them if given; an unfinished run is run
+  again anyway); returns the paths written."""
   written = []
   for root in (suite_dir, frontier_dir):
     if not os.path.isdir(root):
       continue
     for method in sorted(os.listdir(root)):
-      if method in ("report", "frontier"):
+      if method in ("report", "frontier") or (
+          root == frontier_dir and grid is not None and method not in grid):
         continue
       for run_dir in suite_records.started_runs(os.path.join(root, method)):
         record = compact_record(run_dir)
