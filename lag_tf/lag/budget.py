@@ -23,7 +23,7 @@ import gin
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
 from lag_tf.lag.selector import SelectorRule, probe_evals_bound
 from lag_tf.models.config import TransformerConfig
-from lag_tf.models.flops import flops_per_token
+from lag_tf.models.flops import flops_per_token, forward_share
 
 # The methods, in report order. Gradual ones grow through `stage_layers`; one-shot ones grow
 # once from `one_shot_base_layers` to the target.
@@ -186,7 +186,7 @@ def decision_overhead(method: str, suite: SpeedupSuite, pool_size: int, step_flo
     return 0.0, rule.probe_budget_share * step_flops
   probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
   evals = probe_evals_bound(rule, probe, eval_steps(probe), pool_size)
-  return (pool_size - 1) * probe * step_flops + evals * eval_batches * step_flops / 3.0, 0.0
+  return (pool_size - 1) * probe * step_flops + forward_share(evals * eval_batches * step_flops), 0.0
 
 
 def pool_sizes(stage_layers: Sequence[int], template: StagePoolTemplate) -> List[int]:
@@ -237,7 +237,7 @@ def plan_method(method: str, suite: SpeedupSuite, target: TransformerConfig,
     for n, s, o, pool in zip(layers[1:], steps[1:], overheads[1:], sizes):
       # 0 looks first at the end of the rewarmup, at most k.
       look = suite.race_first_look or suite.probe_steps
-      first_look = pool * (look + 2 * eval_batches / 3.0) * fps(n)
+      first_look = pool * (look + forward_share(2 * eval_batches)) * fps(n)
       if pool > 1 and first_look > o:
         raise ValueError(
             f"method {method}: one race look of {pool} candidates ({look} "

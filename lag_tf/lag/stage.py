@@ -19,7 +19,7 @@ from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, 
                                  halving_survivors, probe_cost_bound, race_look, race_segments,
                                  select)
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import flops_per_token, forward_flops_per_token
+from lag_tf.models.flops import flops_per_token, forward_flops_per_token, forward_share
 from lag_tf.records import CandidateOutcome, DecisionRecord
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
@@ -84,7 +84,7 @@ def probe_flops(result: ProbeResult, tokens_per_step: int):
   """(training FLOPs, evaluation FLOPs) a candidate's probe has spent so far, at its result's
   FLOPs per token (models/flops; an evaluation is a forward pass, a third)."""
   train = result.steps_trained * tokens_per_step * result.flops_per_token
-  return train, result.evals * result.eval_tokens * (result.flops_per_token / 3.0)
+  return train, result.evals * result.eval_tokens * forward_share(result.flops_per_token)
 
 
 def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
@@ -123,7 +123,7 @@ def _race(stage: int, names, rule: SelectorRule, schedule: ProbeSchedule,
     if budget is not None and index:
       spent = sum(sum(probe_flops(results[n], tokens_per_step)) for n in results)
       nxt = sum((step - previous) * tokens_per_step * results[n].flops_per_token
-                + 2 * results[n].eval_tokens * (results[n].flops_per_token / 3.0)
+                + 2 * results[n].eval_tokens * forward_share(results[n].flops_per_token)
                 for n in alive)
       if spent + nxt > budget:
         stopped = "budget"

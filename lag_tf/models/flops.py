@@ -83,7 +83,15 @@ def flops_per_token(config: TransformerConfig, mask_probability: Optional[float]
       config, predicted_fraction=predicted_share(config, mask_probability))
 
 
+def forward_share(training_flops: float) -> float:
+  """What a forward pass alone (an evaluation) costs, given what a training step on the same
+  tokens costs: a third (forward + backward = 3 forward passes). Also used on step counts: 2
+  evaluations of b batches cost forward_share(2 * b) training steps. The one place this rule is
+  written; every counter (plans, probes, decision records, the suite's charge) goes through it."""
+  return training_flops / 3.0
+
+
 def forward_flops_per_token(config: TransformerConfig,
                             mask_probability: Optional[float]) -> float:
-  """FLOPs of one forward pass per token (an evaluation): a third of the training count."""
-  return flops_per_token(config, mask_probability) / 3.0
+  """FLOPs of one forward pass per token (an evaluation)."""
+  return forward_share(flops_per_token(config, mask_probability))
