@@ -261,19 +261,44 @@ def _documented_suite_commands():
   return sorted(commands)
 
 
+# The price README gives beside a suite's command (suite, seeds, methods), as --print_cost's
+# (PFLOPs, hours) prints it.
+README_PRICES = {
+    ("small", 5, 8): lambda pflops, hours: f"{pflops:.2f} PFLOPs, ~{hours:.1f} hours",
+    ("small_long", 2, 5): lambda pflops, hours: f"{pflops:.2f} PFLOPs, {hours:.1f} hours",
+    ("accelerator", 3, 8): lambda pflops, hours: (
+        f"about {pflops / 1000:.0f} EFLOPs for the whole suite per model kind",
+        f"{hours:.0f} hours at an"),
+}
+
+
 def test_documented_suite_commands_plan_without_errors(tmp_path):
   """Each documented suite command, run with --print_cost (it plans and prices, trains nothing:
-  the real runs take up to an hour per model kind here)."""
+  the real runs take up to an hour per model kind here); where README prices a suite, the
+  price is what --print_cost prints."""
   import shlex
   commands = _documented_suite_commands()
   assert len(commands) >= 3, commands
+  readme = " ".join(open(os.path.join(REPO, "README.md")).read().split())
+  priced = set()
   for command in commands:
     argv = shlex.split(command)[1:]
     argv = [a if not a.startswith("/tmp/") else str(tmp_path / "out") for a in argv]
     result = subprocess.run([sys.executable] + argv + ["--print_cost"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, (command, result.stderr[-2000:])
-    assert "hours of training" in result.stdout, command
+    total = re.search(r"^suite total: ([\d.]+) PFLOPs .* ([\d.]+) hours of training",
+                      result.stdout, re.M)
+    assert total, command
+    head = re.search(r"^suite (\S+):.* seeds \[([\d, ]+)\]", result.stdout, re.M)
+    methods = re.search(r"^suite total: .*\((\d+) methods x", result.stdout, re.M).group(1)
+    suite = (head.group(1), len(head.group(2).split(",")), int(methods))
+    if suite in README_PRICES:
+      price = README_PRICES[suite](float(total.group(1)), float(total.group(2)))
+      for phrase in (price if isinstance(price, tuple) else (price,)):
+        assert phrase in readme, (command, phrase)
+      priced.add(suite)
+  assert priced == set(README_PRICES)
   assert not (tmp_path / "out").exists()  # Planning writes nothing.
 
 
