@@ -43,7 +43,7 @@ from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
 from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
 from lag_tf.analysis import suite_records  # noqa: E402
-from lag_tf.analysis.speedup_runs import export_results  # noqa: E402
+from lag_tf.analysis.speedup_runs import Scope, export_results  # noqa: E402
 from lag_tf.analysis.suite_records import PlanRecord, RunInfo  # noqa: E402
 from lag_tf.lag import budget  # noqa: E402
 from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
@@ -217,9 +217,10 @@ def main(argv=None) -> int:
                            f"({', '.join(plans)})")
         plans = {m: p for m, p in plans.items() if m in chosen}
       seeds = choose_seeds(suite.seeds, args.seeds)
-      # The report reads only this suite's frontier runs even when --frontier_dir holds another
-      # suite's budgets too (or --frontier none runs none of them now).
-      grid = [plan.method for plan in frontier]
+      # The report and the export read only this suite's seeds and frontier grid, even when
+      # --frontier_dir holds another suite's budgets and seeds too (or --frontier none runs
+      # none of the grid now).
+      scope = Scope(frontier_grid=tuple(plan.method for plan in frontier), seeds=tuple(seeds))
       if args.frontier == "none":
         frontier = []
       elif args.frontier == "only":
@@ -257,13 +258,13 @@ def main(argv=None) -> int:
         headline = build_speedup_report(
             suite_dir, title=f"{suite.name} suite, {kind}", frontier_dir=frontier_dir,
             results_dir=os.path.join(args.results, kind) if args.results else None,
-            frontier_grid=grid)
+            scope=scope)
       except ValueError as error:
         raise SuiteError(str(error)) from None
       print(open(os.path.join(suite_dir, "report", "report.md")).read())
       if args.results:
         written = export_results(suite_dir, frontier_dir, os.path.join(args.results, kind),
-                                 grid)
+                                 scope)
         print(f"exported {len(written)} run records to "
               f"{os.path.join(args.results, kind, 'runs')}")
       headlines.append(headline)

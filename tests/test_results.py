@@ -153,14 +153,13 @@ def test_the_documented_report_only_command_redraws_the_report_from_the_records(
   assert after == before
 
 
-def test_a_shared_frontier_dir_adds_only_the_suites_own_grid(tmp_path):
-  """Suites whose grids meet share one --frontier_dir (small_long reuses three of small's runs):
-  the report and the export read only the suite's grid, so what else the dir holds changes
-  neither the frontier nor the committed records."""
-  from lag_tf.analysis.speedup_runs import (committed_runs, export_results, read_frontier,
-                                            read_suite)
+def test_a_shared_frontier_dir_adds_only_the_suites_own_grid_and_seeds(tmp_path):
+  """Suites whose grids meet share one --frontier_dir (small_long reuses three of small's runs,
+  which have five seeds to its two): the report and the export read only the suite's grid and
+  seeds, so what else the dir holds changes neither the frontier nor the committed records."""
+  from lag_tf.analysis.speedup_runs import Scope, committed_runs, read_frontier, read_suite
   scratch = read_suite(str(tmp_path / "none"), DECODER)["scratch"]
-  grid = ["frontier_L1_s1078", "frontier_L4_s900"]
+  grid = Scope(frontier_grid=("frontier_L1_s1078", "frontier_L4_s900"))
   every = read_frontier(str(tmp_path / "none"), scratch, DECODER)
   mine = read_frontier(str(tmp_path / "none"), scratch, DECODER, grid)
   frontier = committed_runs(DECODER, frontier=True)
@@ -172,3 +171,9 @@ def test_a_shared_frontier_dir_adds_only_the_suites_own_grid(tmp_path):
                                       frontier["frontier_L4_s900"][seed].curve.final_loss),
                                      (scratch[seed].total_flops,
                                       scratch[seed].curve.final_loss)])}
+  assert len(scratch) == 5
+  two_seeds = Scope(frontier_grid=grid.frontier_grid, seeds=(0, 1))
+  scratch_of_two = read_suite(str(tmp_path / "none"), DECODER, scope=two_seeds)["scratch"]
+  assert sorted(scratch_of_two) == [0, 1]
+  assert read_frontier(str(tmp_path / "none"), scratch_of_two, DECODER, two_seeds) == {
+      seed: mine[seed] for seed in (0, 1)}

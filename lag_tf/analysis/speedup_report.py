@@ -21,8 +21,8 @@ from lag_tf.analysis import plots
 from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
 from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
                                      geometric_mean_ci, mean_ci, mean_curve, paired_difference)
-from lag_tf.analysis.speedup_runs import (MethodRun, decision_overhead, read_frontier,
-                                          read_suite)
+from lag_tf.analysis.speedup_runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
+                                          read_frontier, read_suite)
 from lag_tf.analysis.suite_records import RunRecord
 from lag_tf.lag.budget import METHODS
 from lag_tf.models.flops import CONVENTION
@@ -101,18 +101,18 @@ def _bounded(values) -> tuple:
 
 
 def build_speedup_report(suite_dir: str, title: str = "", frontier_dir: str = None,
-                         results_dir: str = None, frontier_grid=None) -> dict:
+                         results_dir: str = None, scope: Scope = EVERY_RUN) -> dict:
   """Writes the report; returns the headline dict (see module docstring). `results_dir`:
   committed run records (`speedup_runs.export_results`) of runs that have no dir here;
-  `frontier_grid`: the suite's frontier method names (None: every frontier run found), so that
-  a frontier dir shared with another suite adds none of that suite's budgets."""
-  runs = read_suite(suite_dir, results_dir)
+  `scope`: the suite's seeds and frontier grid, so that a frontier dir shared with another
+  suite adds none of that suite's budgets or seeds."""
+  runs = read_suite(suite_dir, results_dir, scope=scope)
   if "scratch" not in runs:
     raise ValueError(f"{suite_dir}: no scratch run yet; nothing to compare against")
   scratch = runs["scratch"]
   target_depth = next(iter(scratch.values())).layers
   frontier = read_frontier(frontier_dir or os.path.join(suite_dir, "frontier"), scratch,
-                           results_dir, frontier_grid)
+                           results_dir, scope)
   order = [m for m in METHODS if m in runs] + sorted(set(runs) - set(METHODS))
   stats = {method: method_stats(runs[method], scratch, frontier, target_depth)
            for method in order}

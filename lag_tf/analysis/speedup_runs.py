@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Collection, Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import suite_records
@@ -41,6 +41,24 @@ class MethodRun:
   wall_seconds: float
   finished: bool
 
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+  """Which runs one suite invocation reports and exports: its seeds and its frontier grid
+  (frontier method names); None: every one found. Suites whose grids meet share a frontier dir
+  (small_long reuses small's runs), which then holds the other suite's budgets and seeds too."""
+  frontier_grid: Optional[Tuple[str, ...]] = None
+  seeds: Optional[Tuple[int, ...]] = None
+
+  def has_method(self, method: str) -> bool:
+    return (self.frontier_grid is None or not method.startswith("frontier_")
+            or method in self.frontier_grid)
+
+  def has(self, method: str, seed: int) -> bool:
+    return self.has_method(method) and (self.seeds is None or seed in self.seeds)
+
+
+EVERY_RUN = Scope()
 
 _LOSSES = ("eval_loss", "loss")  # Eval loss (the curve), training loss (train_curve).
 
@@ -130,37 +148,39 @@ def committed_runs(results_dir: Optional[str], frontier: bool
 
 
 def read_suite(suite_dir: str, results_dir: Optional[str] = None,
-               frontier: bool = False, methods: Optional[Collection[str]] = None
+               frontier: bool = False, scope: Scope = EVERY_RUN
                ) -> Dict[str, Dict[int, MethodRun]]:
   """{method: {seed: run}} for every run dir under `suite_dir` that has started, and the
-  finished runs committed under `results_dir` that have no run dir here; only `methods` if
-  given (a frontier dir shared by suites holds other suites' grids too)."""
+  finished runs committed under `results_dir` that have no run dir here; only those in
+  `scope`."""
   runs: Dict[str, Dict[int, MethodRun]] = {}
   for method, by_seed in committed_runs(results_dir, frontier).items():
-    if methods is None or method in methods:
-      runs[method] = dict(by_seed)
+    mine = {seed: run for seed, run in by_seed.items() if scope.has(method, seed)}
+    if mine:
+      runs[method] = mine
   if not os.path.isdir(suite_dir):
     return runs
   for method in sorted(os.listdir(suite_dir)):
     method_dir = os.path.join(suite_dir, method)
     if (not os.path.isdir(method_dir) or method in ("report", "frontier")
-        or (methods is not None and method not in methods)):
+        or not scope.has_method(method)):
       continue
     for run_dir in suite_records.started_runs(method_dir):
       run = read_method_run(run_dir)
-      if run is not None and (run.finished or run.seed not in runs.get(run.method, {})):
+      if (run is not None and scope.has(run.method, run.seed)
+          and (run.finished or run.seed not in runs.get(run.method, {}))):
         runs.setdefault(run.method, {})[run.seed] = run
   return runs
 
 
 def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
                   results_dir: Optional[str] = None,
-                  grid: Optional[Collection[str]] = None) -> Dict[int, Dict[int, List[tuple]]]:
+                  scope: Scope = EVERY_RUN) -> Dict[int, Dict[int, List[tuple]]]:
   """{seed: {depth: [(FLOPs, final eval loss), ...]}} of the finished scratch frontier runs
-  (`frontier_dir`, written by benchmarks/speedup.py; only the suite's `grid` of frontier
-  method names if given) and the suite's own `scratch` runs (the target depth at the budget)."""
+  in `scope` (`frontier_dir`, written by benchmarks/speedup.py) and the suite's own `scratch`
+  runs (the target depth at the budget)."""
   points: Dict[int, Dict[int, List[tuple]]] = {}
-  found = read_suite(frontier_dir, results_dir, frontier=True, methods=grid)
+  found = read_suite(frontier_dir, results_dir, frontier=True, scope=scope)
   for by_seed in list(found.values()) + [scratch]:
     for seed, run in by_seed.items():
       if run.finished:
@@ -192,20 +212,20 @@ def compact_record(run_dir: str) -> Optional[RunRecord]:
 
 
 def export_results(suite_dir: str, frontier_dir: str, out_dir: str,
-                   grid: Optional[Collection[str]] = None) -> List[str]:
-  """Writes every finished run's compact record to <out_dir>/runs/<method>/seed-<s>.json
-  (frontier runs included, only the suite's `grid` of them if given; an unfinished run is run
-  again anyway); returns the paths written."""
+                   scope: Scope = EVERY_RUN) -> List[str]:
+  """Writes every finished run's compact record in `scope` to
+  <out_dir>/runs/<method>/seed-<s>.json (frontier runs included; an unfinished run is run again
+  anyway); returns the paths written."""
   written = []
   for root in (suite_dir, frontier_dir):
     if not os.path.isdir(root):
       continue
     for method in sorted(os.listdir(root)):
-      if method in ("report", "frontier") or (
-          root == frontier_dir and grid is not None and method not in grid):
+      if method in ("report", "frontier") or not scope.has_method(method):
         continue
       for run_dir in suite_records.started_runs(os.path.join(root, method)):
         record = compact_record(run_dir)
-        if record is not None and record.run.finished:
+        if (record is not None and record.run.finished
+            and scope.has(record.run.method, int(record.run.seed))):
           written.append(suite_records.write_record(out_dir, record))
   return written
