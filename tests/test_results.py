@@ -124,27 +124,49 @@ def test_the_readme_noisy_pool_tables_are_the_committed_runs_tables():
   assert "copy_top_noisy" not in {w for r in records for w in r.winners}
 
 
-def test_the_documented_report_only_command_redraws_the_report_from_the_records(tmp_path):
-  """README's `--report_only` command, as written (its /tmp out dir moved into tmp_path): it
+def _report_only_commands():
+  return [line.strip() for line in _readme().splitlines()
+          if line.strip().startswith("python benchmarks/speedup.py") and "--report_only" in line]
+
+
+def test_every_committed_suite_has_a_documented_report_only_command():
+  """Each suite's committed records (the noisy-pool variant's are read by their own test) can
+  be redrawn by a README command, which the next test runs."""
+  import shlex
+  documented = set()
+  for command in _report_only_commands():
+    argv = shlex.split(command)
+    documented.add(os.path.join(argv[argv.index("--results") + 1],
+                                argv[argv.index("--model_kind") + 1]))
+  committed = {os.path.relpath(os.path.dirname(d), REPO)
+               for d, _, _ in os.walk(os.path.join(REPO, "benchmarks", "results"))
+               if os.path.basename(d) == "runs" and "noisy_pool" not in d}
+  assert os.path.relpath(DECODER, REPO) in committed
+  assert documented == committed
+
+
+@pytest.mark.parametrize("command", _report_only_commands())
+def test_the_documented_report_only_command_redraws_the_report_from_the_records(tmp_path,
+                                                                               command):
+  """README's `--report_only` commands, as written (the /tmp out dir moved into tmp_path): each
   trains nothing, writes the report and both plots, prints README's pre-registered line and
   leaves the committed records as they are."""
   import shlex
   import subprocess
   import sys
-  command = [line.strip() for line in _readme().splitlines()
-             if line.strip().startswith("python benchmarks/speedup.py") and "--report_only" in line]
-  assert len(command) == 1, command
   argv = [str(tmp_path / "out") if a.startswith("/tmp/") else a
-          for a in shlex.split(command[0])[1:]]
-  runs = os.path.join(DECODER, "runs")
+          for a in shlex.split(command)[1:]]
+  kind = argv[argv.index("--model_kind") + 1]
+  results = os.path.join(REPO, argv[argv.index("--results") + 1], kind)
+  runs = os.path.join(results, "runs")
   before = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
             for d, _, files in os.walk(runs) for f in files}
   result = subprocess.run([sys.executable] + argv, cwd=REPO, capture_output=True, text=True,
                           timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
-  report = tmp_path / "out" / "decoder" / "report"
+  report = tmp_path / "out" / kind / "report"
   assert {"report.md", "frontier.png", "loss_vs_flops.png"} <= set(os.listdir(report))
-  with open(os.path.join(DECODER, "report.md")) as committed:  # Not stale.
+  with open(os.path.join(results, "report.md")) as committed:  # Not stale.
     assert (report / "report.md").read_text() == committed.read()
   headline = result.stdout.strip().splitlines()[-1]
   assert headline.startswith("speedup: ") and "    " + headline + "\n" in _readme()
