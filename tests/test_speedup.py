@@ -261,12 +261,14 @@ def _documented_suite_commands():
   return sorted(commands)
 
 
-# The price README gives beside a suite's command (suite, seeds, methods), as --print_cost's
-# (PFLOPs, hours) prints it.
+# The price README gives beside a suite's command (suite, model kind, seeds, methods), as
+# --print_cost's (PFLOPs, hours) prints it.
 README_PRICES = {
-    ("small", 5, 8): lambda pflops, hours: f"{pflops:.2f} PFLOPs, ~{hours:.1f} hours",
-    ("small_long", 2, 5): lambda pflops, hours: f"{pflops:.2f} PFLOPs, {hours:.1f} hours",
-    ("accelerator", 3, 8): lambda pflops, hours: (
+    ("small", "decoder", 5, 8): lambda pflops, hours: f"{pflops:.2f} PFLOPs, ~{hours:.1f} hours",
+    ("small", "encoder", 3, 8): lambda pflops, hours: f"{pflops:.3f} PFLOPs, ~{hours:.1f} hours",
+    ("small_long", "decoder", 2, 5): (
+        lambda pflops, hours: f"{pflops:.2f} PFLOPs, {hours:.1f} hours"),
+    ("accelerator", "encoder", 3, 8): lambda pflops, hours: (
         f"about {pflops / 1000:.0f} EFLOPs for the whole suite per model kind",
         f"{hours:.0f} hours at an"),
 }
@@ -302,9 +304,9 @@ def test_documented_suite_commands_plan_without_errors(tmp_path, capsys):
     total = re.search(r"^suite total: ([\d.]+) PFLOPs .* ([\d.]+) hours of training",
                       printed.out, re.M)
     assert total, command
-    head = re.search(r"^suite (\S+):.* seeds \[([\d, ]+)\]", printed.out, re.M)
+    head = re.search(r"^suite (\S+): target (\S+),.* seeds \[([\d, ]+)\]", printed.out, re.M)
     methods = re.search(r"^suite total: .*\((\d+) methods x", printed.out, re.M).group(1)
-    suite = (head.group(1), len(head.group(2).split(",")), int(methods))
+    suite = (head.group(1), head.group(2), len(head.group(3).split(",")), int(methods))
     if suite in README_PRICES:
       price = README_PRICES[suite](float(total.group(1)), float(total.group(2)))
       for phrase in (price if isinstance(price, tuple) else (price,)):
