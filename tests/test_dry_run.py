@@ -12,6 +12,7 @@ import pytest
 from lag_tf import config_io, console
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
+from lag_tf.training import progress
 from main_fixtures import load_benchmark, run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +43,13 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
   by_role = {}
   for phase in planned.phases:
     by_role[phase.role] = by_role.get(phase.role, 0.0) + phase.flops
+  progress.begin_run(planned.training_flops)
   recorded = lag_experiment(strategy(), str(tmp_path))["flops"]
+  # The run's progress ends at 100%: a race's losers forgo the probe steps they did not train.
+  assert progress.RUN.done_fraction() == 1.0
+  assert progress.RUN.done_flops == pytest.approx(progress.RUN.planned_flops, rel=1e-9)
+  if rule == "race":
+    assert progress.RUN.planned_flops < planned.training_flops
   assert recorded["base"] == pytest.approx(by_role["base"], rel=1e-9)
   assert recorded["decision evals"] > 0
   if rule == "race":  # Nobody leaves in the plan's worst case.

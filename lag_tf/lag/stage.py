@@ -40,6 +40,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
                  record.winner)
     for name, outcome in record.candidates.items():  # Probes done: the run's progress.
       progress.RUN.hold(store.candidate_dir(stage_dir, name), outcome.probe_flops)
+    _forgo_unprobed(record)
     return record
   point, schedule = trainers.point, trainers.schedule
   steps_after_growth = trainers.steps_after_growth
@@ -77,7 +78,20 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   if chief:
     store.commit_decision(model_dir, record)
   logging.info("Stage %d: committed %s (rule %s).", stage, decision.winner, rule.rule)
+  _forgo_unprobed(record)
   return record
+
+
+def _forgo_unprobed(record: DecisionRecord) -> None:
+  """The plan counts a race at its worst case, every candidate to the full probe; the probe
+  steps its losers did not train (they left the race, or it stopped early) leave the run's
+  progress plan. The winner's are the start of its continuation, trained either way."""
+  if not record.race:
+    return
+  progress.RUN.forgo(sum(
+      max(record.probe_steps - outcome.probe_steps_trained, 0) * record.tokens_per_step
+      * outcome.flops_per_token
+      for name, outcome in record.candidates.items() if name != record.winner))
 
 
 def probe_flops(result: ProbeResult, tokens_per_step: int):

@@ -48,6 +48,13 @@ class RunProgress:
     """The model trained in `directory` now holds `flops` of training (since its phase began)."""
     self._held[directory] = max(self._held.get(directory, 0.0), flops)
 
+  def forgo(self, flops: float) -> None:
+    """Training the plan counted that this run will not do (a race's plan is its worst case:
+    nobody leaves; a candidate that left early forgoes the rest of its probe), so the run ends
+    at 100% and its ETA does not wait for it."""
+    if self.planned_flops is not None:
+      self.planned_flops = max(self.planned_flops - max(flops, 0.0), 0.0)
+
   def trained(self, flops: float) -> None:
     self.start_clock()
     self._trained += max(flops, 0.0)
