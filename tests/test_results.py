@@ -11,6 +11,7 @@ from lag_tf.analysis.suite_records import read_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder")
+LONG = os.path.join(REPO, "benchmarks", "results", "speedup_small_long", "decoder")
 
 
 def _readme() -> str:
@@ -28,8 +29,9 @@ def test_the_readme_methods_table_is_the_committed_runs_table():
   assert methods_table(read_records(DECODER), seed=0) in _readme()
 
 
-def test_committed_records_are_whole_runs_of_the_suite():
-  for record in read_records(DECODER):
+@pytest.mark.parametrize("results", [DECODER, LONG])
+def test_committed_records_are_whole_runs_of_the_suite(results):
+  for record in read_records(results):
     run = record.run
     assert run.kind == "decoder" and run.bindings[0] == "TransformerConfig.kind = 'decoder'"
     flops = [point[0] for point in record.curve]
@@ -199,3 +201,32 @@ def test_a_shared_frontier_dir_adds_only_the_suites_own_grid_and_seeds(tmp_path)
   assert sorted(scratch_of_two) == [0, 1]
   assert read_frontier(str(tmp_path / "none"), scratch_of_two, DECODER, two_seeds) == {
       seed: mine[seed] for seed in (0, 1)}
+
+
+def _summary(tmp_path, results, name, seeds=None):
+  """The suite's report rebuilt from committed records alone: its summary.json."""
+  import json
+  from lag_tf.analysis.speedup_report import build_speedup_report
+  from lag_tf.analysis.speedup_runs import Scope
+  build_speedup_report(str(tmp_path / name), results_dir=results, scope=Scope(seeds=seeds))
+  with open(tmp_path / name / "report" / "summary.json") as f:
+    return json.load(f)
+
+
+def test_the_readme_budget_trend_tables_are_the_committed_runs_tables(tmp_path):
+  """README's "The trend with budget": the long suite's seed-0 frontier, and both budgets side
+  by side (the small suite over all its seeds and over the long suite's two), recomputed from
+  the two suites' committed records."""
+  from lag_tf.analysis.speedup_report import budget_trend_table
+  records = read_records(LONG)
+  assert {r.run.seed for r in records} == {0, 1} and all(r.run.finished for r in records)
+  readme = _readme()
+  assert frontier_table(records, seed=0) in readme
+  long_summary = _summary(tmp_path, LONG, "long")
+  assert long_summary["headline"]["seeds"] == [0, 1]
+  table = budget_trend_table(
+      [("1x: 600 steps, 1.5 tokens/parameter", _summary(tmp_path, DECODER, "small")),
+       ("1x, seeds 0-1", _summary(tmp_path, DECODER, "small_two", seeds=(0, 1))),
+       ("3x: 1800 steps, 4.4 tokens/parameter", long_summary)],
+      ["scratch", "gradual_stacking", "race_gradual", "init_loss_gradual", "lag_gradual"])
+  assert table in readme

@@ -283,6 +283,23 @@ def headline_line(headline: dict) -> str:
 
 
 
+def budget_trend_table(suites: List[tuple], methods: List[str]) -> str:
+  """Markdown: how each method's standing changes with the budget. `suites`: (label, the
+  `summary.json` dict a suite's report wrote) in budget order; one row per method and suite
+  (final eval loss, fixed-size and any-size speedup, seeds), the methods in `methods` order."""
+  lines = ["| method | budget | seeds | final eval loss | fixed-size speedup | "
+           "any-size (frontier) speedup |", "| --- | --- | ---: | --- | --- | --- |"]
+  for method in methods:
+    for label, summary in suites:
+      s = summary["methods"].get(method)
+      if not s or not s["seeds"]:
+        continue
+      lines.append(f"| {method} | {label} | {len(s['seeds'])} | "
+                   f"{fmt_ci(*s['final_ci'], digits=3)} | {_fmt_bounded(s['fixed_size_ci'])} | "
+                   f"{_fmt_bounded(s['any_size_ci'])} |")
+  return "\n".join(lines)
+
+
 def frontier_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: one row per depth, one column per budget share, the final eval loss of each
   finished scratch run of `seed` (compact records, `suite_records.read_records`); the README's
