@@ -186,7 +186,8 @@ def decision_overhead(method: str, suite: SpeedupSuite, pool_size: int, step_flo
     return 0.0, rule.probe_budget_share * step_flops
   probe = suite.init_loss_probe_steps if method == "init_loss_gradual" else suite.probe_steps
   evals = probe_evals_bound(rule, probe, eval_steps(probe), pool_size)
-  return (pool_size - 1) * probe * step_flops + forward_share(evals * eval_batches * step_flops), 0.0
+  return ((pool_size - 1) * probe * step_flops
+          + forward_share(evals * eval_batches * step_flops), 0.0)
 
 
 def pool_sizes(stage_layers: Sequence[int], template: StagePoolTemplate) -> List[int]:
