@@ -12,6 +12,7 @@ from lag_tf.analysis.suite_records import read_records
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder")
 LONG = os.path.join(REPO, "benchmarks", "results", "speedup_small_long", "decoder")
+ENCODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "encoder")
 
 
 def _readme() -> str:
@@ -29,11 +30,13 @@ def test_the_readme_methods_table_is_the_committed_runs_table():
   assert methods_table(read_records(DECODER), seed=0) in _readme()
 
 
-@pytest.mark.parametrize("results", [DECODER, LONG])
+@pytest.mark.parametrize("results", [DECODER, LONG, ENCODER])
 def test_committed_records_are_whole_runs_of_the_suite(results):
+  kind = os.path.basename(results)
+  assert read_records(results)
   for record in read_records(results):
     run = record.run
-    assert run.kind == "decoder" and run.bindings[0] == "TransformerConfig.kind = 'decoder'"
+    assert run.kind == kind and run.bindings[0] == f"TransformerConfig.kind = '{kind}'"
     flops = [point[0] for point in record.curve]
     assert flops == sorted(flops) and len(flops) >= 2, run.method
     if run.finished:  # A finished run spent its planned FLOPs (a race: at most those).
@@ -42,13 +45,14 @@ def test_committed_records_are_whole_runs_of_the_suite(results):
         assert flops[-1] == pytest.approx(run.plan.total_flops, rel=0.01), run.method
 
 
-def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
+@pytest.mark.parametrize("results", [DECODER, ENCODER])
+def test_the_readme_headline_is_the_committed_runs_headline(tmp_path, results):
   """The suite's report rebuilt from the committed records alone (no run dirs) gives README's
   pre-registered line, its table over seeds (without the wall-time column: the runs shared the
-  CPU) and what each adaptive rule committed per seed."""
+  CPU), its seed-0 frontier and what each adaptive rule committed per seed."""
   from lag_tf.analysis.decision_costs import picks_table
   from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
-  headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=DECODER)
+  headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=results)
   readme = _readme()
   assert "    " + headline_line(headline) + "\n" in readme
   report = (tmp_path / "no_run_dirs" / "report" / "report.md").read_text()
@@ -56,7 +60,8 @@ def test_the_readme_headline_is_the_committed_runs_headline(tmp_path):
   without_wall = "\n".join(" | ".join(line.split(" | ")[:-1]) + " |"
                            for line in table.splitlines())
   assert without_wall in readme
-  assert picks_table(read_records(DECODER), ["gradual_stacking", "race_gradual",
+  assert frontier_table(read_records(results), seed=0) in readme
+  assert picks_table(read_records(results), ["gradual_stacking", "race_gradual",
                                              "init_loss_gradual", "lag_gradual"]) in readme
 
 
