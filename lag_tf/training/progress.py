@@ -53,7 +53,10 @@ class RunProgress:
     nobody leaves; a candidate that left early forgoes the rest of its probe), so the run ends
     at 100% and its ETA does not wait for it."""
     if self.planned_flops is not None:
-      self.planned_flops = max(self.planned_flops - max(flops, 0.0), 0.0)
+      left = self.planned_flops - max(flops, 0.0)
+      # Nothing left of the plan means it was not this run's (a plan must hold its own
+      # training): no plan, no ETA, rather than a division by zero.
+      self.planned_flops = left if left > 0 else None
 
   def trained(self, flops: float) -> None:
     self.start_clock()
