@@ -132,9 +132,17 @@ def choose_seeds(suite_seeds, count):
   return seeds[:count]
 
 
+def launch_main(argv, log) -> int:
+  """Runs `python -m lag_tf.main ARGV` in a child process, its output appended to `log`; its
+  exit code."""
+  return subprocess.call([sys.executable, "-m", "lag_tf.main"] + list(argv), cwd=REPO,
+                         stdout=log, stderr=subprocess.STDOUT)
+
+
 def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str,
-            peak_learning_rate, suite) -> float:
-  """Runs (or resumes) one method/seed in `method_dir`; returns its wall seconds this attempt."""
+            peak_learning_rate, suite, launch=launch_main) -> float:
+  """Runs (or resumes) one method/seed in `method_dir` through `launch` (a child process by
+  default); returns its wall seconds this attempt."""
   model_dir = suite_records.run_dir(method_dir, seed)
   info = suite_records.read_info(model_dir)
   method_bindings = budget.method_bindings(plan, seed, peak_learning_rate, suite)
@@ -152,13 +160,12 @@ def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str
                  bindings=list(bindings) + method_bindings, finished=False,
                  wall_seconds=info.wall_seconds if info is not None else None)
   suite_records.write_info(model_dir, info)
-  command = ([sys.executable, "-m", "lag_tf.main", f"--gin_file={gin_file}",
-              f"--model_dir={model_dir}"]
-             + [f"--gin_bindings={b}" for b in list(bindings) + method_bindings])
+  argv = ([f"--gin_file={gin_file}", f"--model_dir={model_dir}"]
+          + [f"--gin_bindings={b}" for b in list(bindings) + method_bindings])
   log_path = suite_records.log_path(model_dir)
   started = time.time()
   with open(log_path, "a") as log:
-    code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    code = launch(argv, log)
   seconds = time.time() - started
   suite_records.write_info(model_dir, dataclasses.replace(
       info, wall_seconds=(info.wall_seconds or 0.0) + seconds, finished=code == 0))
@@ -167,7 +174,9 @@ def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str
   return seconds
 
 
-def main(argv=None) -> int:
+def main(argv=None, launch=launch_main) -> int:
+  """The suite binary; `launch(argv, log) -> exit code` runs one `lag_tf.main` (tests run it in
+  their own process, where TensorFlow is already imported)."""
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--suite", default="small", help=f"{sorted(SUITES)} or a gin file")
   parser.add_argument("--model_kind", default="encoder", choices=KINDS + ("both",))
@@ -250,7 +259,7 @@ def main(argv=None) -> int:
                   "committed results", flush=True)
             continue
           seconds = run_one(gin_file, bindings, plan, seed, method_dir, kind,
-                            suite.peak_learning_rates.get(kind), suite)
+                            suite.peak_learning_rates.get(kind), suite, launch)
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: "
                 f"{'done' if seconds else 'already finished'}"
                 + (f" in {seconds:.0f} s" if seconds else ""), flush=True)

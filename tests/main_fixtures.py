@@ -1,6 +1,7 @@
 """Running the binary `lag_tf.main` in this process (TensorFlow is imported once, so a bad-input
 row or a dry run costs about a second instead of a subprocess's ~10 s of imports)."""
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -20,6 +21,15 @@ def run_main_in_process(argv, capsys, monkeypatch, info_logs=False):
     stderr; in this process only warnings reach it), absl's and TensorFlow's alike.
   """
   monkeypatch.setattr(preemption, "install", lambda force=False: None)  # Keep pytest's SIGTERM.
+  code = main_exit_code(argv, info_logs)
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def main_exit_code(argv, info_logs=False) -> int:
+  """The exit code of `lag_tf.main`'s main on ARGV, run in this process (what it prints goes to
+  this process's stdout and stderr). The caller keeps pytest's SIGTERM handler (see
+  run_main_in_process)."""
   flags.FLAGS.unparse_flags()
   root = logging.getLogger()
   level, handler = root.level, logging.StreamHandler(sys.stderr)  # capsys' stderr, here.
@@ -38,8 +48,18 @@ def run_main_in_process(argv, capsys, monkeypatch, info_logs=False):
     root.removeHandler(handler)
     root.setLevel(level)
     flags.FLAGS.unparse_flags()
-  captured = capsys.readouterr()
-  return code, captured.out, captured.err
+  return code
+
+
+def in_process_launcher(monkeypatch):
+  """A `launch(argv, log)` for benchmarks/speedup.py that runs each `lag_tf.main` in this
+  process (TensorFlow imported once) instead of a child process, its output into `log`."""
+  monkeypatch.setattr(preemption, "install", lambda force=False: None)
+
+  def launch(argv, log):
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+      return main_exit_code(argv, info_logs=True)
+  return launch
 
 
 def snapshot(directory):

@@ -1,7 +1,7 @@
 """launch/multi_worker.py end to end: 2 localhost worker processes under
 MultiWorkerMirroredStrategy train the CI-sized run to the same loss curve as one process with
-the same global batch (the chief writes metrics.jsonl), and commit the same LAG decision on a
-CI-sized pool. About 90 s on 2 cores."""
+the same global batch (the chief writes metrics.jsonl), resume after SIGTERM, and commit the
+same LAG decision on a CI-sized pool. About 60 s on 2 cores: a launch is three processes."""
 
 import math
 import os
@@ -10,58 +10,20 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from lag_fixtures import TINY_BINDINGS
 from lag_tf import model_dir_store
 from lag_tf.model_dir_store import read_metrics
+from main_fixtures import run_main_in_process
 from trainer_fixtures import TINY_RUN
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-4
 
 
-def _run(module_args, model_dir, data_dir):
-  command = [sys.executable, "-m"] + module_args + TINY_RUN + [
-      f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={model_dir}"]
-  return subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
-                        capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_dir):
-  base = tmp_path_factory.mktemp("multi_worker")
-  single = _run(["lag_tf.main"], base / "single", data_dir)
-  assert single.returncode == 0, single.stderr[-3000:]
-  two_workers = _run(["launch.multi_worker", "--num_workers=2"], base / "two_workers", data_dir)
-  return base, single, two_workers
-
-
 def _curve(model_dir):
   return {r.step: (r.loss, r.eval_loss)
           for r in read_metrics(os.path.join(model_dir, "metrics.jsonl"))}
-
-
-def test_two_workers_train_the_same_curve_as_one_process(runs):
-  base, _, two_workers = runs
-  assert "[worker 0]" in two_workers.stdout and "[worker 1]" in two_workers.stdout
-  single, multi = _curve(base / "single"), _curve(base / "two_workers")
-  assert sorted(single) == sorted(multi) == [0, 10, 20], two_workers.stdout[-3000:]
-  for step, (loss, eval_loss) in single.items():
-    multi_loss, multi_eval_loss = multi[step]
-    if loss is not None:
-      assert math.isclose(loss, multi_loss, abs_tol=TOLERANCE), (step, loss, multi_loss)
-    assert math.isclose(eval_loss, multi_eval_loss, abs_tol=TOLERANCE), (step, eval_loss,
-                                                                         multi_eval_loss)
-  # Only the chief writes the shared checkpoint dir.
-  assert sorted(os.listdir(base / "two_workers" / "ckpt")) == sorted(
-      os.listdir(base / "single" / "ckpt"))
-
-
-def test_two_worker_run_exits_cleanly_and_writes_the_summary(runs):
-  base, _, two_workers = runs
-  assert two_workers.returncode == 0, two_workers.stderr[-2000:]
-  assert (base / "two_workers" / "summary.md").exists()
 
 
 LAG_RUN = (["--gin_file=gin/experiments/lag_quickstart.gin"]
@@ -74,16 +36,19 @@ LAG_RUN = (["--gin_file=gin/experiments/lag_quickstart.gin"]
                "--gin_bindings=lag_experiment.pool = @ci_pool/growth.Pool()"])
 
 
-def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir):
-  results = {}
-  for name, module_args in (("single", ["lag_tf.main"]),
-                            ("two_workers", ["launch.multi_worker", "--num_workers=2"])):
-    command = [sys.executable, "-m"] + module_args + LAG_RUN + [
-        f"--gin_bindings=DATA_DIR = '{data_dir}'", f"--model_dir={tmp_path / name}"]
-    run = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, (name, run.stderr[-3000:], run.stdout[-3000:])
-    results[name] = model_dir_store.read_decision(str(tmp_path / name), 0)
+def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir, capsys, monkeypatch):
+  data = [f"--gin_bindings=DATA_DIR = '{data_dir}'"]
+  # The one-process reference runs in this process (the process boundary is not under test).
+  code, _, err = run_main_in_process(LAG_RUN + data + [f"--model_dir={tmp_path / 'single'}"],
+                                     capsys, monkeypatch)
+  assert code == 0, err[-3000:]
+  command = [sys.executable, "-m", "launch.multi_worker", "--num_workers=2"] + LAG_RUN + data + [
+      f"--model_dir={tmp_path / 'two_workers'}"]
+  run = subprocess.run(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
+                       capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, (run.stderr[-3000:], run.stdout[-3000:])
+  results = {name: model_dir_store.read_decision(str(tmp_path / name), 0)
+             for name in ("single", "two_workers")}
   single, multi = results["single"], results["two_workers"]
   assert multi.winner == single.winner and multi.ranking == single.ranking
   for candidate, outcome in single.candidates.items():
@@ -92,18 +57,21 @@ def test_two_workers_commit_the_same_lag_decision(tmp_path, data_dir):
                           abs_tol=TOLERANCE), (candidate, step)
 
 
-def test_sigterm_to_the_launcher_checkpoints_all_workers_and_the_rerun_resumes(tmp_path,
-                                                                               data_dir):
+def test_two_workers_train_like_one_process_and_resume_after_sigterm(tmp_path, data_dir, capsys,
+                                                                      monkeypatch):
+  """SIGTERM to the launcher checkpoints every worker at the same step (exit 143); the rerun
+  resumes, and the whole curve equals one process's with the same global batch (so two workers
+  train like one, and resume exactly); only the chief writes the model dir."""
   steps = 60
   run = TINY_RUN + [f"--gin_bindings=Trainer.train_steps = {steps}",
                     f"--gin_bindings=WarmupDecaySchedule.total_steps = {steps}",
                     "--gin_bindings=Trainer.steps_per_loop = 5",
                     f"--gin_bindings=DATA_DIR = '{data_dir}'"]
   env = dict(os.environ, PYTHONPATH=REPO)
-  single = subprocess.run([sys.executable, "-m", "lag_tf.main"] + run +
-                          [f"--model_dir={tmp_path / 'single'}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-  assert single.returncode == 0, single.stderr[-3000:]
+  # The one-process reference runs in this process (the process boundary is not under test).
+  code, _, err = run_main_in_process(run + [f"--model_dir={tmp_path / 'single'}"], capsys,
+                                     monkeypatch)
+  assert code == 0, err[-3000:]
   launcher = [sys.executable, "-m", "launch.multi_worker", "--num_workers=2"] + run + [
       f"--model_dir={tmp_path / 'multi'}"]
   process = subprocess.Popen(launcher, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -123,14 +91,19 @@ def test_sigterm_to_the_launcher_checkpoints_all_workers_and_the_rerun_resumes(t
   again = subprocess.run(launcher, cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
+  assert "[worker 0]" in again.stdout and "[worker 1]" in again.stdout
+  assert (tmp_path / "multi" / "summary.md").exists()
   resumed = read_metrics(metrics)
   assert [r.step for r in resumed] == sorted({r.step for r in resumed})  # Each step once.
-  expected = {r.step: r for r in read_metrics(os.path.join(tmp_path / "single",
-                                                          "metrics.jsonl"))}
-  assert sorted(expected) == [r.step for r in resumed]
-  for row in resumed:
-    want = expected[row.step]
-    for key, value, wanted in (("loss", row.loss, want.loss),
-                               ("eval_loss", row.eval_loss, want.eval_loss)):
+  single, multi = _curve(tmp_path / "single"), _curve(tmp_path / "multi")
+  assert sorted(single) == [r.step for r in resumed] and 0 in single and steps in single
+  for step, (loss, eval_loss) in single.items():
+    multi_loss, multi_eval_loss = multi[step]
+    for key, value, wanted in (("loss", multi_loss, loss), ("eval_loss", multi_eval_loss,
+                                                            eval_loss)):
+      assert (value is None) == (wanted is None), (step, key)
       if value is not None:
-        assert math.isclose(value, wanted, abs_tol=TOLERANCE), (row.step, key)
+        assert math.isclose(value, wanted, abs_tol=TOLERANCE), (step, key, value, wanted)
+  # Only the chief writes the shared checkpoint dir: no worker's copies in it.
+  assert sorted(os.listdir(tmp_path / "multi" / "ckpt")) == sorted(
+      os.listdir(tmp_path / "single" / "ckpt"))

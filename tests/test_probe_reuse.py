@@ -35,22 +35,23 @@ def _probe_all(probe, names, rungs):
   return results
 
 
-@pytest.mark.parametrize("bindings, rungs", [
-    ([], (4,)),
+@pytest.mark.parametrize("bindings, rungs, names", [
+    # The diverging candidate first: the next one must not inherit its NaN state.
+    ([], (4,), ("poisoned", "stack", "zero_top")),
     # Resumed rungs, and dropout: its seed generators must restart with every candidate.
-    (["TransformerConfig.fused_kernels = False", "TransformerConfig.dropout = 0.1"], (2, 4)),
+    (["TransformerConfig.fused_kernels = False", "TransformerConfig.dropout = 0.1"], (2, 4),
+     ("stack", "zero_top")),
 ])
 def test_one_engine_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_operator,
-                                                        bindings, rungs):
+                                                        bindings, rungs, names):
   parse_lag_config(data_dir, ["ProbeSchedule.probe_steps = 4", "Trainer.eval_batches = 2",
                               "ProbeSchedule.eval_steps = (0, 2)"] + bindings)
   data = LanguageModelingData()
   base = Trainer(TransformerConfig(), data, strategy(), str(tmp_path / "base"), train_steps=4)
   base.resume()
   point = GrowthPoint.from_trainer(base)
-  # The diverging candidate first: the next one must not inherit its NaN state.
   candidates = {c.name: c for c in small_pool(with_nan=True).candidates}
-  pool = Pool([candidates[n] for n in ("poisoned", "stack", "zero_top")])
+  pool = Pool([candidates[n] for n in names])
   targets = validate_pool(pool, point.config)
   assert len(set(targets.values())) == 1
   schedule = ProbeSchedule()
@@ -66,7 +67,8 @@ def test_one_engine_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_o
 
   want = _probe_all(new_trainers, pool.names, rungs)
   got = _probe_all(reused, pool.names, rungs)
-  assert want["poisoned"].failed and got["poisoned"].failed
+  if "poisoned" in names:
+    assert want["poisoned"].failed and got["poisoned"].failed
   for name in pool.names:
     assert sorted(got[name].eval_losses) == sorted(want[name].eval_losses)
     assert got[name].steps_trained == want[name].steps_trained

@@ -7,7 +7,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -143,30 +142,40 @@ def test_loss_vs_flops_shows_where_methods_differ(tmp_path):
   assert (tmp_path / "loss_vs_flops.png").stat().st_size > 1000
 
 
-def test_bad_suite_arguments_exit_2_with_one_line(tmp_path):
-  result = subprocess.run([sys.executable, "benchmarks/speedup.py", "--suite", "nope",
-                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
-  assert result.returncode == 2
-  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+def _run_suite(argv, capsys, launch=None):
+  """(exit code, stdout, stderr) of `python benchmarks/speedup.py ARGV`, run in this process
+  (each of its runs too, through `launch`: TensorFlow is imported once)."""
+  suite_binary = _suite_binary()
+  capsys.readouterr()
+  code = suite_binary.main(list(argv), **({"launch": launch} if launch else {}))
+  captured = capsys.readouterr()
+  return code, captured.out, captured.err
+
+
+def test_bad_suite_arguments_exit_2_with_one_line(tmp_path, capsys):
+  code, _, err = _run_suite(["--suite", "nope", "--out", str(tmp_path)], capsys)
+  assert code == 2
+  errors = [line for line in err.splitlines() if line.startswith("error:")]
   assert len(errors) == 1 and "--suite='nope'" in errors[0]
-  unknown = subprocess.run([sys.executable, "benchmarks/speedup.py", "--suite", "smoke",
-                            "--methods", "scratch,stacking", "--out", str(tmp_path)], cwd=REPO,
-                           capture_output=True, text=True, timeout=120)
-  assert unknown.returncode == 2 and not os.listdir(tmp_path)
-  assert unknown.stderr.strip().splitlines()[-1] == (
+  code, _, err = _run_suite(["--suite", "smoke", "--methods", "scratch,stacking", "--out",
+                             str(tmp_path)], capsys)
+  assert code == 2 and not os.listdir(tmp_path)
+  assert err.strip().splitlines()[-1] == (
       "error: --methods: stacking not in this suite's methods (scratch, gradual_stacking, midas, "
       "stack_once, lag_gradual, race_gradual, init_loss_gradual, lag_once)")
 
 
-def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
+def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, monkeypatch):
+  """The whole smoke suite, every run of it in this process (`launch`): what is under test is
+  the suite (plans, resume, report, export, refusals), not the child process."""
+  from main_fixtures import in_process_launcher
+  launch = in_process_launcher(monkeypatch)
   out = tmp_path / "suite"
-  command = [sys.executable, "benchmarks/speedup.py", "--suite", "smoke", "--model_kind",
-             "decoder", "--seeds", "1", "--out", str(out),
+  command = ["--suite", "smoke", "--model_kind", "decoder", "--seeds", "1", "--out", str(out),
              f"--gin_bindings=DATA_DIR = '{data_dir}'"]
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-  last = result.stdout.strip().splitlines()[-1]
+  code, stdout, stderr = _run_suite(command, capsys, launch)
+  assert code == 0, stdout[-2000:] + stderr[-3000:]
+  last = stdout.strip().splitlines()[-1]
   assert re.match(r"speedup: method=gradual_stacking frontier_speedup=\S+ ci=\[nan,nan\] "
                   r"fixed_size_speedup=\S+ ci=\[nan,nan\] race_gradual_vs_fixed=", last)
   assert "best_of_many=" in last and "chosen after the runs" in last
@@ -199,9 +208,9 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
     assert run.train_curve.total_flops == pytest.approx(run.total_flops, rel=0.03), method
   assert summary["headline"]["best_method"] != "scratch"
   # Rerunning resumes nothing and rewrites the same report.
-  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert again.returncode == 0 and "already finished" in again.stdout
-  assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again.stdout).group(1)),
+  code, again, _ = _run_suite(command, capsys, launch)
+  assert code == 0 and "already finished" in again
+  assert np.isclose(float(re.search(r"flops_speedup=([\d.]+)", again).group(1)),
                     float(re.search(r"flops_speedup=([\d.]+)", last).group(1)))
   # A frontier dir shared with another suite holds that suite's budgets too: here a copy of a
   # finished run under a name off this grid, cut to its first half and with a far lower loss.
@@ -222,27 +231,26 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir):
   # The committed records stand in for the run dirs: a suite into a new --out with --results
   # runs nothing again and reports the same numbers.
   results = tmp_path / "results"
-  exported = subprocess.run(command + ["--report_only", f"--results={results}"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-  assert exported.returncode == 0 and "exported 10 run records" in exported.stdout
-  assert exported.stdout.strip().splitlines()[-1] == last
+  code, exported, _ = _run_suite(command + ["--report_only", f"--results={results}"], capsys,
+                                 launch)
+  assert code == 0 and "exported 10 run records" in exported
+  assert exported.strip().splitlines()[-1] == last
   elsewhere = [c if not c.startswith(str(out)) else str(tmp_path / "elsewhere")
                for c in command] + [f"--results={results}"]
-  replayed = subprocess.run(elsewhere, cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert replayed.returncode == 0, replayed.stderr[-2000:]
-  assert replayed.stdout.count("finished in the committed results") == 10
-  assert replayed.stdout.strip().splitlines()[-1] == last
+  code, replayed, err = _run_suite(elsewhere, capsys, launch)
+  assert code == 0, err[-2000:]
+  assert replayed.count("finished in the committed results") == 10
+  assert replayed.strip().splitlines()[-1] == last
   # A subset of the methods is the same runs: a run's bindings do not name the other methods.
-  subset = subprocess.run(command + ["--methods=scratch,gradual_stacking", "--frontier=none"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert subset.returncode == 0, subset.stderr[-2000:]
-  assert subset.stdout.count(": already finished") == 2
+  code, subset, err = _run_suite(command + ["--methods=scratch,gradual_stacking",
+                                            "--frontier=none"], capsys, launch)
+  assert code == 0, err[-2000:]
+  assert subset.count(": already finished") == 2
   # Other settings into the same --out are refused before anything is touched.
   scratch_info = suite_records.info_path(suite_records.run_dir(str(suite_dir / "scratch"), 0))
   before = open(scratch_info).read()
-  changed = subprocess.run(command + ["--gin_bindings=Trainer.eval_batches = 3"], cwd=REPO,
-                           capture_output=True, text=True, timeout=300)
-  assert changed.returncode == 2 and "other settings" in changed.stderr
+  code, _, err = _run_suite(command + ["--gin_bindings=Trainer.eval_batches = 3"], capsys, launch)
+  assert code == 2 and "other settings" in err
   assert open(scratch_info).read() == before
 
 
