@@ -151,7 +151,7 @@ class KerasHubMaskedLM(keras.Model):
 
   def __init__(self, config: TransformerConfig, **kwargs):
     super().__init__(name="keras_hub_bert_mlm", **kwargs)
-    import keras_hub  # Only the benchmark needs it (requirements-bench.txt).
+    import keras_hub  # Only the benchmark needs it here.
     self.backbone = keras_hub.models.BertBackbone(
         vocabulary_size=config.vocab_size, num_layers=config.num_layers,
         num_heads=config.num_heads, hidden_dim=config.d_model,

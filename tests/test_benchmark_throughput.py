@@ -49,7 +49,6 @@ def test_fixed_batches_split_by_input_pipeline():
 
 
 def test_keras_hub_model_gives_logits_at_every_position():
-  pytest.importorskip("keras_hub")
   model = throughput.build_keras_hub(TINY)
   logits = model(np.ones((2, TINY.max_len), np.int32))
   assert tuple(logits.shape) == (2, TINY.max_len, TINY.vocab_size)
@@ -67,7 +66,6 @@ def test_fixed_batches_report_their_predicted_positions():
 def test_keras_hub_per_sequence_loss_equals_the_gathered_loss():
   """keras-hub's own mask_positions interface and lag_tf's flat gather minimize the same
   loss on the benchmark's batches (so the ratio compares equal work)."""
-  pytest.importorskip("keras_hub")
   config = TINY.replace(max_len=16)
   data = throughput.FixedBatches(config, global_batch_size=4, num_batches=1, seed=0)
   batch = {k: tf.constant(v) for k, v in data.examples.items()}

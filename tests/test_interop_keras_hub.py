@@ -1,7 +1,8 @@
 """keras-hub: lag_tf decoders that map exactly (GPT-2: tanh GELU, OPT: ReLU) export to keras-hub
 presets computing lag_tf's logits, and keras-hub backbones import with keras-hub's logits.
-Skipped when keras-hub is not installed (requirements-interop.txt)."""
+keras-hub is in requirements.txt: these tests run in CI, never skip."""
 
+import keras_hub
 import numpy as np
 import pytest
 
@@ -9,7 +10,6 @@ from interop_fixtures import grown_state, lag_model
 from growth_fixtures import random_tokens
 from lag_tf.interop import formats, keras_hub_io, source
 
-keras_hub = pytest.importorskip("keras_hub")
 
 CAUSAL_LM = {"GPT2Backbone": "GPT2CausalLM", "OPTBackbone": "OPTCausalLM"}
 

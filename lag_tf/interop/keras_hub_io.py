@@ -15,7 +15,7 @@ in `lm_head.npz` (`output_bias`, `output_kernel` if untied), so lag_tf's logits 
 `backbone_logits + output_bias`. A preset without `lm_head.npz` (a keras-hub model) imports with
 a zero output bias and tied embeddings, i.e. exactly keras-hub's `*CausalLM` logits.
 
-keras-hub is optional (requirements-interop.txt) and imported only by these functions.
+keras-hub is in requirements.txt and imported only by these functions.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from lag_tf.models.config import TransformerConfig
 LAYER_NORM_EPSILON = 1e-5
 BACKBONE_BY_ACTIVATION = {"gelu_tanh": "GPT2Backbone", "relu": "OPTBackbone"}
 HEAD_FILE = "lm_head.npz"
-INSTALL = ("pip install -r requirements-interop.txt && pip install --no-deps "
-           "keras-hub==0.32.0")
+INSTALL = "pip install -r requirements.txt (it pins keras-hub==0.32.0)"
 
 
 def _keras_hub():
