@@ -31,6 +31,13 @@ def _one(plan, role):
   return phase
 
 
+# Three of the quickstart's ten candidates (the plan reads the pool from gin, as the run does).
+CI_POOL = ["ci_pool/growth.Pool.name = 'ci'",
+           "ci_pool/growth.Pool.candidates = [@stack/growth.Candidate(), "
+           "@zero_top/growth.Candidate(), @random_top/growth.Candidate()]",
+           "lag_experiment.pool = @ci_pool/growth.Pool()"]
+
+
 @pytest.mark.parametrize("rule", ["lag", "successive_halving", "race"])
 def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
   """The plan --dry_run prints is what the run records: base, every probe's training, the
@@ -38,7 +45,8 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
   from lag_fixtures import parse_lag_config, strategy
   from lag_tf.experiments.lag import lag_experiment
   parse_lag_config(data_dir, [f"SelectorRule.rule = '{rule}'", "SelectorRule.race_segment_steps = 2",
-                              "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"])
+                              "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"]
+                   + CI_POOL)
   planned = plan_lib.build_plan(replicas=1)
   by_role = {}
   for phase in planned.phases:
