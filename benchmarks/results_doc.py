@@ -3,11 +3,10 @@ r"""Writes docs/results.md from the committed run records under benchmarks/resul
     python benchmarks/results_doc.py                  # rewrite docs/results.md
     python benchmarks/results_doc.py --out FILE       # write elsewhere (the test compares)
 
-Every number in the document is computed here from the records the comparison suite and the
-correlation study committed (`benchmarks/speedup.py --results`, the study's metrics), through
-lag_tf's analysis functions; the prose around them says which way an interval points, not a
-number typed by hand. README's headline table is `headline_table()`'s text. Nothing is
-trained; the suite reports are rebuilt in a temporary directory.
+Every number is computed from the records the comparison suite and the correlation study
+committed, through lag_tf's analysis functions; the prose says which way an interval points,
+never a number typed by hand. README's headline table is `headline_table()`'s text. Nothing
+is trained: the suites' reports are rebuilt in a temporary directory.
 """
 
 from __future__ import annotations
@@ -236,8 +235,7 @@ HOW_TO_READ = """\
   measured.
 - **Intervals.** Final losses: means over seeds with 95% Student-t intervals; speedups:
   geometric means with t-intervals on their logs; differences between methods are paired over
-  seeds. An interval that holds 1 (a speedup) or 0 (a difference) is read as *within noise*:
-  differences between growth operators at this scale are the size of seed-to-seed noise.
+  seeds. An interval that holds 1 (a speedup) or 0 (a difference) is read as *within noise*.
 - **Pre-registered.** The comparisons fixed before the runs are `{fixed}` against both
   frontiers and {lag} against `{fixed}`. The largest single-run ratio ("best of many") is
   chosen after the runs and marked so; everything else is exploratory.
@@ -266,9 +264,11 @@ def _plot(suite: Suite, name: str, caption: str) -> str:
   return f"![{caption}](../{suite.results}/{suite.kind}/{name})"
 
 
-def _frontier_block(suite: Suite, records: List[RunRecord], intro: str = "") -> List[str]:
+def _frontier_block(suite: Suite, records: List[RunRecord]) -> List[str]:
   """Seed 0's scratch frontier, which depth ends lowest at the budget, and the plot."""
-  return ["### The scratch frontier, seed 0", "", *([intro, ""] if intro else []),
+  return ["### The scratch frontier, seed 0", "",
+          "Final eval loss of each depth trained from scratch and fully annealed, at shares of "
+          "the budget (`-`: not in the grid).", "",
           frontier_table(records, seed=0), "",
           f"The depth that ends lowest at the full budget: "
           f"{_depths_sentence(best_depth_at_budget(records))}.", "",
@@ -276,21 +276,24 @@ def _frontier_block(suite: Suite, records: List[RunRecord], intro: str = "") -> 
           ""]
 
 
-def decoder_section() -> List[str]:
-  records = read_records(DECODER.records_dir)
-  setup = suite_setup(records)
-  headline, _, markdown = suite_summary(DECODER)
+def suite_section(suite: Suite, title: str, model: str, note: str = "",
+                  seed_zero: bool = False) -> List[str]:
+  """A suite's frontier, its methods over all seeds (and on seed 0 alone), its pre-registered
+  line, what each rule committed, the readings, the plots and the command that redraws them."""
+  records = read_records(suite.records_dir)
+  headline, _, markdown = suite_summary(suite)
   name, count, total = rule_agreement(records, ADAPTIVE[1:])
-  return [
-      "## Decoder, small suite", "",
-      _setup_sentence(setup, "decoder (causal LM)"), "",
-      *_frontier_block(DECODER, records, "Final eval loss of each depth trained from scratch "
-                       "and fully annealed, at shares of the budget (`-`: not in the grid)."),
+  seed_zero_lines = [
       "### Every method, seed 0", "",
       "FLOPs / budget: what the run spent, every probe and decision evaluation charged; "
       "deciding: the losers' probes and every evaluation the decisions read, as a share of the "
       "budget.", "",
-      methods_table(records, seed=0), "",
+      methods_table(records, seed=0), ""] if seed_zero else []
+  return [
+      f"## {title}", "",
+      _setup_sentence(suite_setup(records), model) + note, "",
+      *_frontier_block(suite, records),
+      *seed_zero_lines,
       "### Every method, all seeds", "",
       seeds_table(markdown), "",
       *_headline_block(headline),
@@ -298,11 +301,11 @@ def decoder_section() -> List[str]:
       picks_table(records, ADAPTIVE), "",
       "### What it says", "",
       *_verdict_lines(headline),
-      f"- The adaptive rules (`race_gradual`, `init_loss_gradual`, `lag_gradual`) committed "
+      f"- The adaptive rules ({', '.join(f'`{m}`' for m in ADAPTIVE[1:])}) committed "
       f"`{name}` in {count} of their {total} stage decisions.", "",
-      _plot(DECODER, "loss_vs_flops.png", "Eval loss against training FLOPs"), "",
+      _plot(suite, "loss_vs_flops.png", "Eval loss against training FLOPs"), "",
       "Redraw the report and both plots from the records alone:", "",
-      "    " + DECODER.report_only_command(), ""]
+      "    " + suite.report_only_command(), ""]
 
 
 def trend_section() -> List[str]:
@@ -363,25 +366,6 @@ def noisy_section() -> List[str]:
       "growth.", ""]
 
 
-def encoder_section() -> List[str]:
-  records = read_records(ENCODER.records_dir)
-  setup = suite_setup(records)
-  headline, _, markdown = suite_summary(ENCODER)
-  return [
-      "## Encoder, small suite", "",
-      _setup_sentence(setup, "encoder (masked LM, 15% masking)") + " The masked LM leaves "
-      "its plateau at a seed-dependent time, so its intervals are wide.", "",
-      *_frontier_block(ENCODER, records),
-      "### Every method, all seeds", "",
-      seeds_table(markdown), "",
-      *_headline_block(headline),
-      picks_table(records, ADAPTIVE), "",
-      "### What it says", "",
-      *_verdict_lines(headline), "",
-      "Redraw the report and both plots from the records alone:", "",
-      "    " + ENCODER.report_only_command(), ""]
-
-
 def study_section() -> List[str]:
   with tempfile.TemporaryDirectory() as tmp:
     copy = os.path.join(tmp, "study")
@@ -431,7 +415,11 @@ def document() -> str:
       headline_table(), "",
       HOW_TO_READ.format(fixed=PREREGISTERED_FIXED,
                          lag=", ".join(f"`{m}`" for m in PREREGISTERED_LAG)),
-      *decoder_section(), *trend_section(), *noisy_section(), *encoder_section(),
+      *suite_section(DECODER, "Decoder, small suite", "decoder (causal LM)", seed_zero=True),
+      *trend_section(), *noisy_section(),
+      *suite_section(ENCODER, "Encoder, small suite", "encoder (masked LM, 15% masking)",
+                     " The masked LM leaves its plateau at a seed-dependent time, so its "
+                     "intervals are wide."),
       *study_section()]
   return "\n".join(lines).rstrip() + "\n"
 
