@@ -72,6 +72,8 @@ SMALL_RUN = [
     "Trainer.eval_batches = 2", "Trainer.checkpoint_every = 10",
     "ProbeSchedule.probe_steps = 4", "ProbeSchedule.eval_steps = (0, 2, 4)",
     "ProbeSchedule.rewarmup_steps = 2", "lag_experiment.continue_steps = 2",
+    # A 2-step continuation leaves the stage no room for the quickstart's probe budget.
+    "SelectorRule.probe_budget_share = 0.0",
     "depth_pool/growth.Pool.candidates = [@stack/growth.Candidate(), "
     "@zero_top/growth.Candidate()]",
 ]
