@@ -21,7 +21,7 @@ lag_quickstart.gin's 4 evals of 8 batches per 30-step probe).
       [--gin_bindings=...] [--model_dir=DIR]
 
 Last line: `probe_wall_overhead=<x>`. On a shared machine the number is noisy: run it twice.
-It probes the whole pool for k steps (FULL_PROBING, the setting its README figures were
+It probes the whole pool for k steps (FULL_PROBING, the setting its CHANGELOG figures were
 measured in; --gin_bindings come after and override it).
 """
 

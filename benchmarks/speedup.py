@@ -197,8 +197,8 @@ def main(argv=None, launch=launch_main) -> int:
                       help="committed run records: DIR/<kind>/runs/<method>/seed-<s>.json. A run "
                            "finished there with the same bindings is not run again and counts "
                            "in the report; after the report every run's compact record (charged "
-                           "eval curve, decisions, plan) is written there, to commit (README "
-                           "tables are recomputed from them by tests/test_results.py)")
+                           "eval curve, decisions, plan) is written there, to commit "
+                           "(docs/results.md is generated from them: benchmarks/results_doc.py)")
   parser.add_argument("--print_cost", action="store_true",
                       help="print the plan and its cost, run nothing")
   parser.add_argument("--report_only", action="store_true",

@@ -31,8 +31,9 @@ from lag_tf.training import memory
 from lag_tf.training import strategy as strategy_lib
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
-# A 2-core CPU trains the tiny encoders at roughly this rate (README "Performance" measures
-# 165 GFLOP/s for BERT-mini; the 2 x 128 models reach less). Say so whenever it is used.
+# A 2-core CPU trains the tiny encoders at roughly this rate (benchmarks/throughput.py measured
+# 165 GFLOP/s for BERT-mini, CHANGELOG.md; the 2 x 128 models reach less). Say so whenever it
+# is used.
 ASSUMED_FLOPS_PER_SECOND = 1e11
 
 

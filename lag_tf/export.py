@@ -5,8 +5,8 @@ r"""Exports a model of a lag_tf model dir as a `.keras` file, a TF SavedModel or
 Picks the run's final model by default: the winner of the last committed decision, else the
 grown model of a `grow` run, else the model dir's own model (a `train` run). `--candidate NAME`
 picks a candidate (of `--stage i` if given), `--stage i` alone that stage's winner, `--base` the
-model dir's own checkpoint (the base model of a grow/lag/study run). Formats (README "Export and
-import"): `keras` (load with `keras.saving.load_model` after `import lag_tf.interop`),
+model dir's own checkpoint (the base model of a grow/lag/study run). Formats (docs/usage.md "Export
+and import"): `keras` (load with `keras.saving.load_model` after `import lag_tf.interop`),
 `saved_model` (signature `serving_default`: token_ids -> logits), `keras_hub` (a keras-hub
 preset directory, where the architecture maps exactly).
 

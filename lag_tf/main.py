@@ -84,7 +84,7 @@ def main(argv) -> None:
     _dry_run(recorded)
     return
 
-  # Devices and the strategy come before any other TF op (DESIGN.md).
+  # Devices and the strategy come before any other TF op (docs/design.md).
   try:
     strategy_lib.configure_devices()
     strategy = strategy_lib.make_strategy()

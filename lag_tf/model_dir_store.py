@@ -1,5 +1,5 @@
 """The model dir's layout and its record files: the one module that knows where lag_tf keeps what
-(DESIGN.md, "Experiment directory (model_dir)") and reads and writes those files as the typed
+(docs/design.md, "The model dir") and reads and writes those files as the typed
 records of lag_tf.records.
 
   <model_dir>/metrics.jsonl, ckpt/, summary.md     the run's own (base, or only) model

@@ -1,4 +1,4 @@
-"""Tiny grown models and model dirs in lag_tf's layout (DESIGN.md), for the interop tests."""
+"""Tiny grown models and model dirs in lag_tf's layout (docs/design.md), for the interop tests."""
 
 import json
 import os

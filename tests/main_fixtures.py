@@ -82,5 +82,6 @@ def load_benchmark(name: str):
                       f"{name}.py")
   spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
+  sys.modules[name] = module  # Dataclasses look their module up there.
   spec.loader.exec_module(module)
   return module

@@ -141,7 +141,7 @@ def test_bootstrap_interval_of_a_few_candidates_contains_its_estimate_and_covers
   final losses at exactly rho = 0.6; each eval batch adds noise. The percentile interval holds
   its own estimate and covers the true 0.6 in at least ~95% of repeated experiments. A rank
   correlation over a few candidates takes few values, so the interval often *ends* at its
-  estimate: the README's study table once printed "0.117 [0.12, 0.70]" (estimate to 3 digits,
+  estimate: a study's table once printed "0.117 [0.12, 0.70]" (estimate to 3 digits,
   bounds to 2), which read as an interval excluding its estimate; it was 0.117 [0.117, 0.70]."""
   true_at_t = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
   final = np.array([2.0, 1.0, 4.0, 5.0, 3.0])

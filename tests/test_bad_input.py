@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from doc_fixtures import USAGE, read
 from lag_tf import run_lock
 from main_fixtures import run_main_in_process
 from main_fixtures import snapshot as _snapshot
@@ -115,8 +116,9 @@ TABLE = [
     ("heads_not_dividing_width", TINY + ["--gin_bindings=NUM_HEADS = 3"],
      "d_model=32 is not divisible by num_heads=3", None),
     ("unexpected_argument", TINY + ["positional"], "unexpected arguments", None),
-    # README "LAG in gin": fixed-k LAG over the quickstart's pool needs 82% of the stage.
-    # (The full corpus's vocabulary, as in README: the plan refuses before any data is read.)
+    # docs/usage.md "A probe budget": fixed-k LAG over the quickstart's pool needs 82% of the
+    # stage. (The full corpus's vocabulary, as documented: the plan refuses before any data is
+    # read.)
     ("probes_over_budget", LAG[:1] + ["--gin_bindings=SelectorRule.rule = 'lag'",
                                   "--gin_bindings=SelectorRule.probe_budget_share = 0.3"],
      "the probes need up to 3.84 TFLOPs (82.2% of the stage's 4.68 training TFLOPs) but "
@@ -166,6 +168,11 @@ def test_global_batch_not_divisible_by_replicas(tmp_path, data_dir):
   assert len(lines) == 1 and lines[0].startswith("error: "), lines
   assert "not divisible by the 2 replicas" in lines[0], lines
   assert not (model_dir / "config.gin").exists()
+
+
+def test_the_documented_probe_budget_error_is_the_one_printed():
+  message = next(row[2] for row in TABLE if row[0] == "probes_over_budget")
+  assert message in " ".join(read(USAGE).split())
 
 
 def test_table_has_at_least_15_inputs():

@@ -1,4 +1,4 @@
-"""The `python benchmarks/...` commands README.md and the gin headers document.
+"""The `python benchmarks/...` commands README.md, docs/*.md and the gin headers document.
 
 Each documented script is run by some test: the short commands exactly as written here; the
 others by the test named in COVERED (CI-sized forms of the same script). Commands too long for
@@ -14,6 +14,8 @@ import subprocess
 import sys
 
 import pytest
+
+from doc_fixtures import documents
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = re.compile(r"python benchmarks/([a-z_]+)\.py[^`\n]*")
@@ -32,6 +34,7 @@ COVERED = {
     "throughput": "tests/test_benchmark_throughput.py",
     "probe_overhead": "tests/test_dry_run.py (its FLOP counts against the plan)",
     "probe_wall": "tests/test_probe_wall.py",
+    "results_doc": "tests/test_results.py (regenerates docs/results.md and compares)",
 }
 # Documented, not run by CI: each runs for minutes or more on this 2-core machine.
 TOO_LONG = {
@@ -46,7 +49,7 @@ TOO_LONG = {
 
 
 def documented_commands():
-  texts = [open(os.path.join(REPO, "README.md")).read()]
+  texts = list(documents().values())
   texts += [open(p).read() for p in glob.glob(os.path.join(REPO, "gin", "experiments", "*.gin"))]
   found = set()
   for text in texts:

@@ -45,7 +45,8 @@ def fake_repo(tmp_path):
   _write(root, "lag_tf/main.py", "import lag_tf.c\nif __name__ == '__main__':\n  pass\n")
   _write(root, "tests/fixtures.py", "")
   _write(root, "tests/test_main.py",
-         "from fixtures import x\nCOMMAND = ['-m', 'lag_tf.main']\nGIN = 'gin/a.gin'\n")
+         "from fixtures import x\nCOMMAND = ['-m', 'lag_tf.main']\nGIN = 'gin/a.gin'\n"
+         "DOC = 'docs/usage.md'\n")
   return root
 
 
@@ -59,8 +60,8 @@ def test_derives_targets_deps_and_data(fake_repo):
   test = targets["test_main"]
   assert test.kind == "py_test"
   assert test.deps == {"test_support"}
-  # It runs lag_tf.main (data, not a dep) and reads gin files.
-  assert test.data == {":lag_tf_main", ":gin_files"}
+  # It runs lag_tf.main (data, not a dep) and reads gin files and the docs.
+  assert test.data == {":lag_tf_main", ":gin_files", ":docs"}
 
 
 def test_finds_a_cycle_through_the_package(fake_repo):
@@ -91,4 +92,4 @@ def test_bazel_query_lists_every_target(tmp_path):
     subprocess.run(bazel + ["shutdown"], cwd=REPO, capture_output=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   listed = {line.split(":", 1)[1] for line in result.stdout.split() if ":" in line}
-  assert set(build_file.build_targets(REPO)) | {"gin_files"} <= listed
+  assert set(build_file.build_targets(REPO)) | {"gin_files", "docs"} <= listed

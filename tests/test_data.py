@@ -1,6 +1,6 @@
 """Tests of lag_tf.data: corpus builder, tokenizers, packing, masking, sharding, gin."""
 
-import importlib.util  # noqa: F401  (gin reads files through it; see DESIGN.md)
+import importlib.util  # noqa: F401  (gin reads files through it; docs/design.md)
 import os
 import pathlib
 

@@ -1,4 +1,4 @@
-"""Every command README.md and the gin/experiments/*.gin headers document runs.
+"""Every command README.md, docs/*.md and the gin/experiments/*.gin headers document runs.
 
 `python -m lag_tf.main ...` runs with `--dry_run` (in this process: TensorFlow is imported once
 and a dry run costs about a second, where a subprocess costs ~10 s of imports on this machine),
@@ -10,6 +10,8 @@ variant, e.g. `gradual_experiment.mode='midas'`) is dry-run on that header's com
 `python -m launch....` runs as a subprocess with `--dry_run` (the launchers import no
 TensorFlow), and the lag_tf.main command it would start is dry-run too.
 `python -m lag_tf.analyze ...` runs as a subprocess on a small synthetic study dir.
+A gin file a document asks the user to write (a ```gin block whose first line is
+`# <name>: ...`) is written to a temporary dir for the commands that name it.
 """
 
 import glob
@@ -22,6 +24,7 @@ import sys
 import pytest
 
 from analysis_fixtures import write_study
+from doc_fixtures import code_blocks, documents, without_code
 from main_fixtures import run_main_in_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,12 +45,44 @@ def _commands_in(text: str):
   return commands
 
 
-def readme_commands():
-  with open(os.path.join(REPO, "README.md")) as f:
-    text = f.read()
-  blocks = re.findall(r"```\n(.*?)```", text, re.S)
-  spans = re.findall(r"`(python -m [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
-  return [("README.md", c) for c in _commands_in("\n".join(blocks + spans))]
+def doc_commands():
+  """(document, command) of each command in README.md and docs/*.md: in fenced blocks,
+  indented blocks and `spans`."""
+  found = []
+  for path, text in documents().items():
+    prose = without_code(text)
+    spans = re.findall(r"`(python -m [^`]+)`", prose)
+    indented = re.findall(r"^    (python -m .+)$", prose, re.M)
+    found += [(path, c) for c in _commands_in("\n".join(code_blocks(text, "") + spans +
+                                                          indented))]
+  return found
+
+
+def user_gin_files():
+  """{file name: text} of the gin files the documents ask the user to write."""
+  files = {}
+  for text in documents().values():
+    for block in code_blocks(text, "gin"):
+      name = re.match(r"# ([\w.-]+\.gin):", block)
+      if name:
+        files[name.group(1)] = block + "\n"
+  return files
+
+
+def _with_user_gin_files(argv, directory):
+  """A --gin_file that is not in the repository but a document's own file: written to
+  `directory`, and named by its path there."""
+  files = user_gin_files()
+  result = []
+  for arg in argv:
+    name = arg.split("=", 1)[1] if arg.startswith("--gin_file=") else None
+    if name and not os.path.exists(os.path.join(REPO, name)) and name in files:
+      path = os.path.join(directory, name)
+      with open(path, "w") as f:
+        f.write(files[name])
+      arg = f"--gin_file={path}"
+    result.append(arg)
+  return result
 
 
 def gin_header(path):
@@ -77,7 +112,15 @@ def gin_commands():
   return found
 
 
-ALL = readme_commands() + gin_commands()
+def _first_of_each(found):
+  """A command documented in several places runs once, under the first place that shows it."""
+  first = {}
+  for source, command in found:
+    first.setdefault(command, source)
+  return [(source, command) for command, source in first.items()]
+
+
+ALL = _first_of_each(doc_commands() + gin_commands())
 
 
 def _argv(command: str):
@@ -117,8 +160,11 @@ def test_the_documents_have_the_commands():
   modules = {shlex.split(c)[2] for _, c in ALL}
   assert {"lag_tf.main", "lag_tf.analyze", "launch.cloud_tpu", "launch.multi_worker"} <= modules
   assert any("grow_once.gin" in c and "CANDIDATE=" in c for source, c in ALL
-             if source == "README.md")
+             if not source.startswith("gin/"))
+  assert any(source == "README.md" for source, _ in ALL)
   assert len(ALL) >= 15, ALL
+  named = {a.split("=", 1)[1] for _, c in ALL for a in _argv(c) if a.startswith("--gin_file=")}
+  assert set(user_gin_files()) <= named  # A document's own gin file is run by its command.
 
 
 MAIN = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.main"]
@@ -126,7 +172,7 @@ MAIN = [(s, c) for s, c in ALL if shlex.split(c)[2] == "lag_tf.main"]
 
 @pytest.mark.parametrize("source, command", MAIN, ids=[f"{s}: {c[:90]}" for s, c in MAIN])
 def test_main_command_dry_runs(source, command, tmp_path, capsys, monkeypatch, request):
-  argv = _with_model_dir(_argv(command), tmp_path / "run")
+  argv = _with_user_gin_files(_with_model_dir(_argv(command), tmp_path / "run"), tmp_path)
   calibrate = "--dry_run=calibrate" in argv
   if calibrate:
     argv = _with_small_data(argv, request.getfixturevalue("data_dir"))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from doc_fixtures import DESIGN, read
 from lag_tf.growth import Candidate, ModelState, apply_candidate, tree_items, tree_map
 from lag_tf.models import build_transformer
 from lag_tf.training import keras_io
@@ -152,12 +153,16 @@ def test_stock_adamw_after_reset_steps_as_the_formulas_say():
 
 
 def test_stock_adamw_steps_shorter_after_early_growth_and_up_to_6x_after_late_growth():
-  """README's figures ("Adam after growth"; python benchmarks/adam_reset_steps.py)."""
+  """docs/design.md's figures ("Optimizer state after growth"; python
+  benchmarks/adam_reset_steps.py), and its table is these ratios."""
   ratio = optimizers.stock_over_fresh_update
   assert np.round(ratio(25, [1, 10]), 2).tolist() == [0.54, 1.24]
   assert np.round(ratio(2000, [1, 10, 100]), 2).tolist() == [2.94, 6.08, 3.04]
   assert np.round(ratio(10000, [1, 10, 100]), 2).tolist() == [3.16, 6.53, 3.24]
   assert np.round(ratio(2000, 1000), 2) == 1.23
+  rows = [f"| {t} | " + " | ".join(f"{r:.2f}x" for r in ratio(t, [1, 10, 100, 1000])) + " |"
+          for t in (25, 2000, 10000)]
+  assert "\n".join(rows) in read(DESIGN)
 
 
 def test_after_map_stacking_copies_move_like_their_source_and_fresh_layers_like_fresh_adam():

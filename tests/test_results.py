@@ -1,13 +1,16 @@
-"""README's tables come from committed data: every number in the "Does it pay?" frontier table
-is recomputed here from the compact run records under benchmarks/results/ (written by
-`benchmarks/speedup.py --results`), so a README number cannot drift from its data."""
+"""docs/results.md comes from committed data: `benchmarks/results_doc.py` regenerates it from
+the compact run records under benchmarks/results/ (written by `benchmarks/speedup.py
+--results`) byte for byte, and its tables are recomputed here one by one too, so a documented
+number cannot drift from its data."""
 
 import os
 
 import pytest
 
+from doc_fixtures import RESULTS, read
 from lag_tf.analysis.speedup_report import frontier_table, methods_table
 from lag_tf.analysis.suite_records import read_records
+from main_fixtures import load_benchmark
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DECODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder")
@@ -15,19 +18,28 @@ LONG = os.path.join(REPO, "benchmarks", "results", "speedup_small_long", "decode
 ENCODER = os.path.join(REPO, "benchmarks", "results", "speedup_small", "encoder")
 
 
-def _readme() -> str:
-  with open(os.path.join(REPO, "README.md")) as f:
-    return f.read()
+def _results_doc() -> str:
+  return read(RESULTS)
 
 
-def test_the_readme_frontier_table_is_the_committed_runs_table():
+def test_the_results_document_is_what_its_generator_writes_from_the_records(tmp_path):
+  """`python benchmarks/results_doc.py` (in this process) into a temporary file: the committed
+  docs/results.md is that file, byte for byte."""
+  out = tmp_path / "results.md"
+  assert load_benchmark("results_doc").main(["--out", str(out)]) == 0
+  with open(os.path.join(REPO, RESULTS), "rb") as committed:
+    assert out.read_bytes() == committed.read(), (
+        "docs/results.md is stale: run python benchmarks/results_doc.py")
+
+
+def test_the_documented_frontier_table_is_the_committed_runs_table():
   records = read_records(DECODER)
   assert records, f"no committed run records under {DECODER}/runs"
-  assert frontier_table(records, seed=0) in _readme()
+  assert frontier_table(records, seed=0) in _results_doc()
 
 
-def test_the_readme_methods_table_is_the_committed_runs_table():
-  assert methods_table(read_records(DECODER), seed=0) in _readme()
+def test_the_documented_methods_table_is_the_committed_runs_table():
+  assert methods_table(read_records(DECODER), seed=0) in _results_doc()
 
 
 @pytest.mark.parametrize("results", [DECODER, LONG, ENCODER])
@@ -46,23 +58,23 @@ def test_committed_records_are_whole_runs_of_the_suite(results):
 
 
 @pytest.mark.parametrize("results", [DECODER, ENCODER])
-def test_the_readme_headline_is_the_committed_runs_headline(tmp_path, results):
-  """The suite's report rebuilt from the committed records alone (no run dirs) gives README's
+def test_the_documented_headline_is_the_committed_runs_headline(tmp_path, results):
+  """The suite's report rebuilt from the committed records alone (no run dirs) gives the
   pre-registered line, its table over seeds (without the wall-time column: the runs shared the
   CPU), its seed-0 frontier and what each adaptive rule committed per seed."""
   from lag_tf.analysis.decision_costs import picks_table
   from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
   headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=results)
-  readme = _readme()
-  assert "    " + headline_line(headline) + "\n" in readme
+  doc = _results_doc()
+  assert "    " + headline_line(headline) + "\n" in doc
   report = (tmp_path / "no_run_dirs" / "report" / "report.md").read_text()
   table = report[report.index("| method | final eval loss"):].split("\n\n")[0]
   without_wall = "\n".join(" | ".join(line.split(" | ")[:-1]) + " |"
                            for line in table.splitlines())
-  assert without_wall in readme
-  assert frontier_table(read_records(results), seed=0) in readme
+  assert without_wall in doc
+  assert frontier_table(read_records(results), seed=0) in doc
   assert picks_table(read_records(results), ["gradual_stacking", "race_gradual",
-                                             "init_loss_gradual", "lag_gradual"]) in readme
+                                             "init_loss_gradual", "lag_gradual"]) in doc
 
 
 def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
@@ -98,47 +110,48 @@ def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
 STUDY = os.path.join(REPO, "benchmarks", "results", "correlation_study_decoder_small")
 
 
-def test_the_readme_decoder_study_tables_are_the_committed_study(tmp_path):
+def test_the_documented_decoder_study_tables_are_the_committed_study(tmp_path):
   """The decoder correlation study's committed metrics (every candidate's metrics.jsonl and
-  candidate.json, per seed) rebuild README's two tables: the headline and rho by probe step."""
+  candidate.json, per seed) rebuild the results document's two tables: the headline and rho by
+  probe step."""
   import shutil
   from lag_tf.analysis import report, runs, summary
   copy = str(tmp_path / "study")
   shutil.copytree(STUDY, copy)
   headline = report.build_report(copy)
   assert headline["num_candidates"] == 4 and headline["finished"]
-  readme = _readme()
-  assert "\n".join(report.headline_table(headline["rows"])) in readme
+  doc = _results_doc()
+  assert "\n".join(report.headline_table(headline["rows"])) in doc
   study = summary.summarize_study(runs.study_table(runs.read_experiment(copy).study))
-  assert "\n".join(report.step_table(study, range(0, 55, 5), rewarmup_steps=20)) in readme
+  assert "\n".join(report.step_table(study, range(0, 55, 5), rewarmup_steps=20)) in doc
 
 
 NOISY = os.path.join(REPO, "benchmarks", "results", "speedup_small_noisy_pool", "decoder")
 
 
-def test_the_readme_noisy_pool_tables_are_the_committed_runs_tables():
-  """README's "A pool where the choice matters": what each rule paid for the clearly bad
+def test_the_documented_noisy_pool_tables_are_the_committed_runs_tables():
+  """docs/results.md "A pool where the choice matters": what each rule paid for the clearly bad
   candidate, and what each method committed, recomputed from the variant's committed records."""
   from lag_tf.analysis.decision_costs import picks_table, spend_table
   records = read_records(NOISY)
   assert {r.run.method for r in records} == {
       "scratch", "gradual_stacking", "race_gradual", "lag_gradual", "init_loss_gradual"}
-  readme = _readme()
-  assert spend_table(records, "copy_top_noisy") in readme
+  doc = _results_doc()
+  assert spend_table(records, "copy_top_noisy") in doc
   assert picks_table(records, ["gradual_stacking", "race_gradual", "init_loss_gradual",
-                               "lag_gradual"]) in readme
+                               "lag_gradual"]) in doc
   # The bad candidate is never committed, by any rule.
   assert "copy_top_noisy" not in {w for r in records for w in r.winners}
 
 
 def _report_only_commands():
-  return [line.strip() for line in _readme().splitlines()
+  return [line.strip() for line in _results_doc().splitlines()
           if line.strip().startswith("python benchmarks/speedup.py") and "--report_only" in line]
 
 
 def test_every_committed_suite_has_a_documented_report_only_command():
   """Each suite's committed records (the noisy-pool variant's are read by their own test) can
-  be redrawn by a README command, which the next test runs."""
+  be redrawn by a documented command, which the next test runs."""
   import shlex
   documented = set()
   for command in _report_only_commands():
@@ -155,9 +168,9 @@ def test_every_committed_suite_has_a_documented_report_only_command():
 @pytest.mark.parametrize("command", _report_only_commands())
 def test_the_documented_report_only_command_redraws_the_report_from_the_records(tmp_path,
                                                                                command):
-  """README's `--report_only` commands, as written (the /tmp out dir moved into tmp_path): each
-  trains nothing, writes the report and both plots, prints README's pre-registered line and
-  leaves the committed records as they are."""
+  """The results document's `--report_only` commands, as written (the /tmp out dir moved into
+  tmp_path): each trains nothing, writes the report and both plots, prints the documented
+  pre-registered line and leaves the committed records as they are."""
   import shlex
   import subprocess
   import sys
@@ -176,7 +189,7 @@ def test_the_documented_report_only_command_redraws_the_report_from_the_records(
   with open(os.path.join(results, "report.md")) as committed:  # Not stale.
     assert (report / "report.md").read_text() == committed.read()
   headline = result.stdout.strip().splitlines()[-1]
-  assert headline.startswith("speedup: ") and "    " + headline + "\n" in _readme()
+  assert headline.startswith("speedup: ") and "    " + headline + "\n" in _results_doc()
   after = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
            for d, _, files in os.walk(runs) for f in files}
   assert after == before
@@ -218,20 +231,20 @@ def _summary(tmp_path, results, name, seeds=None):
     return json.load(f)
 
 
-def test_the_readme_budget_trend_tables_are_the_committed_runs_tables(tmp_path):
-  """README's "The trend with budget": the long suite's seed-0 frontier, and both budgets side
-  by side (the small suite over all its seeds and over the long suite's two), recomputed from
-  the two suites' committed records."""
+def test_the_documented_budget_trend_tables_are_the_committed_runs_tables(tmp_path):
+  """docs/results.md "The trend with budget": the long suite's seed-0 frontier, and both
+  budgets side by side (the small suite over all its seeds and over the long suite's two),
+  recomputed from the two suites' committed records."""
   from lag_tf.analysis.speedup_report import budget_trend_table
   records = read_records(LONG)
   assert {r.run.seed for r in records} == {0, 1} and all(r.run.finished for r in records)
-  readme = _readme()
-  assert frontier_table(records, seed=0) in readme
+  doc = _results_doc()
+  assert frontier_table(records, seed=0) in doc
   long_summary = _summary(tmp_path, LONG, "long")
   assert long_summary["headline"]["seeds"] == [0, 1]
   table = budget_trend_table(
       [("1x: 600 steps, 1.5 tokens/parameter", _summary(tmp_path, DECODER, "small")),
-       ("1x, seeds 0-1", _summary(tmp_path, DECODER, "small_two", seeds=(0, 1))),
+       ("1x, seeds 0, 1", _summary(tmp_path, DECODER, "small_two", seeds=(0, 1))),
        ("3x: 1800 steps, 4.4 tokens/parameter", long_summary)],
       ["scratch", "gradual_stacking", "race_gradual", "init_loss_gradual", "lag_gradual"])
-  assert table in readme
+  assert table in doc

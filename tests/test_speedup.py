@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from doc_fixtures import USAGE, documents, read
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import suite_records
 from lag_tf.analysis.speedup import Curve, compute_ratio, flops_to_reach, mean_ci
@@ -255,8 +256,9 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, m
 
 
 def _documented_suite_commands():
-  """Every `python benchmarks/speedup.py ...` command in README.md and the gin file headers."""
-  texts = [open(os.path.join(REPO, "README.md")).read()]
+  """Every `python benchmarks/speedup.py ...` command in README.md, docs/*.md and the gin file
+  headers."""
+  texts = list(documents().values())
   gin_dir = os.path.join(REPO, "gin", "experiments")
   texts += [open(os.path.join(gin_dir, name)).read() for name in sorted(os.listdir(gin_dir))
             if name.endswith(".gin")]
@@ -269,9 +271,9 @@ def _documented_suite_commands():
   return sorted(commands)
 
 
-# The price README gives beside a suite's command (suite, model kind, seeds, methods), as
-# --print_cost's (PFLOPs, hours) prints it.
-README_PRICES = {
+# The price docs/usage.md gives beside a suite's command (suite, model kind, seeds, methods),
+# as --print_cost's (PFLOPs, hours) prints it.
+DOCUMENTED_PRICES = {
     ("small", "decoder", 5, 8): lambda pflops, hours: f"{pflops:.2f} PFLOPs, ~{hours:.1f} hours",
     ("small", "encoder", 3, 8): lambda pflops, hours: f"{pflops:.3f} PFLOPs, ~{hours:.1f} hours",
     ("small_long", "decoder", 2, 5): (
@@ -294,13 +296,13 @@ def _suite_binary():
 def test_documented_suite_commands_plan_without_errors(tmp_path, capsys):
   """Each documented suite command, run with --print_cost (it plans and prices, trains nothing:
   the real runs take up to an hour per model kind here; the binary's main in this process, so
-  TensorFlow is imported once); where README prices a suite, the price is what --print_cost
-  prints."""
+  TensorFlow is imported once); where docs/usage.md prices a suite, the price is what
+  --print_cost prints."""
   import shlex
   suite_binary = _suite_binary()
   commands = _documented_suite_commands()
   assert len(commands) >= 3, commands
-  readme = " ".join(open(os.path.join(REPO, "README.md")).read().split())
+  usage = " ".join(read(USAGE).split())
   priced = set()
   for command in commands:
     program, *argv = shlex.split(command)[1:]
@@ -315,12 +317,12 @@ def test_documented_suite_commands_plan_without_errors(tmp_path, capsys):
     head = re.search(r"^suite (\S+): target (\S+),.* seeds \[([\d, ]+)\]", printed.out, re.M)
     methods = re.search(r"^suite total: .*\((\d+) methods x", printed.out, re.M).group(1)
     suite = (head.group(1), head.group(2), len(head.group(3).split(",")), int(methods))
-    if suite in README_PRICES:
-      price = README_PRICES[suite](float(total.group(1)), float(total.group(2)))
+    if suite in DOCUMENTED_PRICES:
+      price = DOCUMENTED_PRICES[suite](float(total.group(1)), float(total.group(2)))
       for phrase in (price if isinstance(price, tuple) else (price,)):
-        assert phrase in readme, (command, phrase)
+        assert phrase in usage, (command, phrase)
       priced.add(suite)
-  assert priced == set(README_PRICES)
+  assert priced == set(DOCUMENTED_PRICES)
   assert not (tmp_path / "out").exists()  # Planning writes nothing.
 
 

@@ -17,11 +17,11 @@ imports its own modules, so that would make every package a cycle.
 
 `data` is what a file runs or reads without importing it: a module it starts by its dotted name
 (`"lag_tf.main"` in `python -m lag_tf.main`) or a script by its path (`"benchmarks/faults.py"`),
-`:gin_files` when it names a `gin/` path or a `.gin` file, and files of the repository it names
-(README.md, requirements-tpu.txt, tests/golden/). Nothing is kept by hand: a dependency the
-code does not show is a dependency the next reader will not see either. A file whose strings
-only look like paths (this one, its test) says so with a line `# build_file: strings are not
-data`.
+`:gin_files` when it names a `gin/` path or a `.gin` file, `:docs` when it names a `docs/`
+path, and files of the repository it names (README.md, requirements-tpu.txt, tests/golden/).
+Nothing is kept by hand: a dependency the code does not show is a dependency the next reader
+will not see either. A file whose strings only look like paths (this one, its test) says so
+with a line `# build_file: strings are not data`.
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ package(default_visibility = ["//visibility:public"])
 filegroup(
     name = "gin_files",
     srcs = glob(["gin/**/*.gin"]),
+)
+
+filegroup(
+    name = "docs",
+    srcs = glob(["docs/*.md"]),
 )
 """
 
@@ -188,6 +193,8 @@ def build_targets(repo: str) -> Dict[str, Target]:
         target.data.add(":" + runnable[text])
       if text.startswith("gin/") or text.endswith(".gin") or "/gin/" in text:
         target.data.add(":gin_files")
+      if text.startswith("docs/"):
+        target.data.add(":docs")
       if text in DATA_FILES:
         target.data.add(text)
       if text.startswith("golden") or GOLDEN in text:

@@ -61,7 +61,7 @@ def headline_table(rows: List[dict]) -> List[str]:
 def step_table(study: summary_lib.StudySummary, steps, rewarmup_steps: int) -> List[str]:
   """Spearman rho (CI), top-1 and regret at each of `steps` (those the study evaluated), each
   marked inside, at the end of or after the post-growth learning-rate rewarmup: does ranking in the
-  rewarmup mislead (README "Correlation study")?"""
+  rewarmup mislead (docs/results.md, the correlation study)?"""
   rows = []
   for step in steps:
     found = np.flatnonzero(study.table.steps == step)

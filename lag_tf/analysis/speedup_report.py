@@ -302,8 +302,8 @@ def budget_trend_table(suites: List[tuple], methods: List[str]) -> str:
 
 def frontier_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: one row per depth, one column per budget share, the final eval loss of each
-  finished scratch run of `seed` (compact records, `suite_records.read_records`); the README's
-  frontier table is this text."""
+  finished scratch run of `seed` (compact records, `suite_records.read_records`);
+  docs/results.md's frontier table is this text."""
   by_depth: Dict[int, Dict[float, float]] = {}
   budget = None
   for record in records:
@@ -330,8 +330,8 @@ def methods_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: each finished method run of `seed` (compact records) with its final eval loss,
   its charged FLOPs as a share of the budget, what its decisions spent (the losers' probes and
   every evaluation read; a share of the budget), and its speedups against
-  the same seed's fixed-size and any-size frontiers; the README's per-seed table is this
-  text."""
+  the same seed's fixed-size and any-size frontiers; docs/results.md's per-seed table is
+  this text."""
   frontier: Dict[int, list] = {}
   methods = []
   for record in records:

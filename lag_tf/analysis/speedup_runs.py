@@ -193,7 +193,7 @@ def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
 
 
 def compact_record(run_dir: str) -> Optional[RunRecord]:
-  """What a README number needs from one run, small enough to commit: the suite's record of
+  """What a documented number needs from one run, small enough to commit: the suite's record of
   the run (method, seed, plan, bindings, finished), its charged eval curve and its decision
   records. None if the run has not started."""
   info = suite_records.read_info(run_dir)

@@ -10,7 +10,7 @@ bindings, finished, wall seconds) and the run's output:
 
 `speedup_runs.export_results` writes a finished run's compact record (`RunRecord`: the RunInfo,
 the depth it ends with, its charged eval curve and its decision records), small enough to
-commit, to <results_dir>/runs/<method>/seed-<s>.json; README's tables are recomputed from those.
+commit, to <results_dir>/runs/<method>/seed-<s>.json; docs/results.md is generated from those.
 
 `to_json()` gives the object written to the file, byte for byte as files written before these
 types existed; `from_json()` reads them. Pure Python (no TensorFlow).

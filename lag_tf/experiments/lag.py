@@ -91,13 +91,20 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
         scratch.eval_batch_losses, steps)
   if chief:
     winner_checkpoint = store.checkpoint_dir(store.candidate_dir(model_dir, record.winner))
-    atomic_file.write_text(
-        store.summary_path(model_dir),
-        "# LAG summary\n\n" + table + "\n\n" +
-        f"winner `{record.winner}` continued to step {result['steps']}: final eval "
-        f"loss {result['final_eval_loss']:.4f} "
-        f"(checkpoint: {os.path.relpath(winner_checkpoint, model_dir)})\n\n"
-        f"{compute_text(flops)}\n\n"
-        f"{baseline}\n")
+    atomic_file.write_text(store.summary_path(model_dir), summary_markdown(
+        table, record.winner, result["steps"], result["final_eval_loss"],
+        os.path.relpath(winner_checkpoint, model_dir), flops, baseline))
   logging.info("Done: %s", result)
   return result
+
+
+def summary_markdown(table: str, winner: str, steps: int, final_eval_loss: float,
+                     checkpoint: str, flops: dict, baseline: str) -> str:
+  """summary.md of a `lag` run: the stage's table, the winner's continuation, the compute by
+  phase and the scratch baseline's verdict (tests/test_readme.py holds README's annotated
+  excerpt to it)."""
+  return ("# LAG summary\n\n" + table + "\n\n" +
+          f"winner `{winner}` continued to step {steps}: final eval loss {final_eval_loss:.4f} "
+          f"(checkpoint: {checkpoint})\n\n"
+          f"{compute_text(flops)}\n\n"
+          f"{baseline}\n")

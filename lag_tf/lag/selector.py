@@ -1,6 +1,6 @@
 """Selector rules: which probed candidate to commit. Pure functions on probe results.
 
-Rules (DESIGN.md, "What LAG is"):
+Rules (docs/design.md, "What a run does"):
   init_loss           rank by eval loss at probe step 0 (the grown model at initialization); the
                       baseline the LAG paper argues against.
   lag                 rank by eval loss after k probe steps, optionally averaged over the last m

@@ -28,7 +28,7 @@ class TransformerConfig:
   tie_embeddings: the output projection reuses the token embedding (transposed).
   dtype_policy: 'float32' or 'mixed_bfloat16' (bf16 compute, f32 variables and logits).
   fused_kernels: run the blocks' LayerNorm, bias + GELU and attention as lag_tf.models.kernels'
-    fused TensorFlow ops (same function and variables; faster, see README "Performance").
+    fused TensorFlow ops (same function and variables; faster, see docs/design.md "Performance").
   """
 
   kind: str = "encoder"

@@ -7,7 +7,7 @@ bias + GELU are each one `tf.custom_gradient` op whose forward and backward are 
 kernels (`tf.function(jit_compile=True)`): the matmuls stay with oneDNN, the elementwise work
 is fused. Attention is two batched matmuls on a heads-major layout (Keras' einsums transpose
 more). Inside a whole-step XLA compile (TPU, `jit_compile=True`) the kernels are inlined like
-any other op. Measured by benchmarks/throughput.py (README "Performance").
+any other op. Measured by benchmarks/throughput.py (docs/design.md "Performance").
 
 Numerics follow Keras: LayerNorm and softmax in float32 whatever the compute dtype, exact
 (erf) GELU, outputs in the input's dtype. tests/test_kernels.py checks values and gradients

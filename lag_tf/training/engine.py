@@ -80,7 +80,7 @@ class StepEngine:
     with strategy.scope():
       self.model = model_fn(model_config)
       self.optimizer = optimizer_fn()
-      self.optimizer.build(self.model.trainable_variables)  # Before restore (DESIGN.md).
+      self.optimizer.build(self.model.trainable_variables)  # Before restore (docs/design.md).
       # Read through `global_step` and `examples_seen` (ints): only the engine moves them.
       self._step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       self._examples_seen = tf.Variable(0, dtype=tf.int64, trainable=False,

@@ -2,7 +2,7 @@
 
 Both surface as TensorFlow's ResourceExhaustedError (an allocation, or a checkpoint / events
 write that got ENOSPC) or as an OSError (Python's own writes: metrics lines, decisions). Every
-write of a run is resumable (README "Reliability"), so the line ends with the last good
+write of a run is resumable (docs/usage.md "Reliability"), so the line ends with the last good
 checkpoint: the rerun of the same command resumes there once the cause is fixed.
 """
 

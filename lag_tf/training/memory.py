@@ -15,7 +15,7 @@ The estimate counts what dominates a Transformer step (bytes per replica):
 
 An evaluation step holds the variables and optimizer slots, one layer's activations and scores,
 and the head's logits. The estimate ignores the TF runtime (~0.5 GB of host RAM) and input
-buffers. Measured against the peak RSS of training on this CPU, see README "Reliability".
+buffers. Measured against the peak RSS of training by benchmarks/memory_estimate.py (CHANGELOG.md).
 
 `estimate_step_memory` and `describe` are for plans (e.g. `--dry_run`): pure, no TF needed.
 """

@@ -86,7 +86,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def supports_xla(strategy: tf.distribute.Strategy) -> bool:
   """Whether `jit_compile=True` on the per-replica step works under this strategy.
 
-  Measured (DESIGN.md): yes under the default and one-device strategies; no under
+  Measured (docs/design.md): yes under the default and one-device strategies; no under
   MirroredStrategy on logical CPU devices (an XLA resource-placement bug); TPUStrategy compiles
   with XLA regardless, so an extra jit_compile is unnecessary there.
   """

@@ -1,4 +1,4 @@
-"""The training loop of one directory (Orbit's controller; not `model.fit`, DESIGN.md says why).
+"""The training loop of one directory (Orbit's controller; not `model.fit`: docs/design.md says why).
 
 A `Trainer` drives a compiled `StepEngine` (engine.py: model, optimizer, traced train and eval
 loops) through one run in `model_dir`: the eval cadence, metrics.jsonl and TensorBoard, the
