@@ -9,6 +9,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gin  # noqa: E402
 import pytest  # noqa: E402
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+  # Two workers on two cores: one TensorFlow thread each, or their thread pools fight over
+  # the cores (tiny models gain nothing from a second thread). Child processes the tests
+  # start keep TensorFlow's defaults.
+  import tensorflow as tf  # noqa: E402
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+
 SMALL_CORPUS = "python_stdlib_corpus/small"
 
 

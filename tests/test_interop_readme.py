@@ -1,5 +1,6 @@
-"""README "Export and import" runs as written: its commands and Python, with /tmp/ moved into a
-temp dir, on tiny model dirs in lag_tf's layout (and, with keras-hub, a real tiny LAG run)."""
+"""docs/usage.md "Export and import" runs as written: its commands and Python, with /tmp/ moved
+into a temp dir, on tiny model dirs in lag_tf's layout (and, with keras-hub, a real tiny LAG
+run). README's "Take the model elsewhere" shows the same first two blocks."""
 
 import os
 import re
@@ -10,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from doc_fixtures import README, USAGE, code_blocks, read, section
 from interop_fixtures import grown_state, lag_model, lag_run_dir
 from lag_tf.interop import locate
 
@@ -17,11 +19,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _blocks():
-  with open(os.path.join(REPO, "README.md")) as f:
-    text = f.read()
-  section = text[text.index("## Export and import"):]
-  section = section[:section.index("\n## ", 1)]
-  return re.findall(r"```\n(.*?)\n```", section, re.S)
+  return code_blocks(section(read(USAGE), "Export and import"), "")
+
+
+def test_the_readme_export_is_the_one_run_here():
+  readme = code_blocks(section(read(README), "Take the model elsewhere"), "")
+  assert readme == _blocks()[:2]
 
 
 def _run(args, tmp_path, timeout=600):
@@ -45,7 +48,7 @@ def test_export_then_load_and_fine_tune_in_a_fresh_process(tmp_path):
   lag_run_dir(str(tmp_path / "lag_quickstart"), winner, grown_state(seed=1))
   for command in _commands(exports, tmp_path):
     _run(command, tmp_path)
-  # The README's Python, then the fresh process's logits of both files for the same tokens.
+  # The documented Python, then the fresh process's logits of both files for the same tokens.
   check = (python.replace("/tmp/", f"{tmp_path}/") + "\n" +
            f"np.save({str(tmp_path / 'tokens.npy')!r}, tokens)\n"
            f"np.save({str(tmp_path / 'served.npy')!r}, "
@@ -60,7 +63,7 @@ def test_export_then_load_and_fine_tune_in_a_fresh_process(tmp_path):
   np.testing.assert_allclose(np.load(tmp_path / "loaded.npy"), expected, atol=1e-4)
 
 
-# A CI-sized run of the shipped gin file, and the README's preset at the same small sizes.
+# A CI-sized run of the shipped gin file, and the documented preset at the same small sizes.
 SMALL_PRESET = {"hidden_dim=128": "hidden_dim=32", "intermediate_dim=512": "intermediate_dim=64",
                 "max_sequence_length=64": "max_sequence_length=32"}
 SMALL_RUN = [
@@ -84,7 +87,7 @@ def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
     make_preset = make_preset.replace(size, small)
   _run([sys.executable, "-c", make_preset.replace("/tmp/", f"{tmp_path}/")], tmp_path)
   train, export = _commands(commands, tmp_path)
-  # The gin file's own source is /tmp/gpt2_tiny: moved like the README's paths.
+  # The gin file's own source is /tmp/gpt2_tiny: moved like the documented paths.
   moved = [f"DATA_DIR = '{data_dir}'", f"base_model.source = '{tmp_path}/gpt2_tiny'"]
   bindings = [f"--gin_bindings={b}" for b in SMALL_RUN + moved]
   _run(train + bindings, tmp_path)
@@ -99,7 +102,7 @@ def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
   np.testing.assert_allclose(logits + bias, np.asarray(lag_model(winner)(tokens)), atol=1e-4)
 
 
-def test_the_readme_preset_has_the_sizes_of_lag_from_gpt2_gin():
+def test_the_documented_preset_has_the_sizes_of_lag_from_gpt2_gin():
   import gin
   from lag_tf import config_io
   from lag_tf import configurables  # noqa: F401  Registers every configurable.
