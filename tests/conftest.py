@@ -20,6 +20,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 SMALL_CORPUS = "python_stdlib_corpus/small"
 
 
+# The files that take longest start first: the two workers take a file at a time, in this order,
+# so a long file left for the end would run alone (longest-first keeps both cores busy).
+SLOW_FIRST = ("test_speedup.py", "test_launch_multi_worker.py", "test_probe_reuse.py",
+              "test_resume.py", "test_interop_readme.py", "test_lag.py", "test_training.py",
+              "test_race.py", "test_benchmark_commands.py", "test_gradual.py", "test_plan.py")
+
+
+def pytest_collection_modifyitems(items):
+  first = {name: index for index, name in enumerate(SLOW_FIRST)}
+  items.sort(key=lambda item: first.get(item.path.name, len(first)))  # Stable: the rest keep
+  # their order.
+
+
 @pytest.fixture(autouse=True)
 def clean_gin():
   gin.clear_config()

@@ -67,7 +67,8 @@ def test_a_grow_runs_flops_equal_its_plan(tmp_path, data_dir):
 
 def test_a_study_runs_flops_equal_its_plan(tmp_path, data_dir):
   """Two seeds, worker 0 of 2: the base and this worker's candidates (every other one), each
-  trained to T once per seed; the study's evaluations are its measurements, not in the plan."""
+  trained to T once per seed; the study's evaluations are its measurements, not in the plan.
+  Then worker 1 in the same dir: the other candidates."""
   planned = _parse("experiments/correlation_study_smoke.gin", data_dir,
                    ["BASE_STEPS = 4", "study_experiment.total_steps = 4",
                     "study_experiment.dense_every = 2", "study_experiment.dense_until = 4",
@@ -80,6 +81,12 @@ def test_a_study_runs_flops_equal_its_plan(tmp_path, data_dir):
   assert result["flops"]["candidates"] == _role_flops(planned, "probe")
   assert len([p for p in planned.phases if p.role == "probe"]) == 2 * 2
   assert result["flops"]["total"] == planned.total_flops
+  # Worker 1 of 2 takes the candidates worker 0 did not (every other one); a third of two is
+  # refused.
+  second = study_experiment(strategy(), str(tmp_path), worker_index=1, worker_count=2)
+  assert second["candidates"] == ["random_top"] and not second["failed"]
+  with pytest.raises(ValueError, match="worker_index"):
+    study_experiment(strategy(), str(tmp_path), worker_index=2, worker_count=2)
 
 
 @pytest.mark.parametrize("kind, method", [

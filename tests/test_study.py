@@ -2,8 +2,6 @@
 
 import os
 
-import pytest
-
 from lag_tf import config_io
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis.report import build_report
@@ -37,13 +35,4 @@ def test_smoke_study_runs_and_reports(tmp_path, data_dir):
                                                                      "correlation.png"}
 
 
-def test_worker_split_takes_every_other_candidate(tmp_path, data_dir):
-  config_io.parse(["experiments/correlation_study_smoke.gin"],
-                  [f"DATA_DIR = '{data_dir}'", "study_experiment.total_steps = 3",
-                   "study_experiment.dense_until = 3", "study_experiment.base_steps = 10",
-                   "WarmupDecaySchedule.total_steps = 10"])
-  first = study_experiment(strategy(), str(tmp_path), worker_index=0, worker_count=2)
-  second = study_experiment(strategy(), str(tmp_path), worker_index=1, worker_count=2)
-  assert first["candidates"] == ["stack", "zero_top"] and second["candidates"] == ["random_top"]
-  with pytest.raises(ValueError, match="worker_index"):
-    study_experiment(strategy(), str(tmp_path), worker_index=2, worker_count=2)
+# The worker split (every other candidate per worker): tests/test_plan.py, with its FLOPs.
