@@ -34,6 +34,12 @@ with console.native_stderr_hidden(not console.verbose_requested(sys.argv)):
   from lag_tf.experiments import run_experiment  # noqa: E402
   from lag_tf.training import determinism, failures, preemption, progress  # noqa: E402
   from lag_tf.training import strategy as strategy_lib  # noqa: E402
+  import tensorflow as tf  # noqa: E402
+  # Device discovery, once per process, while native stderr is hidden: on a machine without a
+  # GPU the `tensorflow` package logs a CUDA init failure (an E-level line that
+  # TF_CPP_MIN_LOG_LEVEL=2 keeps) at the first look; bad input must print one line only.
+  # Listing physical devices leaves logical devices and the multi-worker strategy unset.
+  tf.config.list_physical_devices()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin files, in order; later ones override earlier.")
