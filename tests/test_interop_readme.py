@@ -79,18 +79,24 @@ SMALL_RUN = [
 ]
 
 
-def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir):
+def test_grow_a_keras_hub_gpt2_with_lag_and_export_it_back(tmp_path, data_dir, capsys,
+                                                          monkeypatch):
+  """The preset's Python and the LAG run in this process (keras-hub and TensorFlow imported
+  once); the export as a child process, as documented."""
   import keras_hub
+  from main_fixtures import run_main_in_process
   make_preset, commands = _blocks()[2:4]
   for size, small in SMALL_PRESET.items():
     assert make_preset.count(size) == 1, size
     make_preset = make_preset.replace(size, small)
-  _run([sys.executable, "-c", make_preset.replace("/tmp/", f"{tmp_path}/")], tmp_path)
+  exec(make_preset.replace("/tmp/", f"{tmp_path}/"), {})  # pylint: disable=exec-used
   train, export = _commands(commands, tmp_path)
+  assert train[1:3] == ["-m", "lag_tf.main"], train
   # The gin file's own source is /tmp/gpt2_tiny: moved like the documented paths.
   moved = [f"DATA_DIR = '{data_dir}'", f"base_model.source = '{tmp_path}/gpt2_tiny'"]
   bindings = [f"--gin_bindings={b}" for b in SMALL_RUN + moved]
-  _run(train + bindings, tmp_path)
+  code, _, err = run_main_in_process(train[3:] + bindings, capsys, monkeypatch)
+  assert code == 0, err[-3000:]
   _run(export, tmp_path)
   backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "lag_gpt2_winner"))
   assert type(backbone).__name__ == "GPT2Backbone" and backbone.num_layers == 4
