@@ -140,8 +140,14 @@ def test_schedule_warmup_then_decay():
   assert float(cosine(50)) == pytest.approx(0.1 + 0.9 * 0.5)
   shifted = WarmupDecaySchedule(1.0, warmup_steps=10, total_steps=110, start_step=100)
   assert float(shifted(109)) == pytest.approx(1.0) and float(shifted(100)) == pytest.approx(0.1)
+  # Warmup-stable-decay: the peak until the last 20%, then linear to 10% of the peak.
+  wsd = WarmupDecaySchedule(1.0, warmup_steps=10, total_steps=100, decay="wsd", end_fraction=0.1)
+  values = [float(wsd(step)) for step in (9, 50, 80, 90, 100)]
+  assert values == pytest.approx([1.0, 1.0, 1.0, 0.55, 0.1])
   with pytest.raises(ValueError, match="decay"):
     WarmupDecaySchedule(decay="step")
+  with pytest.raises(ValueError, match="cooldown_fraction"):
+    WarmupDecaySchedule(decay="wsd", cooldown_fraction=0.0)
 
 
 def test_trainer_rejects_bad_settings(tmp_path, data_dir):
