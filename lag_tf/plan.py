@@ -18,6 +18,7 @@ as LAG pools do).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -33,14 +34,16 @@ from lag_tf.experiments import study as study_lib
 from lag_tf.growth import pool_targets
 from lag_tf.lag.gradual import MODE_TEMPLATES, StagePoolTemplate, StageSchedule, gradual_stages
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.selector import SelectorRule, halving_stretches, probe_evals_bound
-from lag_tf.lag.stage import probe_budget
+from lag_tf.lag.probe_cost import StageCharge, probe_budget, stage_charge, step_and_eval_flops
+from lag_tf.lag.selector import SelectorRule, halving_stretches
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import CONVENTION, flops_per_token, forward_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer, mask_probability_of
 from lag_tf.training.trainer_arguments import check_trainer_arguments
 
 ANY_PARAMETER = "*"
+# The role scopes a run builds its Trainers in (gin/runs/common.gin); '' is a `train` run's.
+ROLE_SCOPES = ("", "base", "probe", "scratch")
 # What lag_tf.main calls before the experiment (a dry run skips some, e.g. for a TPU).
 MAIN_CALLS = ("configure_devices", "make_strategy", "configure_determinism")
 
@@ -133,40 +136,71 @@ def check_trainer(settings: Dict[str, object], replicas: Optional[int],
                           config.vocab_size)
 
 
-def _probe_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
-                  schedule: ProbeSchedule, tokens: int, eval_tokens: int, mask: Optional[float],
+@dataclasses.dataclass(frozen=True)
+class Role:
+  """The Trainer settings of one role scope (gin/runs/common.gin: '' for a `train` run, 'base',
+  'probe', 'scratch'), read in that scope as the run's Trainers are built in it."""
+
+  settings: Dict[str, object]
+  tokens: int          # Per training step.
+  eval_tokens: int     # Per evaluation.
+
+
+def _role(scope: str, replicas: Optional[int], config: TransformerConfig,
+          data: LanguageModelingData) -> Role:
+  with gin.config_scope(scope) if scope else contextlib.nullcontext():
+    settings = arguments(Trainer)
+  check_trainer(settings, replicas, config, data)
+  tokens = settings["global_batch_size"] * config.max_len
+  return Role(settings, tokens, settings["eval_batches"] * tokens)
+
+
+def _stage_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
+                  schedule: ProbeSchedule, roles: Dict[str, Role], mask: Optional[float],
                   steps_after_growth: int, steps_set_by: str) -> List[Phase]:
-  """The probes (a race at its worst case: nobody leaves) and the evaluations the decision
-  reads; refuses a rule whose probes cannot fit SelectorRule.probe_budget_share."""
-  budget = probe_budget(rule, schedule, targets, steps_after_growth, tokens, eval_tokens, mask,
-                        where=prefix.rstrip(": ") or "lag_experiment")
+  """A growth stage: the probes, the evaluations the decision reads and the winner's
+  continuation, as probe_cost.stage_charge charges them (a race: its costliest end within its
+  probe budget). The budget is the run's: from the growth point, the base role's batch; refuses
+  a rule whose probes cannot fit SelectorRule.probe_budget_share."""
+  base, probe = roles["base"], roles["probe"]
+  where = prefix.rstrip(": ") or "lag_experiment"
+  budget = probe_budget(rule, schedule, targets, steps_after_growth, base.tokens,
+                        base.eval_tokens, mask, where=where)
+  charge = stage_charge(rule, schedule, len(targets), steps_after_growth,
+                        *step_and_eval_flops(targets, base.tokens, base.eval_tokens, mask),
+                        budget)
   costliest = _costliest(targets, mask)
-  evals = probe_evals_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
-                            len(targets), schedule.rewarmup_steps)
-  worst = " (worst case: a race stops earlier)" if rule.rule == "race" and len(targets) > 1 \
-      else ""
-  if worst and budget:
-    worst = f" (worst case: a race stops within its budget, {flops_text(budget)})"
-  eval_phase = ([Phase(f"{prefix}decision evals{worst}", "decision evals", costliest, evals,
-                       eval_tokens, mask, forward_only=True)] if evals else [])
-  return _training_probe_phases(prefix, targets, rule, schedule.probe_steps, tokens, mask,
-                                worst, steps_set_by) + eval_phase
+  race = rule.rule == "race" and len(targets) > 1
+  worst = f" (worst case within its budget, {flops_text(budget)})" if race and budget else (
+      " (worst case: a race stops earlier)" if race else "")
+  phases = _training_probe_phases(prefix, targets, rule, schedule.probe_steps, charge,
+                                  probe.tokens, mask, worst, steps_set_by)
+  if charge.evals:
+    phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", costliest,
+                        charge.evals, probe.eval_tokens, mask, forward_only=True))
+  return phases + [Phase(f"{prefix}continue the winner", "continue", costliest,
+                         charge.continue_steps, probe.tokens, mask, steps_set_by=steps_set_by)]
 
 
 def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
-                           rule: SelectorRule, probe_steps: int, tokens: int,
-                           mask: Optional[float], worst: str, steps_set_by: str) -> List[Phase]:
+                           rule: SelectorRule, probe_steps: int, charge: StageCharge,
+                           tokens: int, mask: Optional[float], worst: str,
+                           steps_set_by: str) -> List[Phase]:
   names = list(targets)
-  if rule.rule != "successive_halving":
-    return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
-                  probe_steps, tokens, mask, steps_set_by=steps_set_by)
-            for i, n in enumerate(names, 1)]
-  costliest = _costliest(targets, mask)
-  stretches = halving_stretches(rule, probe_steps, len(names))
-  return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                f"to step {end}", "probe", costliest, end - start, tokens, mask, alive,
-                steps_set_by=steps_set_by)
-          for index, (start, end, alive) in enumerate(stretches, 1)]
+  if rule.rule == "successive_halving":
+    costliest = _costliest(targets, mask)
+    stretches = halving_stretches(rule, probe_steps, len(names))
+    return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
+                  f"to step {end}", "probe", costliest, end - start, tokens, mask, alive,
+                  steps_set_by=steps_set_by)
+            for index, (start, end, alive) in enumerate(stretches, 1)]
+  if charge.candidate_steps != len(names) * charge.stop_step:  # A race's budget binds.
+    return [Phase(f"{prefix}race probes to step {charge.stop_step}, {len(names)} candidates"
+                  f"{worst}", "probe", _costliest(targets, mask), charge.candidate_steps,
+                  tokens, mask, steps_set_by=steps_set_by)]
+  return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
+                charge.stop_step, tokens, mask, steps_set_by=steps_set_by)
+          for i, n in enumerate(names, 1)]
 
 
 def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> TransformerConfig:
@@ -175,44 +209,42 @@ def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> 
   return max(targets.values(), key=lambda config: flops_per_token(config, mask))
 
 
-def _eval_tokens(trainer, tokens: int) -> int:
-  return trainer["eval_batches"] * tokens
+def _plan_train(roles, mask, base):
+  train = roles[""]
+  return [Phase("train", "train", base, train.settings["train_steps"], train.tokens, mask)], {}
 
 
-def _plan_train(trainer, tokens, mask, base):
-  return [Phase("train", "train", base, trainer["train_steps"], tokens, mask)], {}
-
-
-def _plan_grow(trainer, tokens, mask, base):
+def _plan_grow(roles, mask, base):
   args = arguments(registry.EXPERIMENTS["grow"])
   candidate = args["candidate"]
   targets = grow_lib.grown_targets(args["pool"], candidate, base)
   set_by = "grow_experiment.base_steps"
-  return ([Phase("base", "base", base, args["base_steps"], tokens, mask, steps_set_by=set_by),
+  return ([Phase("base", "base", base, args["base_steps"], roles["base"].tokens, mask,
+                 steps_set_by=set_by),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
-                 tokens, mask, steps_set_by=set_by)], {})
+                 roles["probe"].tokens, mask, steps_set_by=set_by)], {})
 
 
-def _plan_lag(trainer, tokens, mask, base):
+def _plan_lag(roles, mask, base):
   args = arguments(registry.EXPERIMENTS["lag"])
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
   targets = pool_targets(args["pool"], base)
   candidates = "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"
-  winner = _costliest(targets, mask)
-  phases = [Phase("base", "base", base, args["base_steps"], tokens, mask,
+  phases = [Phase("base", "base", base, args["base_steps"], roles["base"].tokens, mask,
                   steps_set_by="lag_experiment.base_steps (base)")]
-  phases += _probe_phases("", targets, rule, schedule, tokens, _eval_tokens(trainer, tokens),
-                          mask, schedule.probe_steps + args["continue_steps"], candidates)
-  phases.append(Phase("continue the winner", "continue", winner, args["continue_steps"],
-                      tokens, mask, steps_set_by=candidates))
+  phases += _stage_phases("", targets, rule, schedule, roles, mask,
+                          schedule.probe_steps + args["continue_steps"], candidates)
   if args.get("scratch_baseline"):
+    # Sized as the run sizes it: the run's FLOPs at the winner's batch (the probe role's).
+    winner, tokens = _costliest(targets, mask), roles["probe"].tokens
     steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), winner, tokens, mask)
-    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps, tokens,
-                        mask, steps_set_by="the run's FLOPs (scratch baseline)"))
+    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps,
+                        roles["scratch"].tokens, mask,
+                        steps_set_by="the run's FLOPs (scratch baseline)"))
   return phases, {}
 
 
-def _plan_study(trainer, tokens, mask, base):
+def _plan_study(roles, mask, base):
   args = arguments(registry.EXPERIMENTS["study"])
   pool = args["pool"]
   targets = pool_targets(pool, base)
@@ -223,17 +255,17 @@ def _plan_study(trainer, tokens, mask, base):
     study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
                             eval_steps, seed)
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
-                  base, args["base_steps"] if args["worker_index"] == 0 else 0, tokens, mask,
-                  steps_set_by="study_experiment.base_steps (base)")]
+                  base, args["base_steps"] if args["worker_index"] == 0 else 0,
+                  roles["base"].tokens, mask, steps_set_by="study_experiment.base_steps (base)")]
   total = "study_experiment.total_steps"
   for seed in args["seeds"]:
-    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"], tokens,
-                     mask, steps_set_by=total) for n in mine]
+    phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"],
+                     roles["probe"].tokens, mask, steps_set_by=total) for n in mine]
   return phases, {("ProbeSchedule", field): set_by
                   for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 
 
-def _plan_gradual(trainer, tokens, mask, base):
+def _plan_gradual(roles, mask, base):
   args = arguments(registry.EXPERIMENTS["gradual"])
   mode = args["mode"]
   schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
@@ -247,17 +279,15 @@ def _plan_gradual(trainer, tokens, mask, base):
     reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
     overrides.update({(name, ANY_PARAMETER): reason for name in
                       ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
-    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps, tokens,
-                  mask, steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
+    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps,
+                  roles["scratch"].tokens, mask,
+                  steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
   set_by = "StageSchedule (each stage's steps)"
-  phases = [Phase("stage 0: base", "base", base, stages.steps[0], tokens, mask,
+  phases = [Phase("stage 0: base", "base", base, stages.steps[0], roles["base"].tokens, mask,
                   steps_set_by=set_by)]
   for i, targets in enumerate(stages.targets, 1):
-    phases += _probe_phases(f"stage {i}: ", targets, rule, schedule, tokens,
-                            _eval_tokens(trainer, tokens), mask, stages.steps[i], set_by)
-    phases.append(Phase(f"stage {i}: continue the winner", "continue",
-                        _costliest(targets, mask), stages.steps[i] - schedule.probe_steps,
-                        tokens, mask, steps_set_by=set_by))
+    phases += _stage_phases(f"stage {i}: ", targets, rule, schedule, roles, mask,
+                            stages.steps[i], set_by)
   return phases, overrides
 
 
@@ -275,10 +305,8 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
     raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(registry.EXPERIMENTS)}")
   base = TransformerConfig()
   data = data or LanguageModelingData()
-  trainer = arguments(Trainer)
-  check_trainer(trainer, replicas, base, data)
-  tokens = trainer["global_batch_size"] * base.max_len
-  phases, overrides = PLANNERS[kind](trainer, tokens, mask_probability_of(base, data), base)
+  roles = {scope: _role(scope, replicas, base, data) for scope in ROLE_SCOPES}
+  phases, overrides = PLANNERS[kind](roles, mask_probability_of(base, data), base)
   set_by = list(dict.fromkeys(p.steps_set_by for p in phases if p.steps_set_by))
   if set_by:  # The experiment builds its Trainers with their steps and names.
     overrides[("Trainer", "train_steps")] = " and ".join(set_by)
@@ -288,7 +316,7 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
       raise ValueError(f"{phase.name}: {phase.steps} steps; expected >= 0")
   make_optimizer()  # What every base Trainer calls (cheap: no variables); gin records it.
   experiment = registry.EXPERIMENTS[kind].__name__
-  return Plan(kind=kind, phases=phases, trainer=trainer, overrides=overrides,
+  return Plan(kind=kind, phases=phases, trainer=roles[""].settings, overrides=overrides,
               calls=MAIN_CALLS + ("run_experiment", experiment, "Trainer")
               # Growth runs read base_model.source where the base is restored or trained.
               + (("base_model",) if kind != "train" else ()))

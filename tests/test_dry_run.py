@@ -38,31 +38,43 @@ CI_POOL = ["ci_pool/growth.Pool.name = 'ci'",
            "lag_experiment.pool = @ci_pool/growth.Pool()"]
 
 
-@pytest.mark.parametrize("rule", ["lag", "successive_halving", "race"])
-def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
+# The quickstart's race: a probe budget (36% of the stage) that stops it after its first look.
+RACE_BUDGET = ["SelectorRule.probe_budget_share = 0.36", "lag_experiment.continue_steps = 40"]
+
+
+@pytest.mark.parametrize("rule, extra", [("lag", []), ("successive_halving", []), ("race", []),
+                                         ("race", RACE_BUDGET)], ids=["lag", "halving", "race",
+                                                                      "race_budget"])
+def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
   """The plan --dry_run prints is what the run records: base, every probe's training, the
-  evaluations the decision read, the continuation (a race's plan is its worst case)."""
+  evaluations the decision read, the continuation. A race's plan is its costliest end
+  (lag_tf.lag.probe_cost.stage_charge): the run spends at most that, and with the quickstart's
+  probe budget the plan is within 10% of the run."""
   from lag_fixtures import parse_lag_config, strategy
   from lag_tf.experiments.lag import lag_experiment
   parse_lag_config(data_dir, [f"SelectorRule.rule = '{rule}'", "SelectorRule.race_segment_steps = 2",
                               "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"]
-                   + CI_POOL)
+                   + CI_POOL + extra)
   planned = plan_lib.build_plan(replicas=1)
   by_role = {}
   for phase in planned.phases:
     by_role[phase.role] = by_role.get(phase.role, 0.0) + phase.flops
   progress.begin_run(planned.training_flops)
   recorded = lag_experiment(strategy(), str(tmp_path))["flops"]
-  # The run's progress ends at 100%: a race's losers forgo the probe steps they did not train.
+  # The run's progress ends at 100%: what the plan charged a race beyond what it trained is
+  # forgone.
   assert progress.RUN.done_fraction() == 1.0
   assert progress.RUN.done_flops == pytest.approx(progress.RUN.planned_flops, rel=1e-9)
-  if rule == "race":
-    assert progress.RUN.planned_flops < planned.training_flops
   assert recorded["base"] == pytest.approx(by_role["base"], rel=1e-9)
   assert recorded["decision evals"] > 0
-  if rule == "race":  # Nobody leaves in the plan's worst case.
-    assert recorded["probes"] <= by_role["probe"] * (1 + 1e-9)
+  if rule == "race":
+    assert recorded["total"] <= planned.total_flops * (1 + 1e-9)
     assert recorded["decision evals"] <= by_role["decision evals"] * (1 + 1e-9)
+  if extra:  # The budget bounds the plan: within 10% of the run.
+    assert planned.total_flops <= 1.10 * recorded["total"]
+    assert "within its budget" in planned.phases[1].name
+  elif rule == "race":
+    assert progress.RUN.planned_flops < planned.training_flops  # It stopped early.
   else:
     assert recorded["probes"] == pytest.approx(by_role["probe"], rel=1e-9)
     assert recorded["decision evals"] == pytest.approx(by_role["decision evals"], rel=1e-9)
@@ -106,6 +118,19 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, data_dir, capsys, 
                "memory per replica (batch 32): training step ~", "a replica has"):
     assert text in out, text
   assert not (tmp_path / "run").exists() and "warning" not in err
+
+
+def test_the_quickstarts_race_is_priced_at_its_first_look():
+  """docs/usage.md's figures: the quickstart's probe budget allows the race its first look only,
+  so the plan is the run's cost (14.74 TFLOPs measured, its 677-step scratch baseline
+  included; test_a_real_lag_runs_flops_equal_its_plan checks plan >= run on a tiny one)."""
+  config_io.parse(["experiments/lag_quickstart.gin"], [])
+  planned = plan_lib.build_plan(replicas=1)
+  probes = [p for p in planned.phases if p.role == "probe"]
+  assert len(probes) == 10 and {p.steps for p in probes} == {10}
+  assert "within its budget" in probes[0].name
+  assert _one(planned, "baseline").steps == 677
+  assert plan_lib.flops_text(planned.total_flops) == "14.73 TFLOPs"
 
 
 def test_a_binding_the_experiment_overrides_is_warned_and_strict_refuses(tmp_path, data_dir,

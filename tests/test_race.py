@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget,
-                                 probe_cost_bound, probe_evals_bound, race_look, race_segments,
-                                 select)
+from lag_tf.lag.probe_cost import (StageCharge, check_probe_budget, probe_cost_bound,
+                                   probe_evals_bound, stage_charge)
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.selector import ProbeResult, SelectorRule, race_look, race_segments, select
 
 
 def _result(name, losses, noise=0.01, seed=0, failed=None, batches=8):
@@ -84,6 +85,25 @@ def test_worst_case_cost_and_evaluations():
   assert probe_evals_bound(halving, 20, [0, 20], 4) == 4 * 2 + 2 * 1
   assert probe_cost_bound(halving, 20, [0, 20], 4, 3.0, 1.0) == (4 * 10 + 2 * 10) * 3.0 + 10
   assert probe_cost_bound(RULE, 20, [0, 20], 4, 3.0, 1.0) == 4 * 20 * 3.0 + 20
+
+
+def test_a_plan_charges_a_race_its_costliest_end_within_its_budget():
+  """stage_charge: every candidate to k without a budget; with one, the look whose
+  min(everyone to it, budget) + the winner's rest costs most (the quickstart's shape: 10
+  candidates, k=30, looks at 10, 15, 20, 25, 30; one step and one evaluation cost 1)."""
+  schedule = ProbeSchedule(probe_steps=30, eval_steps=(0,), rewarmup_steps=10)
+  full = stage_charge(RULE, schedule, 10, 430, 1.0, 1.0, None)
+  assert full == StageCharge(stop_step=30, candidate_steps=300, evals=60, continue_steps=400)
+  # Look 15 costs 150 steps + 30 evals > 154.8: its charge is the budget (124 steps + 30
+  # evals), plus 415 steps of the winner; look 20 (114 + 40 + 410) costs less, look 25 cannot
+  # be reached (104 steps < everyone to 10, then the winner alone to 25).
+  capped = stage_charge(RULE, schedule, 10, 430, 1.0, 1.0, 0.36 * 430)
+  assert capped == StageCharge(stop_step=15, candidate_steps=124, evals=30, continue_steps=415)
+  assert capped.training_flops(1.0) + capped.evals < full.training_flops(1.0) + full.evals
+  # Other rules never stop early: their charge is the run's.
+  lag = SelectorRule(rule="lag")
+  assert stage_charge(lag, schedule, 10, 430, 1.0, 1.0, 0.36 * 430) == StageCharge(
+      30, 300, 20, 400)
 
 
 def test_budget_refusal_names_the_share():

@@ -26,9 +26,10 @@ from lag_tf.lag.compute import compute_by_phase, compute_text
 from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, gradual_stages
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.probe_cost import probe_budget
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
-                              probe_budget, summary_table)
+                              summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.records import config_hash
 from lag_tf.training import progress

@@ -21,7 +21,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import gin
 
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
-from lag_tf.lag.selector import SelectorRule, probe_evals_bound
+from lag_tf.lag.probe_cost import probe_evals_bound
+from lag_tf.lag.selector import SelectorRule
 from lag_tf.models.config import TransformerConfig
 from lag_tf.models.flops import flops_per_token, forward_share
 

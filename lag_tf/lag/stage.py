@@ -15,11 +15,11 @@ from lag_tf import model_dir_store as store
 from lag_tf.growth import Pool
 from lag_tf.lag.probe import CandidateTrainers
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.selector import (ProbeResult, SelectorRule, check_probe_budget, halving_rungs,
-                                 halving_survivors, probe_cost_bound, race_look, race_segments,
-                                 select)
+from lag_tf.lag.probe_cost import probe_budget, stage_charge, step_and_eval_flops
+from lag_tf.lag.selector import (ProbeResult, SelectorRule, halving_rungs, halving_survivors,
+                                 race_look, race_segments, select)
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import flops_per_token, forward_flops_per_token, forward_share
+from lag_tf.models.flops import forward_share
 from lag_tf.records import CandidateOutcome, DecisionRecord
 from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
@@ -40,14 +40,13 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
                  record.winner)
     for name, outcome in record.candidates.items():  # Probes done: the run's progress.
       progress.RUN.hold(store.candidate_dir(stage_dir, name), outcome.probe_flops)
-    _forgo_unprobed(record)
+    _forgo_uncharged(record, rule, targets, trainers)
     return record
   point, schedule = trainers.point, trainers.schedule
   steps_after_growth = trainers.steps_after_growth
   names = list(pool.names)
   directories = {n: store.candidate_dir(stage_dir, n) for n in names}
-  budget = probe_budget(rule, schedule, targets, steps_after_growth, point.tokens_per_step,
-                        point.eval_tokens, point.mask_probability, where=f"stage {stage}")
+  budget = _budget(rule, targets, trainers, stage)
   results: Dict[str, ProbeResult] = {}
   race: Dict[str, object] = {}
   tokens = {"per_step": point.tokens_per_step}
@@ -78,20 +77,35 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   if chief:
     store.commit_decision(model_dir, record)
   logging.info("Stage %d: committed %s (rule %s).", stage, decision.winner, rule.rule)
-  _forgo_unprobed(record)
+  _forgo_uncharged(record, rule, targets, trainers)
   return record
 
 
-def _forgo_unprobed(record: DecisionRecord) -> None:
-  """The plan counts a race at its worst case, every candidate to the full probe; the probe
-  steps its losers did not train (they left the race, or it stopped early) leave the run's
-  progress plan. The winner's are the start of its continuation, trained either way."""
+def _budget(rule: SelectorRule, targets: Dict[str, TransformerConfig],
+            trainers: CandidateTrainers, stage: int) -> Optional[float]:
+  point = trainers.point
+  return probe_budget(rule, trainers.schedule, targets, trainers.steps_after_growth,
+                      point.tokens_per_step, point.eval_tokens, point.mask_probability,
+                      where=f"stage {stage}")
+
+
+def _forgo_uncharged(record: DecisionRecord, rule: SelectorRule,
+                     targets: Dict[str, TransformerConfig], trainers: CandidateTrainers) -> None:
+  """The plan charges a race its costliest end (probe_cost.stage_charge); the training it
+  charged beyond what this stage trains (candidates left the race, or it stopped at another
+  look) leaves the run's progress plan, so the run ends at 100%."""
   if not record.race:
     return
-  progress.RUN.forgo(sum(
-      max(record.probe_steps - outcome.probe_steps_trained, 0) * record.tokens_per_step
-      * outcome.flops_per_token
-      for name, outcome in record.candidates.items() if name != record.winner))
+  point = trainers.point
+  per_step, per_eval = step_and_eval_flops(targets, point.tokens_per_step, point.eval_tokens,
+                                           point.mask_probability)
+  charge = stage_charge(rule, trainers.schedule, len(targets), trainers.steps_after_growth,
+                        per_step, per_eval, _budget(rule, targets, trainers, record.stage))
+  winner = record.candidates[record.winner]
+  trained = (sum(c.probe_flops for c in record.candidates.values())
+             + (trainers.steps_after_growth - winner.probe_steps_trained)
+             * record.tokens_per_step * winner.flops_per_token)
+  progress.RUN.forgo(charge.training_flops(per_step) - trained)
 
 
 def probe_flops(result: ProbeResult, tokens_per_step: int):
@@ -99,30 +113,6 @@ def probe_flops(result: ProbeResult, tokens_per_step: int):
   FLOPs per token (models/flops; an evaluation is a forward pass, a third)."""
   train = result.steps_trained * tokens_per_step * result.flops_per_token
   return train, result.evals * result.eval_tokens * forward_share(result.flops_per_token)
-
-
-def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
-                 targets: Dict[str, TransformerConfig], steps_after_growth: int,
-                 tokens_per_step: int, eval_tokens: int, mask_probability: Optional[float],
-                 where: str) -> Optional[float]:
-  """SelectorRule.probe_budget_share of the stage's training FLOPs after growth (None: no
-  budget); ValueError when the rule's probes cannot fit it (selector.check_probe_budget).
-  mask_probability: the run's (models/flops.flops_per_token)."""
-  if rule.probe_budget_share <= 0:
-    return None
-  if tokens_per_step <= 0 or eval_tokens <= 0:
-    raise ValueError(f"{where}: SelectorRule.probe_budget_share needs the growth point's "
-                     "tokens per step and per evaluation (GrowthPoint.from_trainer records them)")
-  largest = max(targets.values(), key=lambda c: flops_per_token(c, mask_probability))
-  per_step = tokens_per_step * flops_per_token(largest, mask_probability)
-  per_eval = eval_tokens * forward_flops_per_token(largest, mask_probability)
-  stage_flops = steps_after_growth * per_step
-  worst = probe_cost_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
-                           len(targets), per_step, per_eval, schedule.rewarmup_steps)
-  first_look = race_segments(rule, schedule.probe_steps, schedule.rewarmup_steps)[0]
-  first = (first_look * per_step + 2 * per_eval) * len(targets)
-  check_probe_budget(rule, worst, stage_flops, first, where)
-  return rule.probe_budget_share * stage_flops
 
 
 def _race(stage: int, names, rule: SelectorRule, schedule: ProbeSchedule,
