@@ -6,7 +6,7 @@ silently ignored, and so is a binding for a configurable the experiment never ca
 bindings under a scope the run never enters are definitions it does not select (a pool file
 declares every candidate; a run uses some) and are not reported. `record`
 notes where every binding was written (file and line) while gin parses; `unused` compares them
-with gin's operative config after the plan was built (lag_tf.plan) plus what the plan says the
+with gin's operative config (gin_registry.operative_parameters) after the plan was built (lag_tf.plan) plus what the plan says the
 run calls and overrides.
 """
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Dict, Iterable, List, Tuple
+from typing import Iterable, List
 
-import gin
 from gin import config_parser
 
+from lag_tf import gin_registry
 from lag_tf.plan import ANY_PARAMETER, Plan
 
 
@@ -60,20 +60,6 @@ def record(into: List[Binding]):
     config_parser.ConfigParser.parse_statement = original
 
 
-def _configurable(selector: str):
-  return gin.config._REGISTRY.get_match(selector)  # pylint: disable=protected-access
-
-
-def _operative() -> Dict[Tuple[str, str], set]:
-  """(scope, configurable name) -> parameters gin supplied in at least one call so far."""
-  used = {}
-  for (scope, selector), values in gin.config._OPERATIVE_CONFIG.items():  # pylint: disable=protected-access
-    configurable = _configurable(selector)
-    if configurable is not None:
-      used.setdefault((scope, configurable.name), set()).update(values)
-  return used
-
-
 def _in_scope(binding_scope: str, call_scope: str) -> bool:
   return set(filter(None, binding_scope.split("/"))) <= set(call_scope.split("/"))
 
@@ -84,11 +70,11 @@ def _scope_entered(scope: str, used) -> bool:
 
 def unused(bindings: Iterable[Binding], plan: Plan) -> List[str]:
   """One warning per binding without effect in this run: what it is, where, and why."""
-  used = _operative()
+  used = gin_registry.operative_parameters()
   calls = {name for name in plan.calls}
   warnings, seen = [], set()
   for binding in reversed(list(bindings)):  # The last binding of a parameter is the one used.
-    configurable = _configurable(binding.selector)
+    configurable = gin_registry.match(binding.selector)
     if configurable is None or (binding.scope, configurable.name, binding.parameter) in seen:
       continue
     seen.add((binding.scope, configurable.name, binding.parameter))

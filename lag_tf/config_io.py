@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import difflib
 import logging
-import inspect
 import importlib.util  # noqa: F401  gin reads files through importlib.util without importing it.
 import os
 import re
 import socket
-from typing import Iterable, List, Sequence
+from typing import Iterable, Sequence
 
 import gin
 import tensorflow as tf
 
 from lag_tf import atomic_file
+from lag_tf import gin_registry
 from lag_tf import model_dir_store as store
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
@@ -52,42 +52,22 @@ def resolve_gin_file(path: str, search_paths: Sequence[str]) -> str:
                     f"{', '.join(search_paths)})")
 
 
-def _known_names() -> List[str]:
-  names = []
-  for key, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
-    names.append(configurable.name)
-    names.append(".".join(part for part in key if part))
-  return sorted(set(names))
-
-
 def _explain(error: Exception) -> str:
   message = one_line(str(error))
   match = re.search(r"No configurable matching '([^']+)'", message)
   if match:
-    close = difflib.get_close_matches(match.group(1), _known_names(), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(match.group(1), gin_registry.known_names(), n=1,
+                                      cutoff=0.5)
     if close:
       message += f" (did you mean '{close[0]}'?)"
   match = re.search(r"Configurable '([^']+)' doesn't have a parameter named '([^']+)'", message)
   if match:
-    close = difflib.get_close_matches(match.group(2), _parameters(match.group(1)), n=1,
+    found = gin_registry.match(match.group(1))
+    close = difflib.get_close_matches(match.group(2), found.parameters() if found else [], n=1,
                                       cutoff=0.5)
     if close:
       message += f" (did you mean '{match.group(1)}.{close[0]}'?)"
   return message
-
-
-def _parameters(configurable_name: str) -> List[str]:
-  """The parameter names of a registered configurable (for typo suggestions)."""
-  names = []
-  for _, configurable in gin.config._REGISTRY.items():  # pylint: disable=protected-access
-    if configurable_name in (configurable.name, configurable.selector):
-      target = configurable.wrapped
-      try:
-        target = target.__init__ if inspect.isclass(target) else target
-        names += [n for n in inspect.signature(target).parameters if n != "self"]
-      except (TypeError, ValueError):
-        pass
-  return names
 
 
 def _quiet_gin_resource_lookup(record: logging.LogRecord) -> bool:

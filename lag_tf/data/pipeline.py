@@ -29,6 +29,7 @@ import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from lag_tf import gin_registry
 from lag_tf.data import objectives
 from lag_tf.data import packing
 from lag_tf.data import sharding
@@ -45,7 +46,7 @@ def _check_positive_int(name: str, value) -> None:
     raise ValueError(f'{name} must be a positive int, got {value!r}')
 
 
-@gin.configurable
+@gin_registry.configurable
 class LanguageModelingData:
   """Packed language-modeling batches (MLM or causal) from a tfds text dataset."""
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import abc
 import hashlib
 
-import gin
 import numpy as np
 import tensorflow as tf
+
+from lag_tf import gin_registry
 
 
 class Tokenizer(abc.ABC):
@@ -168,7 +169,7 @@ class SentencePieceTokenizer(Tokenizer):
     return tf.RaggedTensor.from_row_lengths(flat, lengths, validate=False)
 
 
-@gin.configurable
+@gin_registry.configurable
 def make_tokenizer(kind: str = 'byte', spm_model_path: str | None = None) -> Tokenizer:
   """The tokenizer named by `kind`: 'byte' or 'sentencepiece' (needs spm_model_path)."""
   if kind == 'byte':

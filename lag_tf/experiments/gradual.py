@@ -17,6 +17,7 @@ from __future__ import annotations
 import gin
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
@@ -36,7 +37,7 @@ from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
 
-@gin.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir"])
 def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
                        stages: StageSchedule = None, template: StagePoolTemplate = None,
                        schedule: ProbeSchedule = None, rule: SelectorRule = None,

@@ -10,6 +10,7 @@ import gin
 import numpy as np
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, apply_candidate, validate_pool
@@ -28,7 +29,7 @@ def grown_targets(pool: Pool, candidate: str, base_config: TransformerConfig) ->
   return validate_pool(pool, base_config)
 
 
-@gin.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir"])
 def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                     candidate: str = gin.REQUIRED, base_steps: int = gin.REQUIRED,
                     growth_seed: int = 0) -> dict:

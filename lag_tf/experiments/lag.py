@@ -15,6 +15,7 @@ import os
 import gin
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import summary as summary_lib
@@ -34,7 +35,7 @@ from lag_tf.records import config_hash
 from lag_tf.training.trainer import Trainer
 
 
-@gin.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir"])
 def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                    base_steps: int = gin.REQUIRED, continue_steps: int = 0,
                    schedule: ProbeSchedule = None, rule: SelectorRule = None,

@@ -10,6 +10,7 @@ from typing import Callable, Dict
 
 import gin
 
+from lag_tf import gin_registry
 from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.lag import lag_experiment
@@ -25,7 +26,7 @@ EXPERIMENTS: Dict[str, Callable] = {
 }
 
 
-@gin.configurable
+@gin_registry.configurable
 def run_experiment(strategy, model_dir: str, kind: str = "train") -> dict:
   if kind not in EXPERIMENTS:
     raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(EXPERIMENTS)}")

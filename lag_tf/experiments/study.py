@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, pool_targets
@@ -85,7 +86,7 @@ def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> N
     time.sleep(5)
 
 
-@gin.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir"])
 def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                      base_steps: int = gin.REQUIRED, total_steps: int = gin.REQUIRED,
                      seeds: Sequence[int] = (0,), dense_every: int = 5, dense_until: int = 50,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gin
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
@@ -12,7 +12,7 @@ from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.training.trainer import Trainer
 
 
-@gin.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir"])
 def train_experiment(strategy, model_dir: str) -> dict:
   """Trains `TransformerConfig()` on `LanguageModelingData()` with `Trainer` (all from gin)."""
   config = TransformerConfig()

@@ -20,9 +20,9 @@ import dataclasses
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-import gin
 import numpy as np
 
+from lag_tf import gin_registry
 from lag_tf.growth import depth as _depth  # noqa: F401  Registers the depth operators.
 from lag_tf.growth import fusion as _fusion  # noqa: F401  Registers deep_fusion.
 from lag_tf.growth import width as _width  # noqa: F401  Registers the width operators.
@@ -38,7 +38,7 @@ def _error(name, message) -> ValueError:
   return ValueError(f"growth candidate {name!r}: {message}")
 
 
-@gin.configurable(module="lag_tf.growth")
+@gin_registry.configurable(module="lag_tf.growth")
 @dataclasses.dataclass(frozen=True)
 class Candidate:
   """One growth strategy.
@@ -115,7 +115,7 @@ class Candidate:
     return dict(dataclasses.asdict(self), function_preserving=self.function_preserving)
 
 
-@gin.configurable(module="lag_tf.growth")
+@gin_registry.configurable(module="lag_tf.growth")
 @dataclasses.dataclass(frozen=True)
 class Pool:
   """The candidates LAG probes, in order."""

@@ -14,8 +14,7 @@ import dataclasses
 import inspect
 from typing import Callable, Dict, Tuple
 
-import gin
-
+from lag_tf import gin_registry
 from lag_tf.models.config import MODEL_KINDS, TransformerConfig
 
 STAGES = ("depth", "width")
@@ -71,7 +70,7 @@ def growth_operator(stage: str, function_preserving: bool,
     fn.growth_operator = spec
     fn.function_preserving = spec.function_preserving
     if register_with_gin:
-      gin.register(fn, module="lag_tf.growth")
+      gin_registry.register(fn, module="lag_tf.growth")
     return fn
 
   return register

@@ -16,10 +16,10 @@ import dataclasses
 import os
 from typing import Optional
 
-import gin
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf.growth.state import ModelState
 from lag_tf.models.config import TransformerConfig
 
@@ -27,7 +27,7 @@ from lag_tf.models.config import TransformerConfig
 RUNTIME_FIELDS = ("fused_kernels", "dtype_policy", "dropout")
 
 
-@gin.configurable
+@gin_registry.configurable
 def base_model(source: Optional[str] = None) -> Optional[str]:
   """source: a `.keras` file exported by lag_tf or a keras-hub preset directory; None trains
   the base model as usual."""

@@ -20,6 +20,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import gin
 
+from lag_tf import gin_registry
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
 from lag_tf.lag.probe_cost import probe_evals_bound
 from lag_tf.lag.selector import SelectorRule
@@ -38,7 +39,7 @@ RULES = {"lag_gradual": "lag", "race_gradual": "race", "init_loss_gradual": "ini
 LAG_METHODS = ("lag_gradual", "race_gradual", "init_loss_gradual", "lag_once")
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class SpeedupSuite:
   """One comparison suite (declared in gin/experiments/speedup_*.gin).

@@ -16,8 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Tuple
 
-import gin
-
+from lag_tf import gin_registry
 from lag_tf.growth import Candidate, Pool, pool_targets
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
@@ -33,7 +32,7 @@ MODE_TEMPLATES = {
     "midas": {"positions": ("middle",), "zero_layers": False, "noisy_copy_scale": 0.0}}
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class StageSchedule:
   """stage_layers: depth of each stage; stage 0 is the base model (e.g. (2, 4, 6, 8)).
@@ -83,7 +82,7 @@ class StageSchedule:
     return starts
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class StagePoolTemplate:
   """positions: where the copied g-layer block is taken from ('top', 'middle', 'bottom'); the

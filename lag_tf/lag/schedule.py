@@ -6,12 +6,11 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Tuple
 
-import gin
-
+from lag_tf import gin_registry
 from lag_tf.training.schedules import WarmupDecaySchedule
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class ProbeSchedule:
   """probe_steps: k, the probe length after growth.

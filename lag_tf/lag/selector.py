@@ -29,8 +29,9 @@ import dataclasses
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-import gin
 import numpy as np
+
+from lag_tf import gin_registry
 
 RULES = ("init_loss", "lag", "successive_halving", "race")
 # Why a race stopped (DecisionRecord.race["stopped"]).
@@ -74,7 +75,7 @@ class Decision:
     return dataclasses.asdict(self)
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class SelectorRule:
   """rule: one of RULES. average_last: m, the number of last evals averaged by 'lag'.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Optional
 
-import gin
+from lag_tf import gin_registry
 
 MODEL_KINDS = ("encoder", "decoder")
 # "gelu" is the exact (erf) GELU; "gelu_tanh" its tanh approximation (GPT-2's).
@@ -17,7 +17,7 @@ ACTIVATIONS = ("gelu", "gelu_tanh", "relu", "silu")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
-@gin.configurable
+@gin_registry.configurable
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
   """Shape and options of a pre-LayerNorm Transformer.

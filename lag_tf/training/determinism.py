@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-import gin
 import keras
 import tensorflow as tf
 
+from lag_tf import gin_registry
 
-@gin.configurable
+
+@gin_registry.configurable
 def configure_determinism(enabled: bool = False, seed: int = 0) -> Optional[str]:
   """Called by the binary after the strategy is made; returns what it set, for the binary to
   log once the run's input is checked (None when off)."""

@@ -26,8 +26,7 @@ import dataclasses
 import os
 from typing import Dict, Optional, Tuple
 
-import gin
-
+from lag_tf import gin_registry
 from lag_tf.models.config import TransformerConfig
 from lag_tf.models.transformer import count_parameters
 from lag_tf.training.losses import prediction_capacity
@@ -175,7 +174,7 @@ def replica_memory(strategy) -> Tuple[Optional[int], str]:
   return None, f"{kind} memory not reported by TensorFlow"
 
 
-@gin.configurable(allowlist=["enabled"])
+@gin_registry.configurable(allowlist=["enabled"])
 def check_step_memory(config: TransformerConfig, global_batch_size: int, strategy,
                       mask_probability: Optional[float], enabled: bool = True) -> MemoryEstimate:
   """Raises StepMemoryError if a training step cannot fit in one replica's memory.

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 
-import gin
 import keras
 from keras import ops
+
+from lag_tf import gin_registry
 
 DECAYS = ("constant", "linear", "cosine", "inverse_sqrt", "wsd")
 
 
-@gin.configurable
+@gin_registry.configurable
 class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
   """peak * min(1, t / warmup_steps) * decay(t), with t = step - start_step.
 

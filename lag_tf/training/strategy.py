@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-import gin
 import tensorflow as tf
 
+from lag_tf import gin_registry
 from lag_tf import console
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 
-@gin.configurable
+@gin_registry.configurable
 def configure_devices(logical_cpu_devices: int = 0) -> None:
   """Splits the first CPU into `logical_cpu_devices` logical devices (0 leaves it alone)."""
   if logical_cpu_devices <= 0:
@@ -34,7 +34,7 @@ def configure_devices(logical_cpu_devices: int = 0) -> None:
           f"initialized: {error}") from None
 
 
-@gin.configurable
+@gin_registry.configurable
 def make_strategy(name: str = "default", tpu_address: Optional[str] = None,
                   device: Optional[str] = None) -> tf.distribute.Strategy:
   """Returns the strategy called `name`.

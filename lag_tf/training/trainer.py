@@ -22,11 +22,11 @@ import tempfile
 import time
 from typing import Callable, Optional
 
-import gin
 import keras
 import tensorflow as tf
 from absl import logging
 
+from lag_tf import gin_registry
 from lag_tf import model_dir_store as store
 from lag_tf.growth.state import ModelState
 from lag_tf.models import TransformerConfig, build_transformer
@@ -46,7 +46,7 @@ class DivergenceError(RuntimeError):
   """The training loss became NaN or Inf."""
 
 
-@gin.configurable
+@gin_registry.configurable
 def make_optimizer(learning_rate=None, weight_decay: float = 0.01, beta_1: float = 0.9,
                    beta_2: float = 0.999, epsilon: float = 1e-6,
                    bias_correction: str = "per_parameter") -> keras.optimizers.AdamW:
@@ -84,7 +84,7 @@ def _engine_value(name: str, doc: str) -> property:
   return property(lambda trainer: getattr(trainer.engine, name), doc=doc)
 
 
-@gin.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
+@gin_registry.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
                             "loss_fn", "engine"])
 class Trainer:
   """Trains one model in `model_dir` (checkpoints under `model_dir/ckpt`).
