@@ -101,12 +101,18 @@ def difference_reading(low: float, high: float) -> str:
 
 
 def _speedup_cell(value, parenthesized: bool = False) -> str:
-  """`1.33x [1.24, 1.42]: paid`, or `... (paid)`; a bound says so."""
+  """`1.33x [1.24, 1.42]: paid`, or `... (paid)`; a bound is printed alone (`>2.00x, a
+  bound: paid`): an interval on a bound would claim a precision it does not have."""
   text, low, high = value
-  bound = " (a bound)" if text[:1] in (">", "≤") else ""
-  reading = speedup_reading(low, high)
-  return (f"{text.replace(' ', '')}x [{low:.2f}, {high:.2f}]{bound}"
-          + (f" ({reading})" if parenthesized else f": {reading}"))
+  if text[:1] in (">", "≤"):
+    number = float(text.lstrip("≤> "))
+    reading = ("paid" if text[0] == ">" and number >= 1 else
+               "did not pay" if text[0] == "≤" and number <= 1 else "undecided by the bound")
+    cell = f"{text.replace(' ', '')}x, a bound"
+  else:
+    reading = speedup_reading(low, high)
+    cell = f"{text.replace(' ', '')}x [{low:.2f}, {high:.2f}]"
+  return cell + (f" ({reading})" if parenthesized else f": {reading}")
 
 
 def _difference_cell(value) -> str:
@@ -226,13 +232,17 @@ HOW_TO_READ = """\
   from scratch. A method is charged every candidate's probe and every evaluation its decisions
   read (a forward pass, a third of a training step's count); periodic logging evaluations are
   charged to no method.
-- **Two questions.** *Fixed size* (the growth literature's): the FLOPs the target depth,
-  trained from scratch and fully annealed, needs to reach the method's final loss, over the
-  method's FLOPs. *Any size* (the sceptic's): the same against the lower envelope of every
-  depth's annealed runs (the scratch frontier). Above 1: growth saved compute.
-- **Bounds are bounds.** `>` and `≤` mark a loss outside the frontier's measured budgets: the
-  value is a bound, never an extrapolation, and its interval is the one of the values as
-  measured.
+- **Two questions.** *Fixed size* (the growth literature's): the FLOPs scratch training of
+  the target depth needs to reach the method's final loss, over the FLOPs at which the method
+  reached it. *Any size* (the sceptic's): the same against scratch training of every depth.
+  Above 1: growth saved compute.
+- **The frontier is an envelope.** Scratch's FLOPs for a loss are read from the lower envelope
+  of every evaluation of every scratch run (every budget; a longer run's evaluations before its
+  end count too), interpolated in log FLOPs between the envelope's points: monotone, and a
+  scratch run on it reads exactly 1.00. The suite's own `scratch` run (one budget, one
+  schedule) can lie above it: its fixed-size figure below 1.00 measures how far.
+- **Bounds are bounds.** `>` and `≤` mark a loss outside the frontier's measured range: the
+  value is a bound, never an extrapolation, printed without an interval.
 - **Intervals.** Final losses: means over seeds with 95% Student-t intervals; speedups:
   geometric means with t-intervals on their logs; differences between methods are paired over
   seeds. An interval that holds 1 (a speedup) or 0 (a difference) is read as *within noise*.

@@ -22,7 +22,7 @@ COMMAND = re.compile(r"python benchmarks/([a-z_]+)\.py[^`\n]*")
 
 # Run exactly as documented below (about 20-25 s each).
 RUN_HERE = {
-    "python benchmarks/growth_cost.py --only stack --no_moments --repeats 5":
+    "python benchmarks/growth_cost.py --only stack --no_moments --repeats 2":
         r"growth_cost_ratio=\d+\.\d+",
     "python benchmarks/memory_estimate.py --configs=encoder-512 --jit=false":
         r"\| encoder-512 \| false \| .* \| \d+\.\d+ \|",

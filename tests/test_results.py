@@ -207,12 +207,11 @@ def test_a_shared_frontier_dir_adds_only_the_suites_own_grid_and_seeds(tmp_path)
   frontier = committed_runs(DECODER, frontier=True)
   for seed in scratch:
     assert sum(map(len, every[seed].values())) == len(frontier) + 1  # With the 4-layer scratch.
-    assert mine[seed] == {1: [(frontier["frontier_L1_s1078"][seed].total_flops,
-                               frontier["frontier_L1_s1078"][seed].curve.final_loss)],
-                          4: sorted([(frontier["frontier_L4_s900"][seed].total_flops,
-                                      frontier["frontier_L4_s900"][seed].curve.final_loss),
-                                     (scratch[seed].total_flops,
-                                      scratch[seed].curve.final_loss)])}
+    def points(run):  # Every evaluation of the run: the frontier is their envelope.
+      return list(zip(run.curve.flops, run.curve.losses))
+    assert mine[seed] == {1: [points(frontier["frontier_L1_s1078"][seed])],
+                          4: sorted([points(frontier["frontier_L4_s900"][seed]),
+                                     points(scratch[seed])], key=lambda curve: curve[-1])}
   assert len(scratch) == 5
   two_seeds = Scope(frontier_grid=grid.frontier_grid, seeds=(0, 1))
   scratch_of_two = read_suite(str(tmp_path / "none"), DECODER, scope=two_seeds)["scratch"]

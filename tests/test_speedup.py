@@ -335,7 +335,8 @@ def test_seeds_come_from_the_suite_then_the_next_integers():
 
 # ---- the scratch frontier ----------------------------------------------------------------------
 
-from lag_tf.analysis.speedup import (AT_MOST, EXACT, MORE_THAN, Bounded, flops_for_loss,  # noqa: E402
+from lag_tf.analysis.speedup import (AT_MOST, EXACT, MORE_THAN, Bounded, envelope,  # noqa: E402
+                                     envelope_flops, envelope_loss, flops_for_loss,
                                      frontier_flops, frontier_speedup, geometric_mean_ci)
 
 
@@ -348,32 +349,62 @@ def test_a_depths_flops_for_a_loss_interpolate_in_log_flops_and_bound_outside():
   assert flops_for_loss(points, 1.6) == Bounded(16e12, MORE_THAN)  # Never reached.
 
 
-def test_the_any_size_frontier_is_the_lower_envelope_and_says_when_it_is_a_bound():
+def test_the_frontier_is_the_envelope_of_every_point_and_says_when_it_is_a_bound():
+  """Every evaluation of every scratch run counts: a longer run read before its end beats an
+  annealed shorter one at its own FLOPs (what the committed decoder frontier shows), so the
+  frontier is the envelope, interpolated in log FLOPs between its points."""
+  annealed = [(1e12, 2.0), (4e12, 1.8)]          # Two annealed runs' final points.
+  longer = [(1e12, 1.95), (2e12, 1.9), (8e12, 1.6)]  # A longer run's evaluations.
+  assert envelope(annealed + longer) == [(1e12, 1.95), (2e12, 1.9), (4e12, 1.8), (8e12, 1.6)]
+  # 1.85: halfway in loss between 2e12 (1.9) and 4e12 (1.8) is halfway in log FLOPs.
+  assert envelope_flops(annealed + longer, 1.85).value == pytest.approx(8 ** 0.5 * 1e12)
+  assert envelope_flops(annealed + longer, 1.85).kind == EXACT
+  assert envelope_flops(annealed + longer, 1.8) == Bounded(4e12)           # A point: exact.
+  assert envelope_flops(annealed + longer, 2.5) == Bounded(1e12, AT_MOST)  # Below the range.
+  assert envelope_flops(annealed + longer, 1.5) == Bounded(8e12, MORE_THAN)
+  # 1.92: the envelope needs 2 ** 0.6 x 1e12; the annealed final points alone would have said
+  # 4 ** 0.4 x 1e12, more: a frontier above what scratch measured.
+  assert envelope_flops(annealed + longer, 1.92).value == pytest.approx(2 ** 0.6 * 1e12)
+  assert flops_for_loss(annealed, 1.92).value == pytest.approx(4 ** 0.4 * 1e12)
+  # A zero-FLOPs point (the untrained model) is no point of the envelope.
+  assert envelope([(0.0, 5.0)] + annealed) == annealed
+
+
+def test_the_any_size_frontier_is_the_envelope_of_every_depth():
   shallow = [(1e12, 1.9), (2e12, 1.7)]       # Cheap and good at small budgets.
   deep = [(1e12, 2.2), (4e12, 1.8), (8e12, 1.6)]
+  # Envelope: (1e12, 1.9), (2e12, 1.7), (8e12, 1.6); the deep 4e12 point is above it.
   assert frontier_flops({2: shallow, 4: deep}, 1.8).value == pytest.approx(2 ** 0.5 * 1e12)
-  assert frontier_flops({2: shallow, 4: deep}, 1.8).kind == EXACT
-  # 1.65: only the deep model gets there (6e12-ish), but the shallow one might with more than
-  # its largest budget (2e12), so the envelope is at most the deep model's FLOPs.
-  assert frontier_flops({2: shallow, 4: deep}, 1.65).kind == AT_MOST
-  assert frontier_flops({2: shallow, 4: deep}, 1.5) == Bounded(2e12, MORE_THAN)
+  assert frontier_flops({2: shallow, 4: deep}, 1.65).value == pytest.approx(4e12)
+  assert frontier_flops({2: shallow, 4: deep}, 1.5) == Bounded(8e12, MORE_THAN)
   # A method at 1.8 with 1e12 FLOPs: the frontier needs 1.41e12, a speedup of 1.41.
   assert frontier_speedup({2: shallow, 4: deep}, 1.8, 1e12).value == pytest.approx(2 ** 0.5)
 
 
-def test_the_plotted_envelope_is_the_best_loss_within_the_flops():
-  """frontier.png's envelope reads the frontier as frontier_flops does: past the shallow
-  depth's last budget it stays at the shallow model's loss, not the deep model's higher one."""
-  from lag_tf.analysis.frontier_plot import lower_envelope
+def test_a_scratch_run_against_its_own_frontier_is_one():
+  """By definition: the frontier reads a scratch run where the run itself reached its final
+  loss, also when its curve is not monotone (the encoder's stalled one, whose last evaluation is
+  above an earlier one, read 0.88 before)."""
+  from lag_tf.analysis.speedup import Curve, own_flops
+  for losses in ([5.0, 2.4, 2.1, 2.0], [5.0, 2.4, 2.05, 2.1, 2.08]):
+    curve = Curve(np.arange(len(losses)) * 1e12, losses)
+    points = list(zip(curve.flops, curve.losses))
+    assert frontier_speedup({4: points}, curve.final_loss, own_flops(curve)) == Bounded(1.0)
+  # The non-monotone one reached 2.08 between its evaluations at 1e12 (2.4) and 2e12 (2.05).
+  assert 1e12 < own_flops(curve) < 2e12
+
+
+def test_the_plotted_envelope_is_the_one_speedups_read():
   shallow = [(1e12, 1.9), (2e12, 1.7)]
   deep = [(1e12, 2.2), (4e12, 1.8), (8e12, 1.6)]
-  grid = np.array([1e12, 2 ** 0.5 * 1e12, 2e12, 4e12, 6e12, 8e12])
-  envelope = lower_envelope({2: shallow, 4: deep}, grid)
-  assert envelope[:3] == pytest.approx([1.9, 1.8, 1.7])
-  assert envelope[3] == pytest.approx(1.7)          # The deep model's 1.8 is above it.
-  assert 1.6 < envelope[4] < 1.7 and envelope[5] == pytest.approx(1.6)
-  assert frontier_flops({2: shallow, 4: deep}, 1.8).value == pytest.approx(grid[1])
-  assert list(envelope) == sorted(envelope, reverse=True)
+  grid = np.array([0.5e12, 1e12, 2 ** 0.5 * 1e12, 2e12, 4e12, 8e12, 16e12])
+  values = envelope_loss(shallow + deep, grid)
+  assert values[0] == np.inf                        # Before any point.
+  assert list(values[1:4]) == pytest.approx([1.9, 1.8, 1.7])
+  assert values[4] == pytest.approx(1.65)           # Between 2e12 (1.7) and 8e12 (1.6).
+  assert values[5] == pytest.approx(1.6) and values[6] == pytest.approx(1.6)
+  assert frontier_flops({2: shallow, 4: deep}, values[2]).value == pytest.approx(grid[2])
+  assert list(values) == sorted(values, reverse=True)
 
 
 def test_speedups_average_geometrically_and_bounds_stay_bounds():
@@ -412,8 +443,9 @@ def test_a_seed_whose_frontier_is_only_its_scratch_run_adds_no_frontier_speedup(
                      total_flops=1e12, budget_flops=1e12, wall_seconds=1.0, finished=True)
   scratch = {0: run("scratch", 0, 2.0), 1: run("scratch", 1, 2.0)}
   grown = {0: run("gradual_stacking", 0, 1.8), 1: run("gradual_stacking", 1, 1.8)}
-  frontier = {0: {4: [(0.5e12, 2.2), (1e12, 2.0), (2e12, 1.8)], 1: [(1e12, 1.7)]},
-              1: {4: [(1e12, 2.0)]}}  # Seed 1: the scratch run alone (no frontier runs yet).
+  # {seed: {depth: [each run's curve]}}; seed 1: the scratch run alone (no frontier runs yet).
+  frontier = {0: {4: [[(0.5e12, 2.2)], [(1e12, 2.0)], [(2e12, 1.8)]], 1: [[(1e12, 1.7)]]},
+              1: {4: [[(1e12, 2.0)]]}}
   stats = method_stats(grown, scratch, frontier, target_depth=4)
   assert stats["seeds"] == [0, 1] and len(stats["final"]) == 2
   # Seed 0 only: 2e12 FLOPs of the target for 1.8 over the method's 1e12.

@@ -1,7 +1,9 @@
 """The scratch frontier in one picture: each depth's fully annealed runs (final eval loss against
-training FLOPs, mean over seeds), their lower envelope (the any-size frontier: the best loss any
-depth reaches within the FLOPs), and each method's final point (mean FLOPs and loss over seeds,
-with the seeds' range). FLOPs on a log axis, the loss range set by the points shown."""
+training FLOPs, mean over seeds), the frontiers the speedups are read from (the lower envelope
+of every evaluation of the target depth's scratch runs, and of every depth's: the best loss
+scratch reached within the FLOPs; mean over seeds), and each method's final point (mean FLOPs
+and loss over seeds, with the seeds' range). FLOPs on a log axis, the loss range set by the
+points shown."""
 
 from __future__ import annotations
 
@@ -25,27 +27,14 @@ def mean_by_budget(points_by_seed: Sequence[Sequence[Tuple[float, float]]]
   return sorted((flops, float(np.mean(losses))) for flops, losses in by_flops.items())
 
 
-def lower_envelope(depths: Mapping[int, Sequence[Tuple[float, float]]],
-                   grid: np.ndarray) -> np.ndarray:
-  """The any-size frontier at each of `grid`'s FLOPs: the lowest loss any depth reaches with at
-  most those FLOPs (each depth interpolated in log FLOPs inside its measured range; inf before
-  any). Non-increasing, as lag_tf.analysis.speedup.frontier_flops reads it: a depth whose runs
-  stop at 1x still bounds the frontier beyond 1x, where only the target was measured."""
-  envelope = np.full(np.shape(grid), np.inf)
-  for points in depths.values():
-    flops, losses = zip(*sorted(points))
-    inside = (grid >= flops[0]) & (grid <= flops[-1])
-    values = np.interp(np.log(grid), np.log(flops), losses)
-    envelope = np.where(inside, np.minimum(envelope, values), envelope)
-  return np.minimum.accumulate(envelope)
-
-
 def plot_frontier(depths: Mapping[int, Sequence[Tuple[float, float]]],
                   target_depth: int,
                   methods: Mapping[str, Tuple[Sequence[float], Sequence[float]]],
-                  path: str, title: str) -> str:
+                  path: str, title: str,
+                  envelopes: Mapping[str, Tuple[np.ndarray, np.ndarray]] = None) -> str:
   """depths: {depth: [(FLOPs, mean final loss), ...]}; methods: {name: (FLOPs per seed, final
-  loss per seed)}."""
+  loss per seed)}; envelopes: {label: (FLOPs grid, mean loss over seeds)}, the frontiers the
+  speedups are read from."""
   figure = Figure(figsize=(7.2, 4.8), dpi=100)  # Agg, no pyplot (as lag_tf.analysis.plots).
   FigureCanvasAgg(figure)
   axes = figure.add_subplot(1, 1, 1)
@@ -54,15 +43,13 @@ def plot_frontier(depths: Mapping[int, Sequence[Tuple[float, float]]],
     flops, losses = zip(*points)
     style = dict(linewidth=2.2) if depth == target_depth else dict(linewidth=1.2, alpha=0.8)
     axes.plot(flops, losses, marker="o", markersize=4, label=f"scratch, {depth} layer{'s' if depth > 1 else ''}"
-              + (" (the target: fixed-size frontier)" if depth == target_depth else ""),
+              + (" (the target)" if depth == target_depth else ""),
               **style)
     shown += losses
-  grid = np.geomspace(min(f for p in depths.values() for f, _ in p),
-                      max(f for p in depths.values() for f, _ in p), 200)
-  envelope = lower_envelope(depths, grid)
-  finite = np.isfinite(envelope)
-  axes.plot(grid[finite], envelope[finite], color="black", linestyle="--", linewidth=1.0,
-            label="any-size frontier (lower envelope)")
+  for (label, (grid, values)), style in zip((envelopes or {}).items(), ("--", ":")):
+    finite = np.isfinite(values)
+    axes.plot(grid[finite], values[finite], color="black", linestyle=style, linewidth=1.0,
+              label=label)
   markers = "sD^vP*Xh"
   for index, (name, (flops, losses)) in enumerate(methods.items()):
     x, y = float(np.mean(flops)), float(np.mean(losses))

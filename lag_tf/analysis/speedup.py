@@ -11,20 +11,21 @@ loss instead: ratio = F_scratch(L) / F_method_total, which is below 1. So the ra
 "scratch's compute for a loss / the method's compute for the same loss": > 1 means growth saved
 compute. Confidence intervals are over seeds (Student t, the seeds paired across methods).
 
-The scratch *frontier* (the sceptic's standard, Kaddour et al. 2023): fully annealed scratch
-runs of each depth at several budgets, each a point (FLOPs, final loss). A method's speedup
-against a frontier is the FLOPs the frontier needs for the method's final loss (interpolated in
-log FLOPs between a depth's neighbouring budgets) over the method's FLOPs. The fixed-size
-frontier is the target depth's points; the any-size frontier the lower envelope over depths.
-Outside a frontier's measured budgets the answer is a bound, never an extrapolation. Ratios are
-averaged geometrically, with Student-t intervals on their logs.
+The scratch *frontier* (the sceptic's standard, Kaddour et al. 2023) is the lower envelope of
+every (FLOPs, eval loss) point of every scratch run (annealed runs at several budgets and
+learning-rate schedules, each evaluation of each run): the best loss scratch measured within the
+FLOPs. A method's speedup against it is the FLOPs the envelope needs for the method's final loss
+(interpolated in log FLOPs between the envelope's neighbouring points) over the FLOPs at which
+the method reached that loss. The fixed-size frontier is the target depth's runs; the any-size
+one every depth's. Outside a frontier's measured range the answer is a bound, never an
+extrapolation. Ratios are averaged geometrically, with Student-t intervals on their logs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -142,35 +143,75 @@ def flops_for_loss(points: Sequence[Tuple[float, float]], loss: float) -> Bounde
   points = sorted(points)
   for index, (flops, final) in enumerate(points):
     if final <= loss:
+      if final == loss:
+        return Bounded(flops)
       if index == 0:
-        return Bounded(flops, EXACT if final == loss else AT_MOST)
+        return Bounded(flops, AT_MOST)
       f0, l0 = points[index - 1]
       share = (l0 - loss) / (l0 - final)
       return Bounded(float(math.exp(math.log(f0) + share * (math.log(flops) - math.log(f0)))))
   return Bounded(points[-1][0], MORE_THAN)
 
 
+def envelope(points: Sequence[Tuple[float, float]]) -> List[Tuple[float, float]]:
+  """The lower envelope of (FLOPs, loss) points: ascending FLOPs, each point's loss below every
+  point's with fewer FLOPs (points at zero FLOPs, the untrained model, are left out). A longer
+  run's evaluation before its end counts like an annealed run's final one: the envelope is the
+  best loss any scratch run measured within the FLOPs."""
+  best, kept = math.inf, []
+  for flops, loss in sorted((float(f), float(l)) for f, l in points if f > 0):
+    if loss < best:
+      kept.append((flops, loss))
+      best = loss
+  return kept
+
+
+def envelope_flops(points: Sequence[Tuple[float, float]], loss: float) -> Bounded:
+  """The FLOPs the envelope of `points` needs for `loss`, interpolated in log FLOPs between its
+  neighbouring points (loss linear in log FLOPs; monotone by construction). A bound outside the
+  measured range: at most the smallest FLOPs when the first point already reaches it, more than
+  the largest FLOPs measured when no point does."""
+  kept = envelope(points)
+  if not kept:
+    raise ValueError("envelope_flops: no points with FLOPs > 0")
+  needed = flops_for_loss(kept, loss)
+  if needed.kind == MORE_THAN:
+    return Bounded(max(float(f) for f, _ in points), MORE_THAN)
+  return needed
+
+
+def envelope_loss(points: Sequence[Tuple[float, float]], grid: np.ndarray) -> np.ndarray:
+  """The envelope of `points` read at each FLOPs of `grid`, as envelope_flops reads it: log-FLOP
+  interpolation between its points, its best loss beyond them, inf before its first point."""
+  flops, losses = zip(*envelope(points))
+  grid = np.asarray(grid, np.float64)
+  values = np.interp(np.log(grid), np.log(flops), losses)
+  return np.where(grid < flops[0], np.inf, values)
+
+
 def frontier_flops(by_depth: Mapping[int, Sequence[Tuple[float, float]]],
                    loss: float) -> Bounded:
-  """The lower envelope over depths: the fewest FLOPs any depth needs for `loss`. Exact only
-  when no depth's bound could undercut the best measured value."""
-  answers = [flops_for_loss(points, loss) for points in by_depth.values() if points]
-  if not answers:
+  """The frontier over these depths: the envelope of every depth's points together (one depth:
+  the fixed-size frontier; all of them: the any-size one)."""
+  points = [point for depth_points in by_depth.values() for point in depth_points]
+  if not points:
     raise ValueError("frontier_flops: no frontier points")
-  known = [a for a in answers if a.kind != MORE_THAN]
-  if not known:
-    return Bounded(min(a.value for a in answers), MORE_THAN)
-  best = min(known, key=lambda a: a.value)
-  undercut = any(a.kind == MORE_THAN and a.value < best.value for a in answers)
-  return Bounded(best.value, AT_MOST if undercut or best.kind == AT_MOST else EXACT)
+  return envelope_flops(points, loss)
 
 
 def frontier_speedup(by_depth: Mapping[int, Sequence[Tuple[float, float]]], loss: float,
                      method_flops: float) -> Bounded:
-  """The frontier's FLOPs for the method's final loss over the method's FLOPs (> 1: the method
-  reached its loss more cheaply than any annealed scratch run on this frontier)."""
+  """The frontier's FLOPs for the method's final loss over the method's FLOPs for it (> 1: the
+  method reached its loss more cheaply than any scratch run on this frontier)."""
   needed = frontier_flops(by_depth, loss)
   return Bounded(needed.value / method_flops, needed.kind)
+
+
+def own_flops(curve: Curve) -> float:
+  """The FLOPs at which a run reached its final loss, read as the frontier reads scratch runs
+  (its own envelope, log-FLOP interpolation): a run on the frontier has speedup exactly 1.00,
+  also when its curve is not monotone."""
+  return envelope_flops(list(zip(curve.flops, curve.losses)), curve.final_loss).value
 
 
 def geometric_mean_ci(values: Sequence[Bounded], confidence: float = 0.95) -> Tuple[Bounded,

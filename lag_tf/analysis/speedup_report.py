@@ -19,8 +19,9 @@ import numpy as np
 from lag_tf import atomic_file
 from lag_tf.analysis import plots
 from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
-from lag_tf.analysis.speedup import (Bounded, compute_ratio, frontier_speedup,
-                                     geometric_mean_ci, mean_ci, mean_curve, paired_difference)
+from lag_tf.analysis.speedup import (Bounded, Curve, compute_ratio, envelope_loss,
+                                     frontier_speedup, geometric_mean_ci, mean_ci, mean_curve,
+                                     own_flops, paired_difference)
 from lag_tf.analysis.speedup_runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
                                           read_frontier, read_suite)
 from lag_tf.analysis.suite_records import RunRecord
@@ -59,14 +60,16 @@ def method_stats(runs: Dict[int, MethodRun], scratch: Dict[int, MethodRun],
   for seed in seeds:
     run, base = runs[seed], scratch[seed]
     final.append(run.curve.final_loss)
-    by_depth = frontier.get(seed, {})
-    # A seed whose frontier is only its scratch run (its frontier runs not done yet) has no
-    # curve to read a speedup from, only a trivial bound: it does not count.
-    if len(by_depth.get(target_depth, [])) >= 2:
+    by_depth = {depth: [p for curve in curves for p in curve]
+                for depth, curves in frontier.get(seed, {}).items()}
+    # A seed whose frontier is only its scratch run (its frontier runs not done yet) has too
+    # few budgets to read a speedup from: it does not count.
+    spent = own_flops(run.curve)  # Where it reached its final loss, as scratch is read.
+    if len(frontier.get(seed, {}).get(target_depth, [])) >= 2:
       fixed_size.append(frontier_speedup({target_depth: by_depth[target_depth]},
-                                         run.curve.final_loss, run.total_flops))
+                                         run.curve.final_loss, spent))
     if len(by_depth) > 1:
-      any_size.append(frontier_speedup(by_depth, run.curve.final_loss, run.total_flops))
+      any_size.append(frontier_speedup(by_depth, run.curve.final_loss, spent))
     value, hit = compute_ratio(run.curve, base.curve, base.curve.final_loss)
     ratio.append(value)
     reached += hit
@@ -171,19 +174,32 @@ def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
 
 
 def _plot_frontier(frontier, target_depth: int, runs, path: str, title: str) -> None:
-  depths = {}
+  depths = {}  # Each run's final point: the annealed runs' frontier, as plotted.
   for by_depth in frontier.values():
-    for depth, points in by_depth.items():
-      depths.setdefault(depth, []).append(points)
+    for depth, curves in by_depth.items():
+      depths.setdefault(depth, []).append([curve[-1] for curve in curves])
   methods = {}
   for method, by_seed in runs.items():
     finished = [r for r in by_seed.values() if r.finished]
     if finished and method != "scratch":
       methods[method] = ([r.total_flops for r in finished],
                          [r.curve.final_loss for r in finished])
+  every = [f for by_depth in frontier.values() for curves in by_depth.values()
+           for curve in curves for f, _ in curve if f > 0]
+  grid = np.geomspace(min(every), max(every), 200)
+  envelopes = {}
+  for label, depths_of in (("fixed-size frontier (envelope of the target's runs)",
+                            lambda by_depth: [by_depth.get(target_depth, [])]),
+                           ("any-size frontier (envelope of every depth's runs)",
+                            lambda by_depth: list(by_depth.values()))):
+    per_seed = [envelope_loss([p for runs in depths_of(by_depth) for curve in runs
+                               for p in curve], grid)
+                for by_depth in frontier.values() if any(depths_of(by_depth))]
+    if per_seed:
+      envelopes[label] = (grid, np.mean(per_seed, axis=0))
   plot_frontier({d: mean_by_budget(p) for d, p in depths.items()}, target_depth, methods,
                 path, title=f"Scratch frontier and methods: {title}" if title else
-                "Scratch frontier and methods")
+                "Scratch frontier and methods", envelopes=envelopes)
 
 
 def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
@@ -201,12 +217,16 @@ def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
            "95% Student-t intervals; speedups: geometric means with t-intervals on their logs "
            "(seeds paired).",
            "",
-           "Two questions. **Fixed size** (the growth literature's): the FLOPs the *target "
-           "depth* trained from scratch and fully annealed needs for the method's final loss, "
-           "over the method's FLOPs (the target's annealed runs at several budgets, "
-           "interpolated in log FLOPs). **Any size** (the sceptic's): the same against the "
-           "lower envelope of *every depth's* annealed runs. `>` / `≤`: the loss lies outside "
-           "the frontier's measured budgets, so the value is a bound, never an extrapolation. "
+           "Two questions. **Fixed size** (the growth literature's): the FLOPs scratch training "
+           "of the *target depth* needs for the method's final loss, over the FLOPs at which "
+           "the method reached it. Scratch's FLOPs are read from the lower envelope of every "
+           "evaluation of every target-depth scratch run (each budget and schedule; a longer "
+           "run's evaluations before its end count too), interpolated in log FLOPs between the "
+           "envelope's points, so the frontier is monotone and a scratch run on it has speedup "
+           "1.00. **Any size** (the sceptic's): the same against the envelope of *every "
+           "depth's* scratch runs. `>` / `≤`: the loss lies outside the frontier's measured "
+           "range, so the value is a bound, printed without an interval, never an "
+           "extrapolation. "
            "Beside them, the older ratio against the single scratch run at the budget (at "
            "scratch's final loss; a method that never gets there is compared at its own final "
            "loss instead, which gives a value below 1).",
@@ -253,8 +273,10 @@ def _markdown(stats: Dict[str, dict], runs, headline: dict, title: str) -> str:
 
 
 def _fmt_bounded(value) -> str:
+  """A measured mean with its interval; a bound (`> 2.00`, `≤ 0.40`) alone: an interval on
+  bounds would claim a precision the bound does not have."""
   text, low, high = value
-  if text == "-" or math.isnan(low):
+  if text == "-" or math.isnan(low) or text[0] in "≤>":
     return text
   return f"{text} [{low:.2f}, {high:.2f}]"
 
@@ -268,7 +290,10 @@ def headline_line(headline: dict) -> str:
   line = f"speedup: method={fixed}"
   for key in ("frontier_speedup", "fixed_size_speedup"):
     text, low, high = headline.get(key, ("n/a", math.nan, math.nan))
-    line += f" {key}={text.replace(' ', '')} ci=[{low:.3f},{high:.3f}]"
+    if text[:1] in ("≤", ">"):  # A bound has no interval.
+      line += f" {key}={text.replace(' ', '')} (a bound)"
+    else:
+      line += f" {key}={text.replace(' ', '')} ci=[{low:.3f},{high:.3f}]"
   for lag_method in PREREGISTERED_LAG:
     key = f"{lag_method}_vs_fixed"
     if key in headline:
@@ -340,7 +365,7 @@ def methods_table(records: List[RunRecord], seed: int) -> str:
       continue
     flops, loss = record.total_flops, record.final_loss
     if run.method == "scratch" or run.method.startswith("frontier_"):
-      frontier.setdefault(record.layers, []).append((flops, loss))
+      frontier.setdefault(record.layers, []).extend(record.curve)
     if not run.method.startswith("frontier_"):
       methods.append((record, flops, loss))
   target = max(frontier) if frontier else None
@@ -350,8 +375,9 @@ def methods_table(records: List[RunRecord], seed: int) -> str:
   for record, flops, loss in sorted(methods, key=lambda m: order.get(m[0].run.method, 99)):
     run = record.run
     budget = run.plan.budget_flops
-    fixed = frontier_speedup({target: frontier[target]}, loss, flops) if target else None
-    anysize = frontier_speedup(frontier, loss, flops) if len(frontier) > 1 else None
+    reached = own_flops(Curve(*zip(*record.curve)))
+    fixed = frontier_speedup({target: frontier[target]}, loss, reached) if target else None
+    anysize = frontier_speedup(frontier, loss, reached) if len(frontier) > 1 else None
     lines.append(f"| {run.method} | {loss:.3f} | {flops / budget:.3f} | "
                  f"{decision_overhead(record) / budget:.1%} | "
                  f"{fixed if fixed else '-'} | {anysize if anysize else '-'} | "

@@ -175,20 +175,22 @@ def read_suite(suite_dir: str, results_dir: Optional[str] = None,
 
 def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
                   results_dir: Optional[str] = None,
-                  scope: Scope = EVERY_RUN) -> Dict[int, Dict[int, List[tuple]]]:
-  """{seed: {depth: [(FLOPs, final eval loss), ...]}} of the finished scratch frontier runs
-  in `scope` (`frontier_dir`, written by benchmarks/speedup.py) and the suite's own `scratch`
-  runs (the target depth at the budget)."""
-  points: Dict[int, Dict[int, List[tuple]]] = {}
+                  scope: Scope = EVERY_RUN) -> Dict[int, Dict[int, List[List[tuple]]]]:
+  """{seed: {depth: [one run's eval curve [(FLOPs, eval loss), ...], ...]}} of the finished
+  scratch frontier runs in `scope` (`frontier_dir`, written by benchmarks/speedup.py) and the
+  suite's own `scratch` runs (the target depth at the budget), in order of their FLOPs. A
+  curve's last point is the annealed run's final one; the frontier is the envelope of every
+  point (lag_tf.analysis.speedup.envelope)."""
+  points: Dict[int, Dict[int, List[List[tuple]]]] = {}
   found = read_suite(frontier_dir, results_dir, frontier=True, scope=scope)
   for by_seed in list(found.values()) + [scratch]:
     for seed, run in by_seed.items():
       if run.finished:
         points.setdefault(seed, {}).setdefault(run.layers, []).append(
-            (run.total_flops, run.curve.final_loss))
+            [(float(f), float(l)) for f, l in zip(run.curve.flops, run.curve.losses)])
   for by_depth in points.values():
     for runs in by_depth.values():
-      runs.sort()
+      runs.sort(key=lambda curve: curve[-1])
   return points
 
 
