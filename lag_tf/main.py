@@ -111,7 +111,7 @@ def main(argv) -> None:
   if the_plan is not None:
     _check_bindings(recorded, the_plan)
   # The whole run's ETA on every progress line counts down the plan's training FLOPs.
-  progress.begin_run(the_plan.training_flops if the_plan is not None else None)
+  run_progress = progress.RunProgress(the_plan.training_flops if the_plan is not None else None)
   chief = strategy_lib.is_chief(strategy)
   had_config = config_io.has_config(FLAGS.model_dir)
   lock = run_lock.RunLock(FLAGS.model_dir)
@@ -131,7 +131,7 @@ def main(argv) -> None:
                strategy.num_replicas_in_sync, FLAGS.model_dir,
                f"; {deterministic}" if deterministic else "")
   try:
-    run_experiment(strategy, FLAGS.model_dir)
+    run_experiment(strategy, FLAGS.model_dir, run_progress=run_progress)
   except (ValueError, TypeError) as error:
     # Configuration problems found when gin calls a configurable (e.g. a bad value). The
     # config.gin written above is no result: left behind it would refuse the corrected rerun.

@@ -113,7 +113,8 @@ class Plan:
     return self.probe_flops / run if run else 0.0
 
 
-def arguments(fn, skip=("strategy", "model_dir", "model_config", "data")) -> Dict[str, object]:
+def arguments(fn, skip=("strategy", "model_dir", "model_config", "data",
+                          "run_progress")) -> Dict[str, object]:
   """What gin passes to `fn` when the caller passes nothing: its defaults, then the bindings
   (references evaluated, so their configurables check their values as in a run)."""
   values = {name: p.default for name, p in inspect.signature(fn).parameters.items()

@@ -59,12 +59,12 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
   by_role = {}
   for phase in planned.phases:
     by_role[phase.role] = by_role.get(phase.role, 0.0) + phase.flops
-  progress.begin_run(planned.training_flops)
-  recorded = lag_experiment(strategy(), str(tmp_path))["flops"]
+  run_progress = progress.RunProgress(planned.training_flops)
+  recorded = lag_experiment(strategy(), str(tmp_path), run_progress=run_progress)["flops"]
   # The run's progress ends at 100%: what the plan charged a race beyond what it trained is
   # forgone.
-  assert progress.RUN.done_fraction() == 1.0
-  assert progress.RUN.done_flops == pytest.approx(progress.RUN.planned_flops, rel=1e-9)
+  assert run_progress.done_fraction() == 1.0
+  assert run_progress.done_flops == pytest.approx(run_progress.planned_flops, rel=1e-9)
   assert recorded["base"] == pytest.approx(by_role["base"], rel=1e-9)
   assert recorded["decision evals"] > 0
   if rule == "race":
@@ -74,7 +74,7 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
     assert planned.total_flops <= 1.10 * recorded["total"]
     assert "within its budget" in planned.phases[1].name
   elif rule == "race":
-    assert progress.RUN.planned_flops < planned.training_flops  # It stopped early.
+    assert run_progress.planned_flops < planned.training_flops  # It stopped early.
   else:
     assert recorded["probes"] == pytest.approx(by_role["probe"], rel=1e-9)
     assert recorded["decision evals"] == pytest.approx(by_role["decision evals"], rel=1e-9)

@@ -87,8 +87,8 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
   model_dir = str(tmp_path)
   the_plan = plan.build_plan(replicas=1)
   planned = the_plan.training_flops
-  progress.begin_run(planned)
-  summary = gradual_experiment(strategy(), model_dir)
+  run_progress = progress.RunProgress(planned)
+  summary = gradual_experiment(strategy(), model_dir, run_progress=run_progress)
   # The evaluations every stage's decision read are the plan's, FLOP for FLOP.
   assert summary["probe_eval_flops"] > 0
   assert summary["probe_eval_flops"] == pytest.approx(
@@ -103,7 +103,7 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
                 "stage 2: probe zero_top (3 of 3)", "stage 2: continue"):
     assert any(phase in line for line in lines), phase
   assert any(", run " in line and "% done)" in line for line in lines)
-  assert progress.RUN.done_flops == pytest.approx(planned, rel=1e-9)
+  assert run_progress.done_flops == pytest.approx(planned, rel=1e-9)
   assert summary["steps"] == 30 and len(summary["winners"]) == 2
   for stage, layers in ((1, 2), (2, 3)):
     record = read_decision(model_dir, stage)
@@ -113,11 +113,11 @@ def test_adaptive_run_commits_a_decision_per_stage_and_restarts_cleanly(tmp_path
     assert os.path.exists(tmp_path / f"stage-{stage}" / "candidates" / record.winner / "ckpt")
   assert len(read_decision(model_dir, 2).candidates) == 3  # top, middle(=bottom), zero.
   texts = [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)]
-  progress.begin_run(planned)
-  again = gradual_experiment(strategy(), model_dir)
+  run_progress = progress.RunProgress(planned)
+  again = gradual_experiment(strategy(), model_dir, run_progress=run_progress)
   assert again["winners"] == summary["winners"]
   # A restarted run counts what its checkpoints and decisions hold: nothing is left to do.
-  assert progress.RUN.done_flops == pytest.approx(planned, rel=1e-9)
+  assert run_progress.done_flops == pytest.approx(planned, rel=1e-9)
   assert [(tmp_path / "decisions" / f"stage-{s}.json").read_text() for s in (1, 2)] == texts
   # Its report ends on the run's answer, as summary.md gives it: the last winner's final loss.
   text = open(report.build_report(model_dir)["report"]).read().rstrip().splitlines()

@@ -44,11 +44,11 @@ def _role_flops(plan, role):
 
 def test_a_train_runs_flops_equal_its_plan(tmp_path, data_dir):
   planned = _parse("experiments/quickstart.gin", data_dir, ["TRAIN_STEPS = 6"])
-  progress.begin_run(planned.training_flops)
-  result = train_experiment(strategy(), str(tmp_path))
+  run_progress = progress.RunProgress(planned.training_flops)
+  result = train_experiment(strategy(), str(tmp_path), run_progress=run_progress)
   assert result["steps"] == 6 and result["flops"] > 0
   assert result["flops"] == planned.total_flops == planned.training_flops
-  assert progress.RUN.done_flops == planned.training_flops
+  assert run_progress.done_flops == planned.training_flops
   summary = (tmp_path / "summary.md").read_text()
   assert f"training compute: {planned.total_flops / 1e12:.4g} TFLOPs" in summary
 

@@ -33,15 +33,17 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
                               summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.records import config_hash
-from lag_tf.training import progress
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer, mask_probability_of
 
 
-@gin_registry.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
 def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
                        stages: StageSchedule = None, template: StagePoolTemplate = None,
                        schedule: ProbeSchedule = None, rule: SelectorRule = None,
-                       keep_loser_checkpoints: bool = True) -> dict:
+                       keep_loser_checkpoints: bool = True,
+                       run_progress: RunProgress = None) -> dict:
+  run_progress = run_progress or RunProgress()
   schedule = schedule or ProbeSchedule()
   rule = rule or SelectorRule()
   data = LanguageModelingData()
@@ -53,7 +55,8 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
   if mode == "scratch":
     with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
       trainer = Trainer(run.scratch_config, data, strategy, model_dir,
-                        train_steps=run.scratch_steps, name="scratch")
+                        train_steps=run.scratch_steps, name="scratch",
+                        run_progress=run_progress)
     result = trainer.resume() or trainer.evaluate()
     summary = {"mode": mode, "final_eval_loss": result.eval_loss,
                "steps": trainer.global_step}
@@ -61,12 +64,13 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     return summary
 
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
-    base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0")
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=steps[0], name="stage-0",
+                   run_progress=run_progress)
   for i in range(1, len(layers)):  # Every stage's probe budget, before anything trains.
     probe_budget(rule, schedule, run.targets[i - 1], steps[i], base.tokens_per_step,
                  base.eval_batches * base.tokens_per_step, base.mask_probability,
                  where=f"stage {i}")
-  with progress.phase(f"stage 0 of {len(layers) - 1} (base)"):
+  with run_progress.phase(f"stage 0 of {len(layers) - 1} (base)"):
     restore_or_train_base(base, steps[0])
   point, chief = GrowthPoint.from_trainer(base), base.is_chief
   base_steps = point.step
@@ -78,7 +82,7 @@ def gradual_experiment(strategy, model_dir: str, mode: str = "adaptive",
     targets = validate_pool(pool, point.config)
     stage_dir = store.stage_dir(model_dir, i)
     # One compiled engine per target shape for this stage's candidates and its winner.
-    trainers = CandidateTrainers(point, data, strategy, schedule, steps[i])
+    trainers = CandidateTrainers(point, data, strategy, schedule, steps[i], run_progress)
     record = probe_and_commit(i, pool, targets, trainers, model_dir, stage_dir, rule,
                               config_fingerprint, chief)
     records.append(record)

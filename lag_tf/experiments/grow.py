@@ -17,6 +17,7 @@ from lag_tf.growth import Pool, apply_candidate, validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.records import GrowthRecord
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer
 
 
@@ -29,15 +30,16 @@ def grown_targets(pool: Pool, candidate: str, base_config: TransformerConfig) ->
   return validate_pool(pool, base_config)
 
 
-@gin_registry.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
 def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                     candidate: str = gin.REQUIRED, base_steps: int = gin.REQUIRED,
-                    growth_seed: int = 0) -> dict:
+                    growth_seed: int = 0, run_progress: RunProgress = None) -> dict:
   base_config = TransformerConfig()
   targets = grown_targets(pool, candidate, base_config)
   data = LanguageModelingData()
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
-    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base",
+                   run_progress=run_progress)
   restore_or_train_base(base, base_steps)
   base_eval = base.evaluate()
   state = base.model_state()
@@ -45,7 +47,7 @@ def grow_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
 
   with gin.config_scope("probe"):  # A grown candidate's role.
     grown = Trainer(targets[candidate], data, strategy, store.grown_dir(model_dir),
-                    train_steps=base.global_step, name=candidate)
+                    train_steps=base.global_step, name=candidate, run_progress=run_progress)
   grown.start_from(grown_state, base.global_step, base.examples_seen)
   grown_eval = grown.evaluate()
   checkpoint = grown.save()

@@ -32,14 +32,16 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
                               summary_table)
 from lag_tf.models import TransformerConfig
 from lag_tf.records import config_hash
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer
 
 
-@gin_registry.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
 def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                    base_steps: int = gin.REQUIRED, continue_steps: int = 0,
                    schedule: ProbeSchedule = None, rule: SelectorRule = None,
-                   keep_loser_checkpoints: bool = True, scratch_baseline: bool = False) -> dict:
+                   keep_loser_checkpoints: bool = True, scratch_baseline: bool = False,
+                   run_progress: RunProgress = None) -> dict:
   """base_steps: steps of the small model before growth.
   continue_steps: steps the winner trains after its probe (the total after growth is
     probe_steps + continue_steps).
@@ -56,7 +58,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   steps_after_growth = schedule.probe_steps + continue_steps
 
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
-    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base",
+                   run_progress=run_progress)
   probe_budget(rule, schedule, targets, steps_after_growth, base.tokens_per_step,  # Before
                base.eval_batches * base.tokens_per_step, base.mask_probability,  # training.
                where="lag_experiment")
@@ -66,7 +69,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
   del base
 
   # One compiled engine per target shape serves every candidate and then the winner.
-  trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth)
+  trainers = CandidateTrainers(point, data, strategy, schedule, steps_after_growth,
+                               run_progress)
   record = probe_and_commit(0, pool, targets, trainers, model_dir, model_dir, rule,
                             config_hash(gin.config_str()), chief)
   table = summary_table(record)
@@ -86,7 +90,8 @@ def lag_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     target = targets[record.winner]
     steps = scratch_lib.scratch_steps(flops["total"], target, tokens_per_step,
                                       point.mask_probability)
-    scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps)
+    scratch = scratch_lib.train_scratch(target, data, strategy, model_dir, steps,
+                                        run_progress)
     result["scratch_eval_loss"] = scratch.eval_loss
     baseline = summary_lib.scratch_comparison(
         final.eval_loss, final.eval_batch_losses, scratch.eval_loss,

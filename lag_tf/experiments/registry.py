@@ -1,12 +1,12 @@
 """Dispatch from the gin setting `run_experiment.kind` to an experiment function.
 
-Every experiment is a function `(strategy, model_dir) -> dict` whose other arguments come from
-gin. Registering here keeps main.py free of experiment-specific code.
+Every experiment is a function `(strategy, model_dir, run_progress=None) -> dict` whose other
+arguments come from gin; the run's progress (lag_tf.main's) reaches every Trainer it builds. Registering here keeps main.py free of experiment-specific code.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import gin
 
@@ -16,6 +16,7 @@ from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.lag import lag_experiment
 from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
+from lag_tf.training.progress import RunProgress
 
 EXPERIMENTS: Dict[str, Callable] = {
     "train": train_experiment,
@@ -26,8 +27,9 @@ EXPERIMENTS: Dict[str, Callable] = {
 }
 
 
-@gin_registry.configurable
-def run_experiment(strategy, model_dir: str, kind: str = "train") -> dict:
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
+def run_experiment(strategy, model_dir: str, kind: str = "train",
+                   run_progress: Optional[RunProgress] = None) -> dict:
   if kind not in EXPERIMENTS:
     raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(EXPERIMENTS)}")
-  return EXPERIMENTS[kind](strategy, model_dir)
+  return EXPERIMENTS[kind](strategy, model_dir, run_progress=run_progress)

@@ -17,6 +17,7 @@ from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
 from lag_tf.training.schedules import WarmupDecaySchedule
 from lag_tf.training.engine import EvalResult
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer, make_optimizer
 
 
@@ -28,8 +29,8 @@ def scratch_steps(total_flops: float, config: TransformerConfig, tokens_per_step
                                          * flops_per_token(config, mask_probability)))))
 
 
-def train_scratch(config: TransformerConfig, data, strategy, model_dir: str,
-                  steps: int) -> EvalResult:
+def train_scratch(config: TransformerConfig, data, strategy, model_dir: str, steps: int,
+                  run_progress: Optional[RunProgress] = None) -> EvalResult:
   """Trains (or resumes) `config` from scratch in <model_dir>/scratch; returns its final eval.
 
   Same optimizer, batch and schedule family as the base model (WarmupDecaySchedule's gin
@@ -38,5 +39,6 @@ def train_scratch(config: TransformerConfig, data, strategy, model_dir: str,
   with gin.config_scope("scratch"):  # The role scope (gin/runs/common.gin).
     trainer = Trainer(config, data, strategy, store.scratch_dir(model_dir),
                       train_steps=steps, name="scratch",
-                      optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)))
+                      optimizer_fn=lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps)),
+                      run_progress=run_progress)
   return trainer.resume() or trainer.evaluate()

@@ -32,7 +32,7 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.stage import probe_flops
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
-from lag_tf.training import progress
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer
 
 
@@ -86,13 +86,14 @@ def _wait_for_base(model_dir: str, base_steps: int, timeout_seconds: float) -> N
     time.sleep(5)
 
 
-@gin_registry.configurable(denylist=["strategy", "model_dir"])
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
 def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
                      base_steps: int = gin.REQUIRED, total_steps: int = gin.REQUIRED,
                      seeds: Sequence[int] = (0,), dense_every: int = 5, dense_until: int = 50,
                      log_points: int = 10, schedule: ProbeSchedule = None,
                      worker_index: int = 0, worker_count: int = 1,
-                     base_wait_seconds: float = 3600.0) -> dict:
+                     base_wait_seconds: float = 3600.0,
+                     run_progress: RunProgress = None) -> dict:
   """total_steps: T, the training length after growth of every candidate.
   seeds: one study per seed (data order, masking and growth noise; the base model is shared).
   dense_every / dense_until / log_points: the eval cadence (study_eval_steps).
@@ -106,7 +107,8 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
 
   data = LanguageModelingData()
   with gin.config_scope("base"):  # The role scope (gin/runs/common.gin).
-    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base")
+    base = Trainer(base_config, data, strategy, model_dir, train_steps=base_steps, name="base",
+                   run_progress=run_progress)
   if worker_index == 0 or base_model() is not None:
     restore_or_train_base(base, base_steps)
   else:
@@ -127,12 +129,12 @@ def study_experiment(strategy, model_dir: str, pool: Pool = gin.REQUIRED,
     # One compiled engine per target shape for this seed's candidates.
     trainers = CandidateTrainers(point, seed_data, strategy,
                                  seed_schedule(schedule, total_steps, eval_steps, seed),
-                                 total_steps)
+                                 total_steps, run_progress)
     for name in mine:
       logging.info("Study: seed %d, candidate %s, %d steps, %d evals", seed, name, total_steps,
                    len(eval_steps))
-      with progress.phase(f"study seed {seed}: {name} ({mine.index(name) + 1} of "
-                          f"{len(mine)})"):
+      with trainers.run_progress.phase(f"study seed {seed}: {name} "
+                                       f"({mine.index(name) + 1} of {len(mine)})"):
         result, tokens_per_step = trainers.probe(
             pool[name], targets[name], store.candidate_dir(seed_dir, name), total_steps)
       flops["candidates"] += probe_flops(result, tokens_per_step)[0]

@@ -9,15 +9,16 @@ from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.data import LanguageModelingData
 from lag_tf.models import TransformerConfig, count_parameters
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer
 
 
-@gin_registry.configurable(denylist=["strategy", "model_dir"])
-def train_experiment(strategy, model_dir: str) -> dict:
+@gin_registry.configurable(denylist=["strategy", "model_dir", "run_progress"])
+def train_experiment(strategy, model_dir: str, run_progress: RunProgress = None) -> dict:
   """Trains `TransformerConfig()` on `LanguageModelingData()` with `Trainer` (all from gin)."""
   config = TransformerConfig()
   data = LanguageModelingData()
-  trainer = Trainer(config, data, strategy, model_dir)
+  trainer = Trainer(config, data, strategy, model_dir, run_progress=run_progress)
   trainer.restore()
   final = trainer.train()
   initial = [r for r in store.read_metrics(trainer.metrics.path)

@@ -24,6 +24,7 @@ from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token
 from lag_tf.records import CandidateInfo
 from lag_tf.training.engine import StepEngine
+from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import DivergenceError, Trainer, make_optimizer
 
 
@@ -66,8 +67,11 @@ class CandidateTrainers:
   """
 
   def __init__(self, point: GrowthPoint, data, strategy, schedule: ProbeSchedule,
-               steps_after_growth: int):
+               steps_after_growth: int, run_progress: Optional[RunProgress] = None):
     self.point = point
+    # The run's progress: every candidate's Trainer reports to it, and the stage names its
+    # phases on it (a stage run on its own keeps one of its own).
+    self.run_progress = run_progress or RunProgress()
     self.data = data
     self.strategy = strategy
     self.schedule = schedule
@@ -89,7 +93,7 @@ class CandidateTrainers:
                         train_steps=point.step + self.steps_after_growth,
                         eval_steps=[point.step + s for s in schedule.probe_eval_steps()],
                         optimizer_fn=lambda: make_optimizer(learning_rate),
-                        name=candidate.name, engine=engine)
+                        name=candidate.name, engine=engine, run_progress=self.run_progress)
     self._engines[target] = trainer.engine
     self._latest[target] = trainer
     if not trainer.restore():

@@ -21,7 +21,6 @@ from lag_tf.lag.selector import (ProbeResult, SelectorRule, halving_rungs, halvi
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import forward_share
 from lag_tf.records import CandidateOutcome, DecisionRecord
-from lag_tf.training import progress
 from lag_tf.training.trainer import Trainer
 
 
@@ -39,11 +38,10 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
     logging.info("Stage %d: decision already committed (%s); not probing again.", stage,
                  record.winner)
     for name, outcome in record.candidates.items():  # Probes done: the run's progress.
-      progress.RUN.hold(store.candidate_dir(stage_dir, name), outcome.probe_flops)
+      trainers.run_progress.hold(store.candidate_dir(stage_dir, name), outcome.probe_flops)
     _forgo_uncharged(record, rule, targets, trainers)
     return record
   point, schedule = trainers.point, trainers.schedule
-  steps_after_growth = trainers.steps_after_growth
   names = list(pool.names)
   directories = {n: store.candidate_dir(stage_dir, n) for n in names}
   budget = _budget(rule, targets, trainers, stage)
@@ -52,7 +50,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   tokens = {"per_step": point.tokens_per_step}
 
   def probe(name: str, until: int, label: str) -> None:
-    with progress.phase(f"{_stage_text(stage)}probe {name} ({label})"):
+    with trainers.run_progress.phase(f"{_stage_text(stage)}probe {name} ({label})"):
       results[name], tokens["per_step"] = trainers.probe(pool[name], targets[name],
                                                          directories[name], until)
 
@@ -105,7 +103,7 @@ def _forgo_uncharged(record: DecisionRecord, rule: SelectorRule,
   trained = (sum(c.probe_flops for c in record.candidates.values())
              + (trainers.steps_after_growth - winner.probe_steps_trained)
              * record.tokens_per_step * winner.flops_per_token)
-  progress.RUN.forgo(charge.training_flops(per_step) - trained)
+  trainers.run_progress.forgo(charge.training_flops(per_step) - trained)
 
 
 def probe_flops(result: ProbeResult, tokens_per_step: int):
@@ -194,7 +192,7 @@ def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, Trans
   trainer = trainers.trainer(pool[winner], targets[winner], store.candidate_dir(stage_dir, winner))
   until = trainers.point.step + trainers.steps_after_growth
   if trainer.global_step < until:
-    with progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
+    with trainers.run_progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
       trainer.train(until_step=until)
   return trainer
 

@@ -38,8 +38,10 @@ class MetricsLogger:
   to `metrics.jsonl.orig-<n>` beside it, so no line lag_tf did not write is ever lost.
   """
 
-  def __init__(self, directory: str, enabled: bool = True, name: str = ""):
+  def __init__(self, directory: str, enabled: bool = True, name: str = "",
+               run_progress: Optional[progress.RunProgress] = None):
     self.directory = directory
+    self.run_progress = run_progress or progress.RunProgress()
     self.enabled = enabled
     self.name = name
     self.path = store.metrics_path(directory)
@@ -79,7 +81,7 @@ class MetricsLogger:
                tokens_per_step: int) -> Dict[str, float]:
     """Logs one progress line; returns the rates for the metrics record.
 
-    The line names the phase (`progress.phase`, else this logger's name) and ends with the
+    The line names the phase (`RunProgress.phase`, else this logger's name) and ends with the
     phase's ETA and, when lag_tf.main planned the run, the whole run's.
     """
     now = time.perf_counter()
@@ -89,7 +91,7 @@ class MetricsLogger:
       rates = {"steps_per_second": steps_per_second,
                "tokens_per_second": steps_per_second * tokens_per_step}
     self._last_time, self._last_step = now, step
-    label = progress.RUN.label or self.name
+    label = self.run_progress.label or self.name
     line = f"{label + ' ' if label else ''}step {step}/{total_steps} loss {loss:.4f} " \
            f"lr {learning_rate:.2e}"
     if rates:
@@ -97,7 +99,8 @@ class MetricsLogger:
       line += (f" | {rates['steps_per_second']:.2f} steps/s "
                f"{rates['tokens_per_second']:,.0f} tokens/s | eta "
                f"{progress.format_seconds(remaining)}")
-      run_eta, done = progress.RUN.eta_seconds(), progress.RUN.done_fraction()
+      run_eta = self.run_progress.eta_seconds()
+      done = self.run_progress.done_fraction()
       if run_eta is not None:
         line += f", run {progress.format_seconds(run_eta)} ({done:.0%} done)"
     logging.info(line)

@@ -5,15 +5,16 @@ gradual stages, a scratch baseline). Each Trainer prints its own progress line w
 ETA; this module adds what no single Trainer knows:
 
 - the phase label (`probe stack (3 of 10)`, `stage 2: continue copy_top`), set by the code that
-  knows the index (`with progress.phase(...)`), and
-- an ETA for the whole run: the planned training FLOPs (lag_tf.plan, set once by lag_tf.main)
+  knows the index (`with run_progress.phase(...)`), and
+- an ETA for the whole run: the planned training FLOPs (lag_tf.plan, given by lag_tf.main)
   minus the FLOPs done, over the FLOP rate this process has achieved so far (wall time, so
   evaluations, checkpoints and tracing are in it).
 
 FLOPs done are what each phase's model holds, whether trained in this process or restored
 from a checkpoint (`hold`), so a restarted job's ETA is not its whole plan; the rate counts only
 what this process trained.
-One run per process: the state is module-level, like absl's logging.
+lag_tf.main makes one RunProgress per run and hands it to the experiment, which hands it to
+every Trainer it builds (a Trainer built without one keeps its own: no plan, no run ETA).
 """
 
 from __future__ import annotations
@@ -26,18 +27,14 @@ from typing import Dict, Iterator, Optional
 class RunProgress:
   """Planned and done training FLOPs of one run, and the current phase label."""
 
-  def __init__(self):
-    self.planned_flops: Optional[float] = None
+  def __init__(self, planned_flops: Optional[float] = None):
+    self.planned_flops = planned_flops if planned_flops and planned_flops > 0 else None
     self.label: Optional[str] = None
     # Per phase directory: the training FLOPs its model holds (checkpoint or training here).
     # Keyed by directory so a winner continued in its probe directory is not counted twice.
     self._held: Dict[str, float] = {}
     self._trained = 0.0  # Trained by this process since its first training loop: the rate.
     self._started: Optional[float] = None
-
-  def begin(self, planned_flops: Optional[float]) -> None:
-    self.__init__()
-    self.planned_flops = planned_flops if planned_flops and planned_flops > 0 else None
 
   def start_clock(self) -> None:
     """The run's rate clock starts at its first training loop, not at process start."""
@@ -81,24 +78,15 @@ class RunProgress:
       return None
     return min(self.done_flops / self.planned_flops, 1.0)
 
-
-RUN = RunProgress()
-
-
-def begin_run(planned_flops: Optional[float]) -> None:
-  """Starts the run's bookkeeping (lag_tf.main, once, with the plan's total FLOPs)."""
-  RUN.begin(planned_flops)
-
-
-@contextlib.contextmanager
-def phase(label: str) -> Iterator[None]:
-  """Progress lines inside the block name this phase (nested blocks: the innermost)."""
-  outer = RUN.label
-  RUN.label = label
-  try:
-    yield
-  finally:
-    RUN.label = outer
+  @contextlib.contextmanager
+  def phase(self, label: str) -> Iterator[None]:
+    """Progress lines inside the block name this phase (nested blocks: the innermost)."""
+    outer = self.label
+    self.label = label
+    try:
+      yield
+    finally:
+      self.label = outer
 
 
 def format_seconds(seconds: float) -> str:

@@ -85,7 +85,7 @@ def _engine_value(name: str, doc: str) -> property:
 
 
 @gin_registry.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
-                            "loss_fn", "engine"])
+                            "loss_fn", "engine", "run_progress"])
 class Trainer:
   """Trains one model in `model_dir` (checkpoints under `model_dir/ckpt`).
 
@@ -116,6 +116,8 @@ class Trainer:
     engine: a `StepEngine` built for these same settings to drive instead of building one
       (the engine arguments above are then only checked against it); this Trainer takes it
       over from whichever Trainer drove it before.
+    run_progress: the whole run's progress (lag_tf.main's, through the experiment); None: a
+      progress of this Trainer's own (no plan, no run ETA).
   """
 
   def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,
@@ -126,7 +128,8 @@ class Trainer:
                grad_clip_norm: Optional[float] = 1.0, jit_compile="auto", seed: int = 0,
                optimizer_fn=make_optimizer, name: str = "",
                model_fn: Callable[[TransformerConfig], keras.Model] = build_transformer,
-               loss_fn: Optional[Callable] = None, engine: Optional[StepEngine] = None):
+               loss_fn: Optional[Callable] = None, engine: Optional[StepEngine] = None,
+               run_progress: Optional[progress.RunProgress] = None):
     check_trainer_arguments(global_batch_size, train_steps, steps_per_loop, eval_every,
                             checkpoint_every, strategy.num_replicas_in_sync, data.vocab_size,
                             model_config.vocab_size)
@@ -157,7 +160,9 @@ class Trainer:
     self.checkpoint_manager = tf.train.CheckpointManager(
         engine.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
         max_to_keep=keep_checkpoints)
-    self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name)
+    self.run_progress = run_progress or progress.RunProgress()
+    self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name,
+                                 run_progress=self.run_progress)
 
   # ---- what the engine is and holds (read-only; the engine's own values) -------------------
 
@@ -244,8 +249,8 @@ class Trainer:
       # Restored: the curve's first record is where this model began (0, or its growth step).
       rows = store.read_metrics(self.metrics.path)
       self._phase_start = rows[0].step if rows else self.global_step
-    progress.RUN.hold(self.model_dir,
-                      (self.global_step - self._phase_start) * self.flops_per_step)
+    self.run_progress.hold(self.model_dir,
+                           (self.global_step - self._phase_start) * self.flops_per_step)
 
   def save(self) -> str:
     """Checkpoints the engine's state into this directory; the checkpoint's path."""
@@ -277,13 +282,13 @@ class Trainer:
       self._phase_start = self.first_step if step == self.first_step else None
     self.metrics.reset_clock(step)
     if step < until_step:
-      progress.RUN.start_clock()
+      self.run_progress.start_clock()
     while step < until_step:
       num_steps = min(self.steps_per_loop, until_step - step,
                       *[s - step for s in self.eval_steps if s > step])
       loss = engine.train(iterator, num_steps)
       step += num_steps
-      progress.RUN.trained(num_steps * self.flops_per_step)
+      self.run_progress.trained(num_steps * self.flops_per_step)
       self._report_held()
       if not math.isfinite(loss):
         # Logged (so the curve shows where it diverged) but never checkpointed.
