@@ -432,6 +432,31 @@ def test_frontier_plans_share_runs_by_depth_and_steps():
     assert f"WarmupDecaySchedule.total_steps = {plan.phases[0].steps}" in bindings  # Annealed.
 
 
+def test_tuned_scratch_schedules_add_target_depth_frontier_runs_with_their_own_schedule():
+  suite = budget.SpeedupSuite(budget_steps=600, stage_layers=(1, 2, 3, 4),
+                              frontier={4: (0.5,)},
+                              scratch_schedules={"decoder": {"wsd_2e-3": (0.5, 1.0)}})
+  decoder = TARGET.replace(kind="decoder")
+  plans = {p.method: p for p in budget.frontier_plans(suite, decoder, 32, None)}
+  # The 1x run of a tuned schedule is a frontier run: the suite's `scratch` keeps the shared one.
+  assert set(plans) == {"frontier_L4_s300", "frontier_L4_s300_wsd_2e-3",
+                        "frontier_L4_s600_wsd_2e-3"}
+  assert budget.schedule_of("frontier_L4_s600_wsd_2e-3") == "wsd_2e-3"
+  assert budget.schedule_of("frontier_L4_s300") is None
+  tuned = budget.method_bindings(plans["frontier_L4_s600_wsd_2e-3"], seed=1,
+                                 peak_learning_rate=1e-3)
+  assert "WarmupDecaySchedule.peak_learning_rate = 0.002" in tuned  # The schedule's own peak.
+  assert "WarmupDecaySchedule.decay = 'wsd'" in tuned
+  assert "WarmupDecaySchedule.end_fraction = 0.0" in tuned
+  assert "WarmupDecaySchedule.total_steps = 600" in tuned and "Trainer.seed = 1" in tuned
+  shared = budget.method_bindings(plans["frontier_L4_s300"], seed=1, peak_learning_rate=1e-3)
+  assert not any("decay" in b for b in shared)
+  # Another kind has no tuned runs; a name it cannot read is refused.
+  assert len(budget.frontier_plans(suite, TARGET, 32, 0.15)) == 1
+  with pytest.raises(ValueError, match="scratch schedule 'cosine_2e-3'"):
+    budget.SpeedupSuite(scratch_schedules={"decoder": {"cosine_2e-3": (1.0,)}})
+
+
 def test_a_seed_whose_frontier_is_only_its_scratch_run_adds_no_frontier_speedup():
   from lag_tf.analysis.speedup import Curve
   from lag_tf.analysis.speedup_report import method_stats

@@ -25,7 +25,7 @@ from lag_tf.analysis.speedup import (Bounded, Curve, compute_ratio, envelope_los
 from lag_tf.analysis.speedup_runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
                                           read_frontier, read_suite)
 from lag_tf.analysis.suite_records import RunRecord
-from lag_tf.lag.budget import METHODS
+from lag_tf.lag.budget import METHODS, schedule_of
 from lag_tf.models.flops import CONVENTION
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
@@ -326,10 +326,10 @@ def budget_trend_table(suites: List[tuple], methods: List[str]) -> str:
 
 
 def frontier_table(records: List[RunRecord], seed: int) -> str:
-  """Markdown: one row per depth, one column per budget share, the final eval loss of each
-  finished scratch run of `seed` (compact records, `suite_records.read_records`);
-  docs/results.md's frontier table is this text."""
-  by_depth: Dict[int, Dict[float, float]] = {}
+  """Markdown: one row per depth (and per named scratch schedule of the target depth), one
+  column per budget share, the final eval loss of each finished scratch run of `seed` (compact
+  records, `suite_records.read_records`); docs/results.md's frontier table is this text."""
+  by_row: Dict[tuple, Dict[float, float]] = {}
   budget = None
   for record in records:
     run = record.run
@@ -338,15 +338,17 @@ def frontier_table(records: List[RunRecord], seed: int) -> str:
       continue
     if run.method == "scratch":
       budget = run.plan.budget_flops
-    by_depth.setdefault(record.layers, {})[record.total_flops] = record.final_loss
+    row = (record.layers, schedule_of(run.method) or "")
+    by_row.setdefault(row, {})[record.total_flops] = record.final_loss
   if budget is None:
     raise ValueError(f"no finished scratch run of seed {seed}: no budget to share by")
-  shares = sorted({round(f / budget, 2) for runs in by_depth.values() for f in runs})
+  shares = sorted({round(f / budget, 2) for runs in by_row.values() for f in runs})
   lines = ["| depth | " + " | ".join(f"{s:g}x budget" for s in shares) + " |",
            "| --- |" + " ---: |" * len(shares)]
-  for depth, runs in sorted(by_depth.items()):
+  for (depth, schedule), runs in sorted(by_row.items()):
     cells = {round(f / budget, 2): loss for f, loss in runs.items()}
-    lines.append(f"| {depth} layer{'s' if depth > 1 else ''} | " + " | ".join(
+    label = f"{depth} layer{'s' if depth > 1 else ''}" + (f", `{schedule}`" if schedule else "")
+    lines.append(f"| {label} | " + " | ".join(
         f"{cells[s]:.3f}" if s in cells else "-" for s in shares) + " |")
   return "\n".join(lines)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
-import gin
-
 from lag_tf import gin_registry
 from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.experiments.grow import grow_experiment

@@ -16,9 +16,8 @@ predicts (the mask probability's share for an encoder).
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
-
-import gin
 
 from lag_tf import gin_registry
 from lag_tf.lag.gradual import StagePoolTemplate, stage_pool
@@ -66,6 +65,10 @@ class SpeedupSuite:
   peak_learning_rates: {model kind: peak learning rate} of the schedule family every method
     shares (base models, every post-growth stage and scratch), tuned once on scratch; a kind
     not listed keeps the gin file's WarmupDecaySchedule / ProbeSchedule values.
+  scratch_schedules: {model kind: {schedule: budget factors}}: more target-depth scratch runs
+    for the frontier, each under a named learning-rate schedule `<shape>_<peak>` (shapes:
+    SCRATCH_SHAPES; e.g. `wsd_2e-3`), at these shares of the budget (1.0 included: the suite's
+    own `scratch` keeps the shared schedule). The frontier is the envelope of every run.
   """
 
   name: str = "small"
@@ -84,6 +87,8 @@ class SpeedupSuite:
   sustained_tflops: float = 0.15
   peak_learning_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
   frontier: Mapping[int, Tuple[float, ...]] = dataclasses.field(default_factory=dict)
+  scratch_schedules: Mapping[str, Mapping[str, Tuple[float, ...]]] = dataclasses.field(
+      default_factory=dict)
 
   def __post_init__(self):
     unknown = [m for m in self.methods if m not in METHODS]
@@ -102,6 +107,12 @@ class SpeedupSuite:
            for n, factors in self.frontier.items()):
       raise ValueError(f"SpeedupSuite.frontier={dict(self.frontier)}: expected {{depth >= 1: "
                        "(budget factors > 0, ...)}")
+    for schedules in self.scratch_schedules.values():
+      for name, factors in schedules.items():
+        scratch_schedule(name)  # ValueError for a name it cannot read.
+        if any(f <= 0 for f in factors):
+          raise ValueError(f"SpeedupSuite.scratch_schedules[{name!r}]: budget factors must be "
+                           "> 0")
     if self.budget_steps < 1 or self.probe_steps < 1 or self.init_loss_probe_steps < 1:
       raise ValueError("SpeedupSuite: budget_steps, probe_steps and init_loss_probe_steps must "
                        "be >= 1")
@@ -274,11 +285,43 @@ def frontier_plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_
         continue
       name = frontier_name(layers, steps)
       found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
+  layers = suite.target_layers
+  fps = flops_per_step(target.replace(num_layers=layers), global_batch_size, mask_probability)
+  for schedule, factors in sorted(suite.scratch_schedules.get(target.kind, {}).items()):
+    for factor in factors:
+      steps = max(1, int(round(factor * budget / fps)))
+      name = frontier_name(layers, steps, schedule)
+      found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
   return list(found.values())
 
 
-def frontier_name(layers: int, steps: int) -> str:
-  return f"frontier_L{layers}_s{steps}"
+def frontier_name(layers: int, steps: int, schedule: str = "") -> str:
+  return f"frontier_L{layers}_s{steps}" + (f"_{schedule}" if schedule else "")
+
+
+# Schedule shapes of the scratch runs a suite tunes: WarmupDecaySchedule's decay and
+# end_fraction (wsd: WarmupDecaySchedule.cooldown_fraction's default, the last 20%).
+SCRATCH_SHAPES = {"lin0": ("linear", 0.0), "lin10": ("linear", 0.1), "wsd": ("wsd", 0.0)}
+_FRONTIER_NAME = re.compile(r"^frontier_L\d+_s\d+_(?P<schedule>.+)$")
+
+
+def scratch_schedule(name: str) -> Tuple[str, float, float]:
+  """(decay, end_fraction, peak learning rate) of a scratch schedule name `<shape>_<peak>`."""
+  shape, _, peak = name.partition("_")
+  try:
+    value = float(peak)
+  except ValueError:
+    value = -1.0
+  if shape not in SCRATCH_SHAPES or value <= 0:
+    raise ValueError(f"scratch schedule {name!r}: expected <shape>_<peak learning rate> with a "
+                     f"shape of {sorted(SCRATCH_SHAPES)}, e.g. 'wsd_2e-3'")
+  return SCRATCH_SHAPES[shape] + (value,)
+
+
+def schedule_of(method: str) -> Optional[str]:
+  """The named scratch schedule of a frontier run (`frontier_L4_s600_wsd_2e-3`), or None."""
+  match = _FRONTIER_NAME.match(method)
+  return match.group("schedule") if match else None
 
 
 def is_scratch(method: str) -> bool:
@@ -290,12 +333,18 @@ def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[fl
                     suite: Optional[SpeedupSuite] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
   method, phases = plan.method, plan.phases
+  schedule = schedule_of(method)
+  if schedule:  # A tuned scratch run: its own shape and peak.
+    decay, end_fraction, peak_learning_rate = scratch_schedule(schedule)
   bindings = [f"Trainer.seed = {seed}", f"LanguageModelingData.seed = {seed}",
               f"ProbeSchedule.growth_seed = {seed}",
               f"WarmupDecaySchedule.total_steps = {phases[0].steps}"]
   if peak_learning_rate is not None:
     bindings += [f"WarmupDecaySchedule.peak_learning_rate = {peak_learning_rate!r}",
                  f"ProbeSchedule.peak_learning_rate = {peak_learning_rate!r}"]
+  if schedule:
+    bindings += [f"WarmupDecaySchedule.decay = {decay!r}",
+                 f"WarmupDecaySchedule.end_fraction = {end_fraction!r}"]
   if is_scratch(method):
     return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
                        f"Trainer.train_steps = {phases[0].steps}"]
