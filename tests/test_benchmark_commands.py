@@ -38,6 +38,7 @@ COVERED = {
 }
 # Documented, not run by CI: each runs for minutes or more on this 2-core machine.
 TOO_LONG = {
+    "python benchmarks/numerics.py": "eight 100-step runs, each in its own process: 4 min",
     "python benchmarks/growth_cost.py": "every operator at BERT-base width: 190 s, 6 GB",
     "python benchmarks/faults.py": "a reference LAG run and 23 faulted reruns",
     "python benchmarks/faults.py --experiment=quickstart --runs=0 --disk_full_per_kind=1 "
@@ -79,3 +80,8 @@ def test_short_benchmark_command_runs_as_documented(command, capsys, monkeypatch
   out = capsys.readouterr().out
   assert code in (None, 0), out[-3000:]
   assert re.search(RUN_HERE[command], out), out[-3000:]
+
+
+def test_numerics_refuses_a_step_count_the_trainer_cannot_loop_over(capsys):
+  assert load_benchmark("numerics").main(["--steps", "15"]) == 2
+  assert capsys.readouterr().err.startswith("error: --steps=15")
