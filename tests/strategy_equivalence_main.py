@@ -1,6 +1,7 @@
-"""Subprocess for test_training: trains the same tiny model under the default strategy and under
-MirroredStrategy on 2 logical CPU devices (devices must be split before TF initializes) and
-prints both metric streams as JSON."""
+"""Subprocess for test_training: trains the same tiny model of each kind under the default
+strategy and under MirroredStrategy on 2 logical CPU devices (devices must be split before TF
+initializes) and prints the metric streams as JSON, {kind: {strategy: rows}}. One strategy of
+each name serves every kind: a second MirroredStrategy in one process fails its collectives."""
 
 import dataclasses
 import json
@@ -14,15 +15,18 @@ from trainer_fixtures import tiny_config, tiny_trainer  # noqa: E402
 from lag_tf.model_dir_store import read_metrics  # noqa: E402
 
 
-def main(out_dir, data_dir, kind):
+def main(out_dir, data_dir, kinds):
+  strategies = {name: make_strategy(name) for name in ("default", "mirrored")}
   streams = {}
-  for name in ("default", "mirrored"):
-    trainer = tiny_trainer(f"{out_dir}/{name}", data_dir, strategy=make_strategy(name),
-                           config=tiny_config(kind), train_steps=20)
-    assert trainer.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
-    trainer.train()
-    streams[name] = [{k: v for k, v in dataclasses.asdict(row).items() if v is not None}
-                     for row in read_metrics(trainer.metrics.path)]
+  for kind in kinds.split(","):
+    for name, strategy in strategies.items():
+      trainer = tiny_trainer(f"{out_dir}/{kind}/{name}", data_dir, strategy=strategy,
+                             config=tiny_config(kind), train_steps=20)
+      assert trainer.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
+      trainer.train()
+      streams.setdefault(kind, {})[name] = [
+          {k: v for k, v in dataclasses.asdict(row).items() if v is not None}
+          for row in read_metrics(trainer.metrics.path)]
   print(json.dumps(streams))
 
 
