@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import math
 from typing import NamedTuple, Optional, Tuple
 
 import gin
@@ -26,6 +27,8 @@ import tensorflow_datasets as tfds
 from lag_tf import config_io, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
+from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import CONVENTION
 from lag_tf.training import determinism
 from lag_tf.training import memory
 from lag_tf.training import strategy as strategy_lib
@@ -131,7 +134,7 @@ def memory_status(plan: plan_lib.Plan, strategy, replicas: Optional[int],
   if plan_lib.arguments(memory.check_step_memory, skip=_MEMORY_ARGUMENTS)["enabled"]:
     memory.check_estimate(estimate, budget, source)
   text = memory.describe(estimate, budget, source)
-  return f"{text}; the largest model is {plan_lib.shape_text(config)}" if len(estimates) > 1 \
+  return f"{text}; the largest model is {shape_text(config)}" if len(estimates) > 1 \
       else text
 
 
@@ -186,5 +189,54 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
     flops_per_second = ASSUMED_FLOPS_PER_SECOND
     source = ("assumed, a 2-core CPU; measure with --dry_run=calibrate or give "
               "--dry_run_flops_per_second")
-  lines.append(plan_lib.format_plan(plan, flops_per_second, source))
+  lines.append(format_plan(plan, flops_per_second, source))
   return "\n".join(lines), plan
+
+
+def estimate_seconds(plan: plan_lib.Plan, flops_per_second: float) -> float:
+  return plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
+
+
+def _duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  if seconds < 120:
+    return f"{seconds:.0f} s"
+  if seconds < 2 * 3600:
+    return f"{seconds / 60:.1f} min"
+  return f"{seconds / 3600:.1f} h"
+
+
+def shape_text(config: TransformerConfig) -> str:
+  return (f"{config.kind} {config.num_layers}x{config.d_model} h{config.num_heads} "
+          f"ff{config.d_ff} L{config.max_len}")
+
+
+def format_plan(plan: plan_lib.Plan, flops_per_second: float, throughput_source: str) -> str:
+  """The plan as a table, then totals, probe share and the wall-time estimate."""
+  rows = [("phase", "model", "params", "steps", "tokens", "FLOPs", "time")]
+  for p in plan.phases:
+    steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
+    steps += " evals" if p.forward_only else ""
+    rows.append((p.name, shape_text(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
+                 plan_lib.flops_text(p.flops), _duration(p.flops / flops_per_second)))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+  lines = [f"plan: run_experiment.kind={plan.kind!r}, {plan.trainer['global_batch_size']} "
+           f"examples per step"]
+  for index, row in enumerate(rows):
+    lines.append("  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                                  for i, (cell, w) in enumerate(zip(row, widths))))
+    if index == 0:
+      lines.append("  " + "  ".join("-" * w for w in widths))
+  tokens = sum(p.tokens for p in plan.phases if not p.forward_only)
+  lines.append(f"total: {tokens:,} training tokens, {plan_lib.flops_text(plan.total_flops)} (training, "
+               f"lag_tf.models.flops: {CONVENTION}; the evaluations decisions read: a forward "
+               "pass, a third of that); deciding (probes "
+               f"and their evaluations) {plan_lib.flops_text(plan.probe_flops)} = {plan.probe_share:.1%} "
+               "of the run"
+               + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
+                                                        plan.phases) else ""))
+  lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
+               f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
+               "growth and compilation not included")
+  return "\n".join(lines)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-import math
 from typing import Dict, List, Optional, Tuple
 
 import gin
@@ -37,7 +36,7 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.probe_cost import StageCharge, probe_budget, stage_charge, step_and_eval_flops
 from lag_tf.lag.selector import SelectorRule, halving_stretches
 from lag_tf.models import TransformerConfig, count_parameters
-from lag_tf.models.flops import CONVENTION, flops_per_token, forward_flops_per_token
+from lag_tf.models.flops import flops_per_token, forward_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer, mask_probability_of
 from lag_tf.training.trainer_arguments import check_trainer_arguments
 
@@ -323,58 +322,9 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
               + (("base_model",) if kind != "train" else ()))
 
 
-def estimate_seconds(plan: Plan, flops_per_second: float) -> float:
-  return plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
-
-
-def _duration(seconds: float) -> str:
-  if not math.isfinite(seconds):
-    return "?"
-  if seconds < 120:
-    return f"{seconds:.0f} s"
-  if seconds < 2 * 3600:
-    return f"{seconds / 60:.1f} min"
-  return f"{seconds / 3600:.1f} h"
-
-
 def flops_text(flops: float) -> str:
   """4 significant digits with an SI prefix: '2.499 TFLOPs', '951.0 GFLOPs'."""
   for factor, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
     if flops >= factor:
       return f"{flops / factor:#.4g} {prefix}FLOPs"
   return f"{flops:.0f} FLOPs"
-
-
-def shape_text(config: TransformerConfig) -> str:
-  return (f"{config.kind} {config.num_layers}x{config.d_model} h{config.num_heads} "
-          f"ff{config.d_ff} L{config.max_len}")
-
-
-def format_plan(plan: Plan, flops_per_second: float, throughput_source: str) -> str:
-  """The plan as a table, then totals, probe share and the wall-time estimate."""
-  rows = [("phase", "model", "params", "steps", "tokens", "FLOPs", "time")]
-  for p in plan.phases:
-    steps = f"{p.count} x {p.steps}" if p.count > 1 else f"{p.steps}"
-    steps += " evals" if p.forward_only else ""
-    rows.append((p.name, shape_text(p.config), f"{p.params:,}", steps, f"{p.tokens:,}",
-                 flops_text(p.flops), _duration(p.flops / flops_per_second)))
-  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-  lines = [f"plan: run_experiment.kind={plan.kind!r}, {plan.trainer['global_batch_size']} "
-           f"examples per step"]
-  for index, row in enumerate(rows):
-    lines.append("  " + "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                                  for i, (cell, w) in enumerate(zip(row, widths))))
-    if index == 0:
-      lines.append("  " + "  ".join("-" * w for w in widths))
-  tokens = sum(p.tokens for p in plan.phases if not p.forward_only)
-  lines.append(f"total: {tokens:,} training tokens, {flops_text(plan.total_flops)} (training, "
-               f"lag_tf.models.flops: {CONVENTION}; the evaluations decisions read: a forward "
-               "pass, a third of that); deciding (probes "
-               f"and their evaluations) {flops_text(plan.probe_flops)} = {plan.probe_share:.1%} "
-               "of the run"
-               + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
-                                                        plan.phases) else ""))
-  lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
-               f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
-               "growth and compilation not included")
-  return "\n".join(lines)
