@@ -398,7 +398,13 @@ def tuning_section() -> List[str]:
     mark = " (chosen)" if name == chosen else ""
     lines.append(f"| `{name}`{mark} | " + " | ".join(f"{v:.3f}" for v in losses)
                  + f" | {sum(losses) / len(losses):.3f} |")
-  return lines + [""]
+  held_out = tuple(s for s in suite_setup(read_records(DECODER.records_dir)).seeds
+                   if s not in TUNING_SEEDS)
+  fixed = suite_summary(DECODER, Scope(seeds=held_out))[1]["methods"][PREREGISTERED_FIXED]
+  return lines + [
+      "", f"On the seeds not used for tuning ({', '.join(map(str, held_out))}) alone, "
+      f"`{PREREGISTERED_FIXED}`'s fixed-size speedup against this frontier is "
+      f"{_speedup_cell(fixed['fixed_size_ci'], True)}.", ""]
 
 
 def noisy_section() -> List[str]:
