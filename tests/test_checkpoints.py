@@ -136,7 +136,7 @@ def test_resource_errors_become_one_line(tmp_path):
 ])
 def test_main_exits_1_with_one_line_on_a_resource_error(tmp_path, data_dir, capsys, monkeypatch,
                                                         error, message):
-  def fail(strategy, model_dir):
+  def fail(strategy, model_dir, run_progress=None):
     raise error
   monkeypatch.setattr(main_lib, "run_experiment", fail)
   code, _, err = run_main_in_process(TINY + [f"--gin_bindings=DATA_DIR = '{data_dir}'",
