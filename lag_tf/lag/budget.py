@@ -283,16 +283,19 @@ def frontier_plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_
       steps = max(1, int(round(factor * budget / fps)))
       if (layers, steps) == (suite.target_layers, suite.budget_steps):
         continue
-      name = frontier_name(layers, steps)
-      found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
-  layers = suite.target_layers
-  fps = flops_per_step(target.replace(num_layers=layers), global_batch_size, mask_probability)
+      found.update(_scratch_plan(layers, steps, fps))
+  fps = flops_per_step(target.replace(num_layers=suite.target_layers), global_batch_size,
+                       mask_probability)
   for schedule, factors in sorted(suite.scratch_schedules.get(target.kind, {}).items()):
     for factor in factors:
       steps = max(1, int(round(factor * budget / fps)))
-      name = frontier_name(layers, steps, schedule)
-      found[name] = MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)
+      found.update(_scratch_plan(suite.target_layers, steps, fps, schedule))
   return list(found.values())
+
+
+def _scratch_plan(layers: int, steps: int, fps: float, schedule: str = "") -> dict:
+  name = frontier_name(layers, steps, schedule)
+  return {name: MethodPlan(name, [StageBudget(layers, steps, fps)], 0, steps * fps)}
 
 
 def frontier_name(layers: int, steps: int, schedule: str = "") -> str:

@@ -36,13 +36,17 @@ def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[
                      rewarmup_steps: int = 0) -> float:
   """The most a rule's probes can cost in FLOPs (every candidate's probe steps and the
   evaluations the decision reads), before a probe budget stops a race."""
-  if rule.rule == "successive_halving":
-    steps = sum(alive * (end - start)
-                for start, end, alive in halving_stretches(rule, probe_steps, num_candidates))
-  else:
-    steps = num_candidates * probe_steps
+  steps = _candidate_steps(rule, probe_steps, num_candidates)
   evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates, rewarmup_steps)
   return steps * flops_per_step + evals * flops_per_eval
+
+
+def _candidate_steps(rule: SelectorRule, probe_steps: int, num_candidates: int) -> int:
+  """Probe training steps of every candidate together when nobody stops early."""
+  if rule.rule == "successive_halving":
+    return sum(alive * (end - start)
+               for start, end, alive in halving_stretches(rule, probe_steps, num_candidates))
+  return num_candidates * probe_steps
 
 
 def check_probe_budget(rule: SelectorRule, worst_case_flops: float, stage_flops: float,
@@ -121,11 +125,7 @@ def stage_charge(rule: SelectorRule, schedule: ProbeSchedule, num_candidates: in
   min(every candidate to s, budget) plus the winner's steps_after_growth - s; the charge is the
   costliest s (a plan = the run when nobody leaves and no budget binds)."""
   k = schedule.probe_steps
-  if rule.rule == "successive_halving":
-    steps = sum(alive * (end - start)
-                for start, end, alive in halving_stretches(rule, k, num_candidates))
-  else:
-    steps = num_candidates * k
+  steps = _candidate_steps(rule, k, num_candidates)
   evals = probe_evals_bound(rule, k, schedule.probe_eval_steps(), num_candidates,
                             schedule.rewarmup_steps)
   full = StageCharge(k, steps, evals, steps_after_growth - k)
