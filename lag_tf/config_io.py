@@ -54,6 +54,13 @@ def resolve_gin_file(path: str, search_paths: Sequence[str]) -> str:
 
 def _explain(error: Exception) -> str:
   message = one_line(str(error))
+  match = re.search(r"not NoneType .*include '(([^'/]+)/[^']*)'", message)
+  if match:
+    # gin looks an include up as a Python package first; a directory of that name on sys.path
+    # (the working directory under `python -m`) without __init__.py breaks its lookup.
+    return (f"{match.group(2)}/ on the Python path (the working directory?) hides gin's "
+            f"include '{match.group(1)}' (gin reads includes as package resources first): run "
+            f"from another directory or rename {match.group(2)}/")
   match = re.search(r"No configurable matching '([^']+)'", message)
   if match:
     close = difflib.get_close_matches(match.group(1), gin_registry.known_names(), n=1,

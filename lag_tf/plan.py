@@ -1,14 +1,16 @@
 """A run's plan, computed from the parsed gin config without building data or models.
 
 `build_plan` reads what the experiment would read (run_experiment.kind, the experiment's
-arguments, TransformerConfig, the pool, ProbeSchedule, SelectorRule, StageSchedule, the
-Trainer settings), checks what a run checks before training, and returns every phase a run
+arguments, TransformerConfig, the Trainer settings of each role scope) and, for `train`, `lag`
+and `gradual`, builds the run's own schedule from them with the experiment's builder
+(lag_tf.experiments.schedule: the one derivation of a run's structure) and prices it
+(`schedule_phases`). It checks what a run checks before training, and returns every phase a run
 trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
 summary.md and decision records). It also says which parameters the experiment sets itself, for
 lag_tf.bindings' unused-binding report: Trainer's from the phases (each names the setting its
 steps come from), StagePoolTemplate's from lag.gradual.MODE_TEMPLATES, the study's replaced
 ProbeSchedule fields and a scratch run's unused growth settings from the planners below.
-The checks are the runners' own functions (trainer_arguments, gradual_stages, pool_targets,
+The checks are the runners' own functions (trainer_arguments, the schedule builders,
 grown_targets, worker_candidates, probe_budget), so a dry run refuses what a run refuses.
 
 Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
@@ -30,8 +32,9 @@ from lag_tf.experiments import grow as grow_lib
 from lag_tf.experiments import registry
 from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.experiments import study as study_lib
+from lag_tf.experiments.schedule import GrowthStage, RunSchedule
 from lag_tf.growth import pool_targets
-from lag_tf.lag.gradual import MODE_TEMPLATES, StagePoolTemplate, StageSchedule, gradual_stages
+from lag_tf.lag.gradual import MODE_TEMPLATES
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.probe_cost import StageCharge, probe_budget, stage_charge, step_and_eval_flops
 from lag_tf.lag.selector import SelectorRule, halving_stretches
@@ -155,31 +158,31 @@ def _role(scope: str, replicas: Optional[int], config: TransformerConfig,
   return Role(settings, tokens, settings["eval_batches"] * tokens)
 
 
-def _stage_phases(prefix: str, targets: Dict[str, TransformerConfig], rule: SelectorRule,
-                  schedule: ProbeSchedule, roles: Dict[str, Role], mask: Optional[float],
-                  steps_after_growth: int, steps_set_by: str) -> List[Phase]:
+def _stage_phases(stage: GrowthStage, roles: Dict[str, Role],
+                  mask: Optional[float]) -> List[Phase]:
   """A growth stage: the probes, the evaluations the decision reads and the winner's
   continuation, as probe_cost.stage_charge charges them (a race: its costliest end within its
   probe budget). The budget is the run's: from the growth point, the base role's batch; refuses
   a rule whose probes cannot fit SelectorRule.probe_budget_share."""
   base, probe = roles["base"], roles["probe"]
-  where = prefix.rstrip(": ") or "lag_experiment"
-  budget = probe_budget(rule, schedule, targets, steps_after_growth, base.tokens,
-                        base.eval_tokens, mask, where=where)
-  charge = stage_charge(rule, schedule, len(targets), steps_after_growth,
+  prefix, targets, rule = stage.prefix, stage.targets, stage.rule
+  budget = probe_budget(rule, stage.probe, targets, stage.steps, base.tokens, base.eval_tokens,
+                        mask, where=stage.where)
+  charge = stage_charge(rule, stage.probe, len(targets), stage.steps,
                         *step_and_eval_flops(targets, base.tokens, base.eval_tokens, mask),
                         budget)
   costliest = _costliest(targets, mask)
   race = rule.rule == "race" and len(targets) > 1
   worst = f" (worst case within its budget, {flops_text(budget)})" if race and budget else (
       " (worst case: a race stops earlier)" if race else "")
-  phases = _training_probe_phases(prefix, targets, rule, schedule.probe_steps, charge,
-                                  probe.tokens, mask, worst, steps_set_by)
+  phases = _training_probe_phases(prefix, targets, rule, stage.probe.probe_steps, charge,
+                                  probe.tokens, mask, worst, stage.steps_set_by)
   if charge.evals:
     phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", costliest,
                         charge.evals, probe.eval_tokens, mask, forward_only=True))
   return phases + [Phase(f"{prefix}continue the winner", "continue", costliest,
-                         charge.continue_steps, probe.tokens, mask, steps_set_by=steps_set_by)]
+                         charge.continue_steps, probe.tokens, mask,
+                         steps_set_by=stage.steps_set_by)]
 
 
 def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
@@ -209,9 +212,41 @@ def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> 
   return max(targets.values(), key=lambda config: flops_per_token(config, mask))
 
 
-def _plan_train(roles, mask, base):
-  train = roles[""]
-  return [Phase("train", "train", base, train.settings["train_steps"], train.tokens, mask)], {}
+def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
+                    mask: Optional[float]) -> List[Phase]:
+  """The phases of a RunSchedule, as the executor runs it: the base, every growth stage, and
+  the scratch baseline sized as the run sizes it (the run's FLOPs at the winner's batch)."""
+  base = schedule.base
+  if not schedule.stages:  # Trained alone: a `train` run, or a gradual run's scratch mode.
+    role = roles[base.scope]
+    steps = role.settings["train_steps"] if base.steps is None else base.steps
+    return [Phase(base.phase, base.phase, base.config, steps, role.tokens, mask,
+                  steps_set_by=base.steps_set_by)]
+  phases = [Phase(base.phase, "base", base.config, base.steps, roles[base.scope].tokens, mask,
+                  steps_set_by=base.steps_set_by)]
+  for stage in schedule.stages:
+    phases += _stage_phases(stage, roles, mask)
+  if schedule.scratch_baseline:
+    winner, tokens = _costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
+    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), winner, tokens, mask)
+    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps,
+                        roles["scratch"].tokens, mask,
+                        steps_set_by="the run's FLOPs (scratch baseline)"))
+  return phases
+
+
+def _plan_schedule(kind: str, roles, mask, base):
+  """train, lag, gradual: the experiment's own schedule, built from its gin arguments."""
+  args = arguments(registry.EXPERIMENTS[kind])
+  schedule = registry.SCHEDULES[kind](base, mask, **args)
+  overrides = {}
+  for parameter in MODE_TEMPLATES.get(schedule.mode, {}):
+    overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={schedule.mode!r}"
+  if schedule.mode == "scratch":
+    reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
+    overrides.update({(name, ANY_PARAMETER): reason for name in
+                      ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
+  return schedule_phases(schedule, roles, mask), overrides
 
 
 def _plan_grow(roles, mask, base):
@@ -223,25 +258,6 @@ def _plan_grow(roles, mask, base):
                  steps_set_by=set_by),
            Phase(f"grow {candidate} (evaluated, not trained)", "grow", targets[candidate], 0,
                  roles["probe"].tokens, mask, steps_set_by=set_by)], {})
-
-
-def _plan_lag(roles, mask, base):
-  args = arguments(registry.EXPERIMENTS["lag"])
-  schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  targets = pool_targets(args["pool"], base)
-  candidates = "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)"
-  phases = [Phase("base", "base", base, args["base_steps"], roles["base"].tokens, mask,
-                  steps_set_by="lag_experiment.base_steps (base)")]
-  phases += _stage_phases("", targets, rule, schedule, roles, mask,
-                          schedule.probe_steps + args["continue_steps"], candidates)
-  if args.get("scratch_baseline"):
-    # Sized as the run sizes it: the run's FLOPs at the winner's batch (the probe role's).
-    winner, tokens = _costliest(targets, mask), roles["probe"].tokens
-    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), winner, tokens, mask)
-    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps,
-                        roles["scratch"].tokens, mask,
-                        steps_set_by="the run's FLOPs (scratch baseline)"))
-  return phases, {}
 
 
 def _plan_study(roles, mask, base):
@@ -265,34 +281,7 @@ def _plan_study(roles, mask, base):
                   for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 
 
-def _plan_gradual(roles, mask, base):
-  args = arguments(registry.EXPERIMENTS["gradual"])
-  mode = args["mode"]
-  schedule, rule = args["schedule"] or ProbeSchedule(), args["rule"] or SelectorRule()
-  stages = gradual_stages(mode, args["stages"] or StageSchedule(),
-                          args["template"] or StagePoolTemplate(), schedule.probe_steps, base,
-                          mask)
-  overrides = {}
-  for parameter in MODE_TEMPLATES.get(mode, {}):
-    overrides[("StagePoolTemplate", parameter)] = f"gradual_experiment.mode={mode!r}"
-  if mode == "scratch":
-    reason = "no effect: gradual_experiment.mode='scratch' trains one model without growing"
-    overrides.update({(name, ANY_PARAMETER): reason for name in
-                      ("ProbeSchedule", "SelectorRule", "StagePoolTemplate")})
-    return [Phase("scratch", "scratch", stages.scratch_config, stages.scratch_steps,
-                  roles["scratch"].tokens, mask,
-                  steps_set_by="the scratch budget (StageSchedule's FLOPs)")], overrides
-  set_by = "StageSchedule (each stage's steps)"
-  phases = [Phase("stage 0: base", "base", base, stages.steps[0], roles["base"].tokens, mask,
-                  steps_set_by=set_by)]
-  for i, targets in enumerate(stages.targets, 1):
-    phases += _stage_phases(f"stage {i}: ", targets, rule, schedule, roles, mask,
-                            stages.steps[i], set_by)
-  return phases, overrides
-
-
-PLANNERS = {"train": _plan_train, "grow": _plan_grow, "lag": _plan_lag, "study": _plan_study,
-            "gradual": _plan_gradual}
+PLANNERS = {"grow": _plan_grow, "study": _plan_study}
 
 
 def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = None) -> Plan:
@@ -301,12 +290,14 @@ def build_plan(replicas: Optional[int], data: Optional[LanguageModelingData] = N
   replicas: the strategy's replicas (None when unknown without the hardware, e.g. a TPU).
   """
   kind = arguments(registry.run_experiment)["kind"]
-  if kind not in PLANNERS:
+  if kind not in registry.EXPERIMENTS:
     raise ValueError(f"run_experiment.kind={kind!r}: expected one of {sorted(registry.EXPERIMENTS)}")
   base = TransformerConfig()
   data = data or LanguageModelingData()
   roles = {scope: _role(scope, replicas, base, data) for scope in ROLE_SCOPES}
-  phases, overrides = PLANNERS[kind](roles, mask_probability_of(base, data), base)
+  mask = mask_probability_of(base, data)
+  phases, overrides = (PLANNERS[kind](roles, mask, base) if kind in PLANNERS
+                       else _plan_schedule(kind, roles, mask, base))
   set_by = list(dict.fromkeys(p.steps_set_by for p in phases if p.steps_set_by))
   if set_by:  # The experiment builds its Trainers with their steps and names.
     overrides[("Trainer", "train_steps")] = " and ".join(set_by)

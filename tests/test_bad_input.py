@@ -177,3 +177,16 @@ def test_the_documented_probe_budget_error_is_the_one_printed():
 
 def test_table_has_at_least_15_inputs():
   assert len(TABLE) + 1 >= 15
+
+
+def test_a_directory_that_hides_an_include_is_named(tmp_path, monkeypatch, capsys):
+  """gin reads `include 'runs/lag.gin'` as a package resource first; a `runs/` directory on
+  the Python path (a model dir made in the working directory) broke that lookup with a
+  TypeError. The error names the directory."""
+  (tmp_path / "runs").mkdir()
+  monkeypatch.syspath_prepend(str(tmp_path))
+  code, err = _run_in_process(["--gin_file=gin/experiments/lag_quickstart.gin", "--dry_run",
+                               f"--model_dir={tmp_path / 'run'}"], capsys, monkeypatch)
+  lines = err.strip().splitlines()
+  assert code == 2 and len(lines) == 1, err[-2000:]
+  assert "runs/ on the Python path" in lines[0] and "'runs/lag.gin'" in lines[0], lines[0]

@@ -12,6 +12,8 @@ import pytest
 from lag_tf import config_io, console
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
+from lag_tf.lag.gradual import StageSchedule
+from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.training import progress
 from main_fixtures import load_benchmark, run_main_in_process
 
@@ -97,9 +99,9 @@ def test_probe_overhead_benchmark_prints_the_plans_shares(capsys, monkeypatch):
 def test_gradual_plan_stages_add_up_and_scratch_spends_the_same_flops():
   config_io.parse(["experiments/gradual_tiny.gin"], [])
   adaptive = plan_lib.build_plan(replicas=1)
-  stages = plan_lib.StageSchedule(stage_layers=(1, 2, 3, 4), total_steps=400)
+  stages = StageSchedule(stage_layers=(1, 2, 3, 4), total_steps=400)
   winner_steps = [p.steps for p in adaptive.phases if p.role in ("base", "continue")]
-  probe_steps = plan_lib.ProbeSchedule().probe_steps
+  probe_steps = ProbeSchedule().probe_steps
   assert [s + (probe_steps if i else 0) for i, s in enumerate(winner_steps)] == stages.steps()
   config_io.parse(["experiments/gradual_tiny.gin"], ["gradual_experiment.mode = 'scratch'"])
   scratch = plan_lib.build_plan(replicas=1)

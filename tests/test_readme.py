@@ -115,7 +115,7 @@ def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
   added), and the three verdicts."""
   from lag_tf.analysis.suite_records import read_records
   from lag_tf.analysis.summary import scratch_comparison
-  from lag_tf.experiments.lag import summary_markdown
+  from lag_tf.experiments.summaries import lag_markdown
   from lag_tf.lag.stage import summary_table
   records = read_records(os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder"))
   record, other = next(  # A race where one loser left at a look and another stayed in.
@@ -127,7 +127,7 @@ def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
            "total": 6.5e12}
   rng = np.random.default_rng(0)
   losses = [list(rng.normal(2.0, 0.1, 8)) for _ in range(2)]
-  written = [summary_markdown(summary_table(record), record.winner, 630, 2.1, f"candidates/"
+  written = [lag_markdown(summary_table(record), record.winner, 630, 2.1, f"candidates/"
                               f"{record.winner}/ckpt", flops,
                               scratch_comparison(2.0 + delta, losses[0], 2.0, losses[1], 677))
              for delta in (-1.0, 0.0, 1.0)]

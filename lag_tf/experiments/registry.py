@@ -1,7 +1,8 @@
 """Dispatch from the gin setting `run_experiment.kind` to an experiment function.
 
 Every experiment is a function `(strategy, model_dir, run_progress=None) -> dict` whose other
-arguments come from gin; the run's progress (lag_tf.main's) reaches every Trainer it builds. Registering here keeps main.py free of experiment-specific code.
+arguments come from gin; the run's progress (lag_tf.main's) reaches every Trainer it builds.
+Registering here keeps main.py free of experiment-specific code.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from lag_tf import gin_registry
 from lag_tf.experiments.gradual import gradual_experiment
 from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.lag import lag_experiment
+from lag_tf.experiments.schedule import gradual_schedule, lag_schedule, train_schedule
 from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
 from lag_tf.training.progress import RunProgress
@@ -22,6 +24,14 @@ EXPERIMENTS: Dict[str, Callable] = {
     "lag": lag_experiment,
     "gradual": gradual_experiment,
     "study": study_experiment,
+}
+# The kinds whose experiment builds a RunSchedule from its gin arguments and runs it: each
+# builder takes (model config, mask probability, **the experiment's arguments), so lag_tf.plan
+# builds the run's own schedule.
+SCHEDULES: Dict[str, Callable] = {
+    "train": train_schedule,
+    "lag": lag_schedule,
+    "gradual": gradual_schedule,
 }
 
 

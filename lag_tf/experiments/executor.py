@@ -1,0 +1,122 @@
+"""The stage loop: runs any RunSchedule (lag_tf.experiments.schedule), resuming what a killed
+run left (docs/design.md, "The executor").
+
+Base stage: trained (or restored; a growth run's base may be imported, base_model.source).
+Each growth stage: one compiled engine per target shape serves its candidates and then the
+winner (lag.probe.CandidateTrainers); the decision is probed and committed once
+(lag.stage.probe_and_commit: a committed decision is final), the winner continues. Then the
+scratch baseline, if the schedule has one, trains for the run's whole FLOPs. The compute by
+phase comes from the committed decisions (lag.compute), in lag_tf.plan's convention.
+
+Model dir: metrics.jsonl + ckpt/ (the base), candidates/<name>/ (a one-shot stage) or
+stage-<i>/candidates/<name>/ (gradual stage i), decisions/stage-<i>.json, scratch/ (the
+baseline), summary.md (lag_tf.experiments.summaries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import gin
+from absl import logging
+
+from lag_tf import model_dir_store as store
+from lag_tf.analysis import summary as summary_lib
+from lag_tf.experiments import scratch_baseline as scratch_lib
+from lag_tf.experiments import summaries
+from lag_tf.experiments.schedule import RunSchedule
+from lag_tf.growth import validate_pool
+from lag_tf.interop.source import restore_or_train_base
+from lag_tf.lag.compute import compute_by_phase
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
+from lag_tf.lag.probe_cost import probe_budget
+from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
+                              summary_table)
+from lag_tf.models import count_parameters
+from lag_tf.records import config_hash
+from lag_tf.training.progress import RunProgress
+from lag_tf.training.trainer import Trainer
+
+
+def execute(schedule: RunSchedule, data, strategy, model_dir: str,
+            run_progress: RunProgress = None) -> dict:
+  """Runs `schedule` in `model_dir` on `data`; returns the run's result (what summary.md says)
+  and writes summary.md from the chief."""
+  run_progress = run_progress or RunProgress()
+  base = schedule.base
+  with gin.config_scope(base.scope) if base.scope else contextlib.nullcontext():
+    # The role scope (gin/runs/common.gin); a `train` run's steps and name are gin's.
+    named = {k: v for k, v in (("train_steps", base.steps), ("name", base.name)) if v is not None}
+    trainer = Trainer(base.config, data, strategy, model_dir, run_progress=run_progress, **named)
+  if not schedule.stages:
+    return _train_alone(schedule, trainer, model_dir)
+  for stage in schedule.stages:  # Every stage's probe budget, before anything trains.
+    probe_budget(stage.rule, stage.probe, stage.targets, stage.steps, trainer.tokens_per_step,
+                 trainer.eval_batches * trainer.tokens_per_step, trainer.mask_probability,
+                 where=stage.where)
+  with run_progress.phase(base.progress_label) if base.progress_label else (
+      contextlib.nullcontext()):
+    restore_or_train_base(trainer, base.steps)
+  point, chief = GrowthPoint.from_trainer(trainer), trainer.is_chief
+  base_steps = point.step
+  del trainer
+  fingerprint = config_hash(gin.config_str())
+  records, tables, final = [], [], None
+  for stage in schedule.stages:
+    if validate_pool(stage.pool, point.config) != stage.targets:
+      raise RuntimeError(f"{stage.where}: the model at growth is not the schedule's")
+    stage_dir = store.stage_dir(model_dir, stage.index)
+    trainers = CandidateTrainers(point, data, strategy, stage.probe, stage.steps, run_progress)
+    record = probe_and_commit(stage.index, stage.pool, stage.targets, trainers, model_dir,
+                              stage_dir, stage.rule, fingerprint, chief)
+    records.append(record)
+    tables.append(summary_table(record))
+    print(tables[-1], flush=True)
+    if not schedule.keep_loser_checkpoints and chief:
+      delete_loser_checkpoints(record, stage_dir)
+    winner = continue_winner(record, stage.pool, stage.targets, trainers, stage_dir)
+    point = GrowthPoint.from_trainer(winner)
+    if stage is schedule.stages[-1]:
+      final = winner.evaluate()
+    del winner, trainers  # The next stage (or the baseline) builds models of its own.
+  flops = compute_by_phase(schedule.base.config, base_steps, records,
+                           [s.targets[r.winner] for r, s in zip(records, schedule.stages)],
+                           [s.steps for s in schedule.stages], point.mask_probability)
+  result = {"final_eval_loss": final.eval_loss, "steps": point.step, "flops": flops,
+            "winner": records[-1].winner, "winners": [r.winner for r in records],
+            "probe_cost_flops": sum(r.probe_cost_flops for r in records),
+            "probe_eval_flops": sum(r.probe_eval_flops for r in records)}
+  if schedule.mode:
+    result["mode"] = schedule.mode
+  baseline = None
+  if schedule.scratch_baseline:
+    steps = scratch_lib.scratch_steps(flops["total"], schedule.final_config,
+                                      point.tokens_per_step, point.mask_probability)
+    scratch = scratch_lib.train_scratch(schedule.final_config, data, strategy, model_dir, steps,
+                                        run_progress)
+    result["scratch_eval_loss"] = scratch.eval_loss
+    baseline = summary_lib.scratch_comparison(
+        final.eval_loss, final.eval_batch_losses, scratch.eval_loss,
+        scratch.eval_batch_losses, steps)
+  if chief:
+    summaries.write(model_dir, schedule, result, tables, baseline)
+  logging.info("Done: %s", result)
+  return result
+
+
+def _train_alone(schedule: RunSchedule, trainer: Trainer, model_dir: str) -> dict:
+  """A schedule without growth: the base model trained (or resumed) to its steps."""
+  final = trainer.resume() or trainer.evaluate()
+  initial = [r for r in store.read_metrics(trainer.metrics.path)
+             if r.step == 0 and r.eval_loss is not None]
+  # Training FLOPs as lag_tf.plan counts them (its evaluations are reported apart).
+  flops = trainer.global_step * trainer.tokens_per_step * trainer.flops_per_token
+  result = {"params": count_parameters(schedule.base.config), "steps": trainer.global_step,
+            "final_eval_loss": final.eval_loss,
+            "first_eval_loss": initial[0].eval_loss if initial else None, "flops": flops}
+  if schedule.mode:
+    result["mode"] = schedule.mode
+  if trainer.is_chief:
+    summaries.write(model_dir, schedule, result, [], None)
+  logging.info("Done: %s", result)
+  return result

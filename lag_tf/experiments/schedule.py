@@ -1,0 +1,130 @@
+"""A run's schedule: what it trains, in order, as one immutable value (docs/design.md, "The
+schedule").
+
+A schedule is a base stage (a model trained for some steps) followed by growth stages (grow by
+every candidate of a pool, probe them, commit one by the rule, continue it), and optionally a
+scratch baseline at the run's FLOPs. `train` is a base stage alone; a `lag` run one growth stage;
+a `gradual` run one per depth (mode 'scratch': the final-size model alone).
+
+The builders below are the only place a run's structure is derived from its settings: the
+experiment (lag_tf.experiments.{train,lag,gradual}) builds its schedule from the arguments gin
+passes it and hands it to the executor; lag_tf.plan builds the same schedule from the same
+arguments and prices it. Neither reads the structure from gin a second way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+from lag_tf.growth import Pool, pool_targets
+from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, gradual_stages
+from lag_tf.lag.schedule import ProbeSchedule
+from lag_tf.lag.selector import SelectorRule
+from lag_tf.models import TransformerConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseStage:
+  """The model trained first: `steps` steps of `config` (None: Trainer.train_steps from gin, a
+  `train` run's), built in gin role scope `scope` (gin/runs/common.gin) as Trainer `name`."""
+
+  config: TransformerConfig
+  steps: Optional[int]
+  scope: str
+  name: Optional[str]
+  phase: str                  # The plan's name for it.
+  progress_label: str = ""    # The run's progress phase while it trains ('' : none).
+  steps_set_by: str = ""      # What sets its steps (the unused-binding report).
+
+
+@dataclasses.dataclass(frozen=True)
+class GrowthStage:
+  """Grow the previous stage's model by every candidate of `pool` (grown configs `targets`),
+  probe them by `probe` and `rule`, commit the winner and train it `steps` steps after growth in
+  all (its probe included). Stage `index` 0 is a one-shot run's (its candidates in the model
+  dir), i >= 1 a gradual run's (in stage-<i>/)."""
+
+  index: int
+  pool: Pool
+  targets: Dict[str, TransformerConfig]
+  rule: SelectorRule
+  probe: ProbeSchedule
+  steps: int
+  steps_set_by: str
+
+  @property
+  def where(self) -> str:
+    """How errors name the stage."""
+    return f"stage {self.index}" if self.index else "lag_experiment"
+
+  @property
+  def prefix(self) -> str:
+    """Plan and progress names of the stage's phases: gradual stages count from 1."""
+    return f"stage {self.index}: " if self.index else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSchedule:
+  kind: str                   # 'train', 'lag' or 'gradual' (the summary it writes).
+  base: BaseStage
+  stages: Tuple[GrowthStage, ...] = ()
+  # Train the final model from scratch for the run's FLOPs after it (in <model_dir>/scratch).
+  scratch_baseline: bool = False
+  keep_loser_checkpoints: bool = True
+  mode: str = ""              # A gradual run's mode.
+
+  @property
+  def final_config(self) -> TransformerConfig:
+    if not self.stages:
+      return self.base.config
+    return next(iter(self.stages[-1].targets.values()))
+
+
+def train_schedule(config: TransformerConfig, mask_probability: Optional[float]) -> RunSchedule:
+  """`train`: the model alone, for Trainer.train_steps (gin's, read by the Trainer)."""
+  del mask_probability  # Nothing to size.
+  return RunSchedule("train", BaseStage(config, None, "", None, "train"))
+
+
+def lag_schedule(config: TransformerConfig, mask_probability: Optional[float], pool: Pool,
+                 base_steps: int, continue_steps: int = 0,
+                 schedule: Optional[ProbeSchedule] = None, rule: Optional[SelectorRule] = None,
+                 keep_loser_checkpoints: bool = True,
+                 scratch_baseline: bool = False) -> RunSchedule:
+  """`lag`: the base, then one growth stage of probe_steps + continue_steps steps."""
+  del mask_probability  # The baseline is sized from the run's own FLOPs.
+  probe = schedule or ProbeSchedule()
+  stage = GrowthStage(0, pool, pool_targets(pool, config), rule or SelectorRule(), probe,
+                      probe.probe_steps + continue_steps,
+                      "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)")
+  base = BaseStage(config, base_steps, "base", "base", "base",
+                   steps_set_by="lag_experiment.base_steps (base)")
+  return RunSchedule("lag", base, (stage,), scratch_baseline=scratch_baseline,
+                     keep_loser_checkpoints=keep_loser_checkpoints)
+
+
+def gradual_schedule(config: TransformerConfig, mask_probability: Optional[float],
+                     mode: str = "adaptive", stages: Optional[StageSchedule] = None,
+                     template: Optional[StagePoolTemplate] = None,
+                     schedule: Optional[ProbeSchedule] = None,
+                     rule: Optional[SelectorRule] = None,
+                     keep_loser_checkpoints: bool = True) -> RunSchedule:
+  """`gradual`: stage 0 trains the base, stage i grows it by stage i's pool (lag.gradual's
+  template for `mode`); mode 'scratch' trains the final model alone for the same training
+  FLOPs."""
+  probe = schedule or ProbeSchedule()
+  run = gradual_stages(mode, stages or StageSchedule(), template or StagePoolTemplate(),
+                       probe.probe_steps, config, mask_probability)
+  if mode == "scratch":
+    return RunSchedule("gradual", BaseStage(
+        run.scratch_config, run.scratch_steps, "scratch", "scratch", "scratch",
+        steps_set_by="the scratch budget (StageSchedule's FLOPs)"), mode=mode)
+  set_by = "StageSchedule (each stage's steps)"
+  growths = len(run.layers) - 1
+  base = BaseStage(config, run.steps[0], "base", "stage-0", "stage 0: base",
+                   progress_label=f"stage 0 of {growths} (base)", steps_set_by=set_by)
+  return RunSchedule("gradual", base, tuple(
+      GrowthStage(i, run.pools[i - 1], run.targets[i - 1], rule or SelectorRule(), probe,
+                  run.steps[i], set_by) for i in range(1, growths + 1)),
+      keep_loser_checkpoints=keep_loser_checkpoints, mode=mode)

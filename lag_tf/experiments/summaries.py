@@ -1,0 +1,65 @@
+"""summary.md of a run, by its schedule's kind: what the executor's result says, for a reader.
+
+tests/test_readme.py holds README's annotated excerpt of a `lag` summary to `lag_markdown`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+from lag_tf import atomic_file
+from lag_tf import model_dir_store as store
+from lag_tf.experiments.schedule import RunSchedule
+from lag_tf.lag.compute import compute_text
+
+NO_BASELINE = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
+
+
+def write(model_dir: str, schedule: RunSchedule, result: dict, tables: List[str],
+          baseline: Optional[str]) -> None:
+  """Writes <model_dir>/summary.md (the chief's job)."""
+  if schedule.kind == "lag":
+    checkpoint = store.checkpoint_dir(store.candidate_dir(model_dir, result["winner"]))
+    text = lag_markdown(tables[0], result["winner"], result["steps"], result["final_eval_loss"],
+                        os.path.relpath(checkpoint, model_dir), result["flops"],
+                        baseline or NO_BASELINE)
+  elif schedule.kind == "gradual":
+    text = _gradual_markdown(schedule.mode, result, tables)
+  else:
+    text = _train_markdown(schedule, result)
+  atomic_file.write_text(store.summary_path(model_dir), text)
+
+
+def lag_markdown(table: str, winner: str, steps: int, final_eval_loss: float, checkpoint: str,
+                 flops: dict, baseline: str) -> str:
+  """A `lag` run's: the stage's table, the winner's continuation, the compute by phase and the
+  scratch baseline's verdict."""
+  return ("# LAG summary\n\n" + table + "\n\n" +
+          f"winner `{winner}` continued to step {steps}: final eval loss {final_eval_loss:.4f} "
+          f"(checkpoint: {checkpoint})\n\n"
+          f"{compute_text(flops)}\n\n"
+          f"{baseline}\n")
+
+
+def _gradual_markdown(mode: str, result: dict, tables: List[str]) -> str:
+  lines = [f"# gradual summary ({mode})", ""]
+  for table in tables:
+    lines += [table, ""]
+  lines.append(f"final eval loss {result['final_eval_loss']:.4f} after {result['steps']} steps")
+  if tables:
+    lines.append(f"stage winners: {' -> '.join(result['winners'])}")
+    lines.append(compute_text(result["flops"]))
+  return "\n".join(lines) + "\n"
+
+
+def _train_markdown(schedule: RunSchedule, result: dict) -> str:
+  config = schedule.base.config
+  lines = ["# train summary", "",
+           f"model: {config.kind}, {config.num_layers} layers x d_model {config.d_model}, "
+           f"{result['params']:,} parameters", f"steps: {result['steps']}",
+           f"final eval loss: {result['final_eval_loss']:.4f}",
+           f"training compute: {result['flops'] / 1e12:.4g} TFLOPs"]
+  if result["first_eval_loss"] is not None:
+    lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
+  return "\n".join(lines) + "\n"
