@@ -104,7 +104,7 @@ def test_loss_vs_flops_shows_where_methods_differ(tmp_path):
   """The small suite's shape: scratch evaluates every 100 steps (its steepest fall lies between
   its first two evals), a grown method's cheap base far more often. The FLOPs axis is log, the
   y-range starts after the first evals, and scratch's training loss fills its sparse stretch."""
-  from lag_tf.analysis import plots
+  from benchmarks.speedup import plots
   step_flops = 1e10
   scratch_steps = np.arange(0, 700, 100)
   scratch = (scratch_steps * step_flops, [5.46, 2.57, 2.37, 2.15, 2.07, 1.98, 1.93])

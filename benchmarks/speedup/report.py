@@ -20,12 +20,11 @@ from benchmarks.speedup.budget import METHODS, schedule_of
 from benchmarks.speedup.frontier import (Bounded, Curve, compute_ratio, envelope_loss,
                                          frontier_speedup, geometric_mean_ci, mean_ci,
                                          mean_curve, own_flops, paired_difference)
-from benchmarks.speedup.plots import mean_by_budget, plot_frontier
+from benchmarks.speedup.plots import mean_by_budget, plot_frontier, plot_loss_vs_flops
 from benchmarks.speedup.records import RunRecord
 from benchmarks.speedup.runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
                                      read_frontier, read_suite)
 from lag_tf import atomic_file
-from lag_tf.analysis import plots
 from lag_tf.models.flops import CONVENTION
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
@@ -169,8 +168,8 @@ def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
     if trained:
       train_curves[name] = _mean_over_seeds(trained)[:2]
   budget = next(iter(runs["scratch"].values())).budget_flops
-  plots.plot_loss_vs_flops(curves, path, title=title or "Loss against training compute",
-                           budget_flops=budget, train_curves=train_curves)
+  plot_loss_vs_flops(curves, path, title=title or "Loss against training compute",
+                     budget_flops=budget, train_curves=train_curves)
 
 
 def _plot_frontier(frontier, target_depth: int, runs, path: str, title: str) -> None:
