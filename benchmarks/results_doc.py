@@ -4,9 +4,10 @@ r"""Writes docs/results.md from the committed run records under benchmarks/resul
     python benchmarks/results_doc.py --out FILE       # write elsewhere (the test compares)
 
 Every number is computed from the records the comparison suite and the correlation study
-committed, through lag_tf's analysis functions; the prose says which way an interval points,
-never a number typed by hand. README's headline table is `headline_table()`'s text. Nothing
-is trained: the suites' reports are rebuilt in a temporary directory.
+committed, through their analysis functions (benchmarks/speedup/, lag_tf/analysis/); the prose
+says which way an interval points, never a number typed by hand. README's headline table is
+`headline_table()`'s text. Nothing is trained: the suites' reports are rebuilt in a temporary
+directory.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from benchmarks.speedup.budget import schedule_of  # noqa: E402
+from benchmarks.speedup.decision_costs import picks_table, spend_table  # noqa: E402
+from benchmarks.speedup.records import RunRecord, read_records  # noqa: E402
+from benchmarks.speedup.report import (PREREGISTERED_FIXED, PREREGISTERED_LAG,  # noqa: E402
+                                       budget_trend_table, build_speedup_report, fmt_ci,
+                                       frontier_table, headline_line, methods_table)
+from benchmarks.speedup.runs import Scope  # noqa: E402
 from lag_tf.analysis import report as study_report  # noqa: E402
 from lag_tf.analysis import runs as study_runs  # noqa: E402
 from lag_tf.analysis import summary as study_summary  # noqa: E402
-from lag_tf.analysis.decision_costs import picks_table, spend_table  # noqa: E402
-from lag_tf.analysis.speedup_report import (PREREGISTERED_FIXED, PREREGISTERED_LAG,  # noqa: E402
-                                            budget_trend_table, build_speedup_report,
-                                            fmt_ci, frontier_table, headline_line,
-                                            methods_table)
-from lag_tf.analysis.speedup_runs import Scope  # noqa: E402
-from lag_tf.analysis.suite_records import RunRecord, read_records  # noqa: E402
-from lag_tf.lag.budget import schedule_of  # noqa: E402
 
 OUT = os.path.join("docs", "results.md")
 RESULTS = os.path.join("benchmarks", "results")
@@ -53,7 +53,7 @@ STUDY_REWARMUP = 20
 class Suite:
   """One committed suite: its records, and the command that redraws its report from them."""
 
-  name: str  # The suite's name in benchmarks/speedup.py.
+  name: str  # The suite's name (`python -m benchmarks.speedup --suite NAME`).
   kind: str
   seeds: int
   methods: str = ""  # --methods, if the suite ran a subset.
@@ -68,7 +68,7 @@ class Suite:
 
   def report_only_command(self) -> str:
     methods = f" --methods {self.methods}" if self.methods else ""
-    return (f"python benchmarks/speedup.py --suite {self.name} --model_kind {self.kind} "
+    return (f"python -m benchmarks.speedup --suite {self.name} --model_kind {self.kind} "
             f"--seeds {self.seeds}{methods} --out /tmp/{self.name}_{self.kind}_report "
             f"--results {self.results} --report_only")
 

@@ -3,8 +3,8 @@
 It is on the top floor (it imports the experiments, which import the floors below), so the
 modules that parse and write configs (config_io) stay on the bottom one. Whatever parses gin
 files (the binaries, the benchmarks, tests) imports this module first. The comparison suite's
-configurables (lag_tf.lag.budget) are registered by the suite files themselves
-(`import lag_tf.lag.budget`).
+`SpeedupSuite` is not lag_tf's: the suite's gin files register it (`import
+benchmarks.speedup.budget`).
 """
 
 # pylint: disable=unused-import

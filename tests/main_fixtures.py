@@ -52,8 +52,8 @@ def main_exit_code(argv, info_logs=False) -> int:
 
 
 def in_process_launcher(monkeypatch):
-  """A `launch(argv, log)` for benchmarks/speedup.py that runs each `lag_tf.main` in this
-  process (TensorFlow imported once) instead of a child process, its output into `log`."""
+  """A `launch(argv, log)` for `python -m benchmarks.speedup` that runs each `lag_tf.main` in
+  this process (TensorFlow imported once) instead of a child process, its output into `log`."""
   monkeypatch.setattr(preemption, "install", lambda force=False: None)
 
   def launch(argv, log):
@@ -76,8 +76,8 @@ def snapshot(directory):
 
 
 def load_benchmark(name: str):
-  """benchmarks/<name>.py as a module (benchmarks are scripts, not a package), to call its
-  functions in this process."""
+  """The script benchmarks/<name>.py as a module (scripts run by path, not as modules of the
+  benchmarks package), to call its functions in this process."""
   path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
                       f"{name}.py")
   spec = importlib.util.spec_from_file_location(name, path)

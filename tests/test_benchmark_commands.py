@@ -1,4 +1,5 @@
-"""The `python benchmarks/...` commands README.md, docs/*.md and the gin headers document.
+"""The `python benchmarks/<script>.py` and `python -m benchmarks.<package>` commands README.md,
+docs/*.md and the gin headers document.
 
 Each documented script is run by some test: the short commands exactly as written here; the
 others by the test named in COVERED (CI-sized forms of the same script). Commands too long for
@@ -18,7 +19,7 @@ from main_fixtures import load_benchmark
 from doc_fixtures import documents
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMAND = re.compile(r"python benchmarks/([a-z_]+)\.py[^`\n]*")
+COMMAND = re.compile(r"python (?:benchmarks/([a-z_]+)\.py|-m benchmarks\.([a-z_]+))[^`\n]*")
 
 # Run exactly as documented below (about 20-25 s each).
 RUN_HERE = {
@@ -60,10 +61,16 @@ def documented_commands():
   return found
 
 
+def _benchmark(command):
+  """The script's or the package's name."""
+  script, package = COMMAND.match(command).groups()
+  return script or package
+
+
 def test_every_documented_benchmark_command_is_run_by_a_test():
   uncovered = [c for c in documented_commands()
                if c not in RUN_HERE and c not in TOO_LONG
-               and COMMAND.match(c).group(1) not in COVERED]
+               and _benchmark(c) not in COVERED]
   assert not uncovered, f"documented benchmark commands no test runs: {uncovered}"
   stale = [c for c in list(RUN_HERE) + list(TOO_LONG) if c not in documented_commands()]
   assert not stale, f"listed here but no longer documented: {stale}"

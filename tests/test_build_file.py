@@ -43,10 +43,17 @@ def fake_repo(tmp_path):
   _write(root, "lag_tf/pkg/b.py", "from lag_tf.pkg import A\n")  # A name: the package.
   _write(root, "lag_tf/c.py", "def f():\n  from lag_tf.pkg import a, b\n")  # Modules.
   _write(root, "lag_tf/main.py", "import lag_tf.c\nif __name__ == '__main__':\n  pass\n")
+  _write(root, "benchmarks/__init__.py")
+  _write(root, "benchmarks/suite/__init__.py")
+  _write(root, "benchmarks/suite/plans.py", "from lag_tf.pkg import a\n")
+  _write(root, "benchmarks/suite/__main__.py",
+         "from benchmarks.suite import plans\nif __name__ == '__main__':\n  pass\n")
   _write(root, "tests/fixtures.py", "")
   _write(root, "tests/test_main.py",
          "from fixtures import x\nCOMMAND = ['-m', 'lag_tf.main']\nGIN = 'gin/a.gin'\n"
          "DOC = 'docs/usage.md'\n")
+  _write(root, "tests/test_suite.py",
+         "from benchmarks.suite import plans\nCOMMAND = ['-m', 'benchmarks.suite']\n")
   return root
 
 
@@ -62,6 +69,14 @@ def test_derives_targets_deps_and_data(fake_repo):
   assert test.deps == {"test_support"}
   # It runs lag_tf.main (data, not a dep) and reads gin files and the docs.
   assert test.data == {":lag_tf_main", ":gin_files", ":docs"}
+  # A package under benchmarks/: a target per module; its __main__.py is the binary that
+  # `python -m benchmarks.suite` runs.
+  assert targets["benchmark_suite_plans"].deps == {"lag_tf_pkg_a"}
+  assert targets["benchmark_suite_main"].kind == "py_binary"
+  assert targets["benchmark_suite_main"].deps == {"benchmark_suite_plans"}
+  assert targets["benchmark_suite_pkg"].kind == "py_library"
+  assert targets["test_suite"].deps == {"benchmark_suite_plans"}
+  assert targets["test_suite"].data == {":benchmark_suite_main"}
 
 
 def test_finds_a_cycle_through_the_package(fake_repo):

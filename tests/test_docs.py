@@ -19,8 +19,8 @@ from lag_tf import gin_registry
 # cannot be imported into one process), and the usage section that documents them.
 BINARIES = [("lag_tf/main.py", "The binaries"), ("lag_tf/analyze.py", "The binaries"),
             ("lag_tf/export.py", "The binaries"), ("launch/multi_worker.py", "Launching"),
-            ("launch/cloud_tpu.py", "Launching"), ("benchmarks/speedup.py",
-                                                   "The comparison suite")]
+            ("launch/cloud_tpu.py", "Launching"),
+            ("benchmarks/speedup/__main__.py", "The comparison suite")]
 
 
 def _defined_flags(path):
@@ -58,7 +58,7 @@ def _table_rows(text, header):
 
 def _registered():
   from lag_tf import configurables  # noqa: F401  Registers every configurable.
-  import lag_tf.lag.budget  # noqa: F401  The suite's, registered by the suite files' import.
+  import benchmarks.speedup.budget  # noqa: F401  SpeedupSuite: the suite's gin files import it.
   return {c.full_name: c for c in gin_registry.all_configurables()}
 
 

@@ -3,7 +3,8 @@
 A unit is a package under lag_tf/ (lag_tf.growth) or a module directly in it (lag_tf.plan). A
 unit may import itself and the units on lower floors, never a peer on its own floor nor a
 higher one; imports inside functions count too (a lazy import is still a dependency). A new
-unit must be given a floor here.
+unit must be given a floor here. Above them all, the comparison suite (benchmarks/speedup/)
+imports lag_tf's public modules, and lag_tf imports nothing of benchmarks/.
 """
 
 import ast
@@ -36,10 +37,10 @@ FLOORS = [
 ]
 
 
-def _module_names(root):
-  """{dotted module name: path} of every .py file under root/lag_tf."""
+def _module_names(root, package="lag_tf"):
+  """{dotted module name: path} of every .py file under root/<package>."""
   names = {}
-  for directory, _, files in os.walk(os.path.join(root, "lag_tf")):
+  for directory, _, files in os.walk(os.path.join(root, package)):
     for name in files:
       if name.endswith(".py"):
         path = os.path.join(directory, name)
@@ -101,17 +102,64 @@ def _closure(start, modules):
   return seen
 
 
-# Registered by the comparison-suite gin files themselves (`import lag_tf.lag.budget`).
-REGISTERED_BY_GIN_FILES = {"lag_tf.lag.budget"}
-
-
-def test_configurables_registers_every_configurable():
-  modules = _module_names(REPO)
+def _registering(modules):
+  """The modules that register a gin configurable."""
   registering = set()
   for module, path in modules.items():
     with open(path) as f:
       if re.search(r"\bgin(_registry)?\.(configurable|register|external_configurable)\b", f.read()):
         registering.add(module)
+  return registering
+
+
+def test_configurables_registers_every_configurable():
+  modules = _module_names(REPO)
+  registering = _registering(modules)
   assert len(registering) > 15
-  missing = registering - _closure("lag_tf.configurables", modules) - REGISTERED_BY_GIN_FILES
+  missing = registering - _closure("lag_tf.configurables", modules)
   assert not missing
+
+
+# ---- the comparison suite, above lag_tf ---------------------------------------------------------
+
+def _imports(path):
+  """(module, names) of every import in a file: `import a.b` is ('a.b', []), `from a import b,
+  c` is ('a', ['b', 'c'])."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from ((alias.name, []) for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      yield node.module, [alias.name for alias in node.names]
+
+
+def test_lag_tf_imports_nothing_of_benchmarks():
+  found = [f"{module} ({os.path.relpath(path, REPO)})"
+           for path in _module_names(REPO).values() for module, _ in _imports(path)
+           if module.split(".")[0] == "benchmarks"]
+  assert found == []
+
+
+def test_the_suite_imports_only_lag_tfs_public_modules_and_names():
+  lag_tf = _module_names(REPO)
+  suite = _module_names(REPO, os.path.join("benchmarks", "speedup"))
+  assert {"benchmarks.speedup.budget", "benchmarks.speedup.report"} <= set(suite)
+  problems = []
+  for path in suite.values():
+    for module, names in _imports(path):
+      if module.split(".")[0] != "lag_tf":
+        continue
+      private = [n for n in module.split(".") + names if n.startswith("_")]
+      if module not in lag_tf or private:
+        problems.append(f"{os.path.relpath(path, REPO)}: {module} {names}")
+  assert problems == []
+
+
+def test_the_suites_gin_files_register_its_configurables():
+  """SpeedupSuite is not lag_tf's: the suite's run layer imports the module that registers it
+  (gin's `import`), so lag_tf.main can parse every suite file."""
+  suite = _module_names(REPO, os.path.join("benchmarks", "speedup"))
+  with open(os.path.join(REPO, "gin", "runs", "speedup.gin")) as f:
+    imported = set(re.findall(r"^import ([\w.]+)", f.read(), re.M))
+  assert _registering(suite) == {"benchmarks.speedup.budget"} <= imported

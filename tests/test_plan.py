@@ -1,5 +1,5 @@
-"""lag_tf.plan and lag_tf.lag.budget against real runs: the FLOPs a run records equal its plan's,
-FLOP for FLOP, for `train`, `grow`, `study` and the speedup suite's methods (`lag`:
+"""lag_tf.plan and benchmarks.speedup.budget against real runs: the FLOPs a run records equal
+its plan's, FLOP for FLOP, for `train`, `grow`, `study` and the speedup suite's methods (`lag`:
 tests/test_dry_run.py; `gradual`: tests/test_gradual.py).
 
 Exact equality on purpose: a decoder's count is an integer below 2**53 (steps x tokens x an
@@ -13,6 +13,8 @@ import json
 import gin
 import pytest
 
+from benchmarks.speedup import __main__ as suite_command
+from benchmarks.speedup import budget
 from lag_tf import config_io
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf import plan as plan_lib
@@ -20,11 +22,9 @@ from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.registry import run_experiment
 from lag_tf.experiments.study import study_experiment
 from lag_tf.experiments.train import train_experiment
-from lag_tf.lag import budget
 from lag_tf.model_dir_store import read_decision
 from lag_tf.training import progress
 from lag_fixtures import strategy
-from main_fixtures import load_benchmark
 
 # A 2-layer model of width 32 on the small corpus, a few steps: every kind runs in seconds.
 TINY = ["include 'data/stdlib_corpus_small.gin'", "SEQUENCE_LENGTH = 32", "D_MODEL = 32",
@@ -99,9 +99,8 @@ def test_a_speedup_suite_method_spends_its_budget_plans_flops(kind, method, tmp_
   stages: no overhead), LAG gradual and LAG once (a decision per growth: the losers' probes and
   the evaluations read are the overhead). The encoder's head is charged at its masked share by
   the budget, the plan and the run alike (lag_tf.models.flops)."""
-  speedup = load_benchmark("speedup")
-  gin_file = speedup.suite_file("smoke")
-  suite, _, bindings, plans, _ = speedup.load_suite(
+  gin_file = suite_command.suite_file("smoke")
+  suite, _, bindings, plans, _ = suite_command.load_suite(
       gin_file, kind, [f"DATA_DIR = '{data_dir}'"])
   planned = plans[method]
   gin.clear_config()

@@ -73,8 +73,8 @@ def test_what_readme_reads_off_the_table_holds_on_the_records(results_doc):
   times the budget than at the small one on the same seeds; below 1 in the any-size sense (a
   shallower model from scratch ends lower, in every seed); neither the race nor fixed-k LAG
   beat the fixed strategy."""
-  from lag_tf.analysis.speedup_report import PREREGISTERED_LAG
-  from lag_tf.analysis.suite_records import read_records
+  from benchmarks.speedup.records import read_records
+  from benchmarks.speedup.report import PREREGISTERED_LAG
   small, long_ = results_doc.DECODER, results_doc.LONG
   fixed = {suite: results_doc.suite_summary(suite)[0]["fixed_size_speedup"]
            for suite in results_doc.REPORTED}
@@ -113,7 +113,7 @@ def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
   """Every line of README's annotated excerpt is a line that summary.md's code writes, up to
   its numbers and names: rendered here from a committed race decision of the suite (a tie
   added), and the three verdicts."""
-  from lag_tf.analysis.suite_records import read_records
+  from benchmarks.speedup.records import read_records
   from lag_tf.analysis.summary import scratch_comparison
   from lag_tf.experiments.summaries import lag_markdown
   from lag_tf.lag.stage import summary_table

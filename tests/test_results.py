@@ -1,5 +1,5 @@
 """docs/results.md comes from committed data: `benchmarks/results_doc.py` regenerates it from
-the compact run records under benchmarks/results/ (written by `benchmarks/speedup.py
+the compact run records under benchmarks/results/ (written by `python -m benchmarks.speedup
 --results`) byte for byte, and its tables are recomputed here one by one too, so a documented
 number cannot drift from its data."""
 
@@ -7,9 +7,9 @@ import os
 
 import pytest
 
+from benchmarks.speedup.records import read_records
+from benchmarks.speedup.report import frontier_table, methods_table
 from doc_fixtures import RESULTS, read
-from lag_tf.analysis.speedup_report import frontier_table, methods_table
-from lag_tf.analysis.suite_records import read_records
 from main_fixtures import load_benchmark
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,8 +62,8 @@ def test_the_documented_headline_is_the_committed_runs_headline(tmp_path, result
   """The suite's report rebuilt from the committed records alone (no run dirs) gives the
   pre-registered line, its table over seeds (without the wall-time column: the runs shared the
   CPU), its seed-0 frontier and what each adaptive rule committed per seed."""
-  from lag_tf.analysis.decision_costs import picks_table
-  from lag_tf.analysis.speedup_report import build_speedup_report, headline_line
+  from benchmarks.speedup.decision_costs import picks_table
+  from benchmarks.speedup.report import build_speedup_report, headline_line
   headline = build_speedup_report(str(tmp_path / "no_run_dirs"), results_dir=results)
   doc = _results_doc()
   assert "    " + headline_line(headline) + "\n" in doc
@@ -81,8 +81,8 @@ def test_what_a_rule_spent_on_each_candidate_adds_up_to_its_deciding_cost():
   """decision_costs charges a candidate its probe steps and decision evaluations in the suite's
   convention: over a run's candidates that is the run's deciding cost (the winner's probe steps
   are its training, not a cost)."""
-  from lag_tf.analysis.decision_costs import candidate_spend, spend_table
-  from lag_tf.analysis.speedup_runs import run_from_record
+  from benchmarks.speedup.decision_costs import candidate_spend, spend_table
+  from benchmarks.speedup.runs import run_from_record
   records = [r for r in read_records(DECODER) if r.run.method in (
       "lag_gradual", "race_gradual", "init_loss_gradual") and r.run.finished]
   assert records
@@ -132,7 +132,7 @@ NOISY = os.path.join(REPO, "benchmarks", "results", "speedup_small_noisy_pool", 
 def test_the_documented_noisy_pool_tables_are_the_committed_runs_tables():
   """docs/results.md "A pool where the choice matters": what each rule paid for the clearly bad
   candidate, and what each method committed, recomputed from the variant's committed records."""
-  from lag_tf.analysis.decision_costs import picks_table, spend_table
+  from benchmarks.speedup.decision_costs import picks_table, spend_table
   records = read_records(NOISY)
   assert {r.run.method for r in records} == {
       "scratch", "gradual_stacking", "race_gradual", "lag_gradual", "init_loss_gradual"}
@@ -146,7 +146,7 @@ def test_the_documented_noisy_pool_tables_are_the_committed_runs_tables():
 
 def _report_only_commands():
   return [line.strip() for line in _results_doc().splitlines()
-          if line.strip().startswith("python benchmarks/speedup.py") and "--report_only" in line]
+          if line.strip().startswith("python -m benchmarks.speedup") and "--report_only" in line]
 
 
 def test_every_committed_suite_has_a_documented_report_only_command():
@@ -170,13 +170,14 @@ def test_every_committed_suite_has_a_documented_report_only_command():
 def test_the_documented_report_only_command_redraws_the_report_from_the_records(tmp_path,
                                                                                command, capsys):
   """The results document's `--report_only` commands, as written (the /tmp out dir moved into
-  tmp_path; the script's main in this process, where TensorFlow is already imported): each
+  tmp_path; the command's main in this process, where TensorFlow is already imported): each
   trains nothing, writes the report and both plots, prints the documented pre-registered line
   and leaves the committed records as they are."""
   import shlex
-  from main_fixtures import load_benchmark
-  argv = [str(tmp_path / "out") if a.startswith("/tmp/") else a
-          for a in shlex.split(command)[2:]]
+  from benchmarks.speedup import __main__ as suite_command
+  python, option, module, *argv = shlex.split(command)
+  assert (python, option, module) == ("python", "-m", "benchmarks.speedup"), command
+  argv = [str(tmp_path / "out") if a.startswith("/tmp/") else a for a in argv]
   kind = argv[argv.index("--model_kind") + 1]
   results = os.path.join(REPO, argv[argv.index("--results") + 1], kind)
   argv[argv.index("--results") + 1] = os.path.join(REPO, argv[argv.index("--results") + 1])
@@ -184,7 +185,7 @@ def test_the_documented_report_only_command_redraws_the_report_from_the_records(
   before = {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
             for d, _, files in os.walk(runs) for f in files}
   capsys.readouterr()
-  assert load_benchmark("speedup").main(argv) == 0, capsys.readouterr().err[-2000:]
+  assert suite_command.main(argv) == 0, capsys.readouterr().err[-2000:]
   stdout = capsys.readouterr().out
   report = tmp_path / "out" / kind / "report"
   assert {"report.md", "frontier.png", "loss_vs_flops.png"} <= set(os.listdir(report))
@@ -201,7 +202,7 @@ def test_a_shared_frontier_dir_adds_only_the_suites_own_grid_and_seeds(tmp_path)
   """Suites whose grids meet share one --frontier_dir (small_long reuses three of small's runs,
   which have five seeds to its two): the report and the export read only the suite's grid and
   seeds, so what else the dir holds changes neither the frontier nor the committed records."""
-  from lag_tf.analysis.speedup_runs import Scope, committed_runs, read_frontier, read_suite
+  from benchmarks.speedup.runs import Scope, committed_runs, read_frontier, read_suite
   scratch = read_suite(str(tmp_path / "none"), DECODER)["scratch"]
   grid = Scope(frontier_grid=("frontier_L1_s1078", "frontier_L4_s900"))
   every = read_frontier(str(tmp_path / "none"), scratch, DECODER)
@@ -225,8 +226,8 @@ def test_a_shared_frontier_dir_adds_only_the_suites_own_grid_and_seeds(tmp_path)
 def _summary(tmp_path, results, name, seeds=None):
   """The suite's report rebuilt from committed records alone: its summary.json."""
   import json
-  from lag_tf.analysis.speedup_report import build_speedup_report
-  from lag_tf.analysis.speedup_runs import Scope
+  from benchmarks.speedup.report import build_speedup_report
+  from benchmarks.speedup.runs import Scope
   build_speedup_report(str(tmp_path / name), results_dir=results, scope=Scope(seeds=seeds))
   with open(tmp_path / name / "report" / "summary.json") as f:
     return json.load(f)
@@ -236,7 +237,7 @@ def test_the_documented_budget_trend_tables_are_the_committed_runs_tables(tmp_pa
   """docs/results.md "The trend with budget": the long suite's seed-0 frontier, and both
   budgets side by side (the small suite over all its seeds and over the long suite's two),
   recomputed from the two suites' committed records."""
-  from lag_tf.analysis.speedup_report import budget_trend_table
+  from benchmarks.speedup.report import budget_trend_table
   records = read_records(LONG)
   assert {r.run.seed for r in records} == {0, 1} and all(r.run.finished for r in records)
   doc = _results_doc()

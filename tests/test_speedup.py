@@ -7,16 +7,15 @@ import math
 import os
 import re
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
+from benchmarks.speedup import __main__ as suite_command
+from benchmarks.speedup import budget, records
+from benchmarks.speedup.frontier import Curve, compute_ratio, flops_to_reach, mean_ci
 from doc_fixtures import USAGE, documents, read
 from lag_tf import model_dir_store as store
-from lag_tf.analysis import suite_records
-from lag_tf.analysis.speedup import Curve, compute_ratio, flops_to_reach, mean_ci
-from lag_tf.lag import budget
 from lag_tf.lag.gradual import StagePoolTemplate
 from lag_tf.models import TransformerConfig
 
@@ -105,7 +104,7 @@ def test_loss_vs_flops_shows_where_methods_differ(tmp_path):
   """The small suite's shape: scratch evaluates every 100 steps (its steepest fall lies between
   its first two evals), a grown method's cheap base far more often. The FLOPs axis is log, the
   y-range starts after the first evals, and scratch's training loss fills its sparse stretch."""
-  from lag_tf.analysis import plots
+  from benchmarks.speedup import plots
   step_flops = 1e10
   scratch_steps = np.arange(0, 700, 100)
   scratch = (scratch_steps * step_flops, [5.46, 2.57, 2.37, 2.15, 2.07, 1.98, 1.93])
@@ -144,11 +143,10 @@ def test_loss_vs_flops_shows_where_methods_differ(tmp_path):
 
 
 def _run_suite(argv, capsys, launch=None):
-  """(exit code, stdout, stderr) of `python benchmarks/speedup.py ARGV`, run in this process
+  """(exit code, stdout, stderr) of `python -m benchmarks.speedup ARGV`, run in this process
   (each of its runs too, through `launch`: TensorFlow is imported once)."""
-  suite_binary = _suite_binary()
   capsys.readouterr()
-  code = suite_binary.main(list(argv), **({"launch": launch} if launch else {}))
+  code = suite_command.main(list(argv), **({"launch": launch} if launch else {}))
   captured = capsys.readouterr()
   return code, captured.out, captured.err
 
@@ -184,22 +182,22 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, m
   report = (suite_dir / "report" / "report.md").read_text()
   for method in budget.METHODS:
     assert f"| {method} |" in report
-    info = suite_records.read_info(suite_records.run_dir(str(suite_dir / method), 0))
+    info = records.read_info(records.run_dir(str(suite_dir / method), 0))
     assert info.finished and info.wall_seconds > 0
   assert (suite_dir / "report" / "loss_vs_flops.png").stat().st_size > 1000
   assert (suite_dir / "report" / "frontier.png").stat().st_size > 1000
   for name in ("frontier_L1_s99", "frontier_L2_s128"):  # The smoke suite's two-run frontier.
-    assert suite_records.read_info(
-        suite_records.run_dir(str(suite_dir / "frontier" / name), 0)).finished
+    assert records.read_info(
+        records.run_dir(str(suite_dir / "frontier" / name), 0)).finished
   assert "| gradual_stacking |" in report and "any-size (frontier) speedup" in report
   summary = json.loads((suite_dir / "report" / "summary.json").read_text())
   # Each run spent the budget (its last eval is at its total FLOPs, probes included).
-  from lag_tf.analysis.speedup_runs import read_suite
+  from benchmarks.speedup.runs import read_suite
   runs = read_suite(str(suite_dir))
   for method, by_seed in runs.items():
     run = by_seed[0]
     if method == "race_gradual":  # Charged its whole probe budget; it spends at most that.
-      planned = suite_records.read_info(suite_records.run_dir(str(suite_dir / method), 0)).plan
+      planned = records.read_info(records.run_dir(str(suite_dir / method), 0)).plan
       assert (run.budget_flops - planned.overhead_flops <= run.total_flops
               <= run.budget_flops * 1.001)
     else:
@@ -217,10 +215,10 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, m
   # finished run under a name off this grid, cut to its first half and with a far lower loss.
   # Neither the report nor the export reads it (were it read, the any-size frontier would reach
   # every method's loss at half the FLOPs, and the last line would change).
-  other = suite_records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s50"), 0)
-  original = suite_records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s99"), 0)
+  other = records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s50"), 0)
+  original = records.run_dir(str(suite_dir / "frontier" / "frontier_L1_s99"), 0)
   shutil.copytree(original, other)
-  suite_records.write_info(other, dataclasses.replace(suite_records.read_info(original),
+  records.write_info(other, dataclasses.replace(records.read_info(original),
                                                       method="frontier_L1_s50"))
   with open(store.metrics_path(other)) as f:
     rows = [json.loads(line) for line in f if line.strip()]
@@ -248,7 +246,7 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, m
   assert code == 0, err[-2000:]
   assert subset.count(": already finished") == 2
   # Other settings into the same --out are refused before anything is touched.
-  scratch_info = suite_records.info_path(suite_records.run_dir(str(suite_dir / "scratch"), 0))
+  scratch_info = records.info_path(records.run_dir(str(suite_dir / "scratch"), 0))
   before = open(scratch_info).read()
   code, _, err = _run_suite(command + ["--gin_bindings=Trainer.eval_batches = 3"], capsys, launch)
   assert code == 2 and "other settings" in err
@@ -256,7 +254,7 @@ def test_smoke_suite_runs_every_method_and_reports(tmp_path, data_dir, capsys, m
 
 
 def _documented_suite_commands():
-  """Every `python benchmarks/speedup.py ...` command in README.md, docs/*.md and the gin file
+  """Every `python -m benchmarks.speedup ...` command in README.md, docs/*.md and the gin file
   headers."""
   texts = list(documents().values())
   gin_dir = os.path.join(REPO, "gin", "experiments")
@@ -266,7 +264,7 @@ def _documented_suite_commands():
   for text in texts:
     for line in text.replace("\\\n", " ").splitlines():
       line = line.lstrip("#` ").strip().rstrip("`")
-      if line.startswith("python benchmarks/speedup.py"):
+      if line.startswith("python -m benchmarks.speedup "):  # Not a bare mention.
         commands.add(line)
   return sorted(commands)
 
@@ -284,31 +282,21 @@ DOCUMENTED_PRICES = {
 }
 
 
-def _suite_binary():
-  sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-  try:
-    import speedup as suite_binary
-  finally:
-    sys.path.pop(0)
-  return suite_binary
-
-
 def test_documented_suite_commands_plan_without_errors(tmp_path, capsys):
   """Each documented suite command, run with --print_cost (it plans and prices, trains nothing:
   the real runs take up to an hour per model kind here; the binary's main in this process, so
   TensorFlow is imported once); where docs/usage.md prices a suite, the price is what
   --print_cost prints."""
   import shlex
-  suite_binary = _suite_binary()
   commands = _documented_suite_commands()
   assert len(commands) >= 3, commands
   usage = " ".join(read(USAGE).split())
   priced = set()
   for command in commands:
-    program, *argv = shlex.split(command)[1:]
-    assert program == "benchmarks/speedup.py", command
+    option, module, *argv = shlex.split(command)[1:]
+    assert (option, module) == ("-m", "benchmarks.speedup"), command
     argv = [a if not a.startswith("/tmp/") else str(tmp_path / "out") for a in argv]
-    code = suite_binary.main(argv + ["--print_cost"])
+    code = suite_command.main(argv + ["--print_cost"])
     printed = capsys.readouterr()
     assert code == 0, (command, printed.err[-2000:])
     total = re.search(r"^suite total: ([\d.]+) PFLOPs .* ([\d.]+) hours of training",
@@ -327,17 +315,17 @@ def test_documented_suite_commands_plan_without_errors(tmp_path, capsys):
 
 
 def test_seeds_come_from_the_suite_then_the_next_integers():
-  suite_binary = _suite_binary()
-  assert suite_binary.choose_seeds((0, 1, 2), None) == [0, 1, 2]
-  assert suite_binary.choose_seeds((0, 1, 2), 2) == [0, 1]
-  assert suite_binary.choose_seeds((0,), 3) == [0, 1, 2]
+  assert suite_command.choose_seeds((0, 1, 2), None) == [0, 1, 2]
+  assert suite_command.choose_seeds((0, 1, 2), 2) == [0, 1]
+  assert suite_command.choose_seeds((0,), 3) == [0, 1, 2]
 
 
 # ---- the scratch frontier ----------------------------------------------------------------------
 
-from lag_tf.analysis.speedup import (AT_MOST, EXACT, MORE_THAN, Bounded, envelope,  # noqa: E402
-                                     envelope_flops, envelope_loss, flops_for_loss,
-                                     frontier_flops, frontier_speedup, geometric_mean_ci)
+from benchmarks.speedup.frontier import (AT_MOST, EXACT, MORE_THAN, Bounded,  # noqa: E402
+                                         envelope, envelope_flops, envelope_loss,
+                                         flops_for_loss, frontier_flops, frontier_speedup,
+                                         geometric_mean_ci)
 
 
 def test_a_depths_flops_for_a_loss_interpolate_in_log_flops_and_bound_outside():
@@ -385,7 +373,7 @@ def test_a_scratch_run_against_its_own_frontier_is_one():
   """By definition: the frontier reads a scratch run where the run itself reached its final
   loss, also when its curve is not monotone (the encoder's stalled one, whose last evaluation is
   above an earlier one, read 0.88 before)."""
-  from lag_tf.analysis.speedup import Curve, own_flops
+  from benchmarks.speedup.frontier import Curve, own_flops
   for losses in ([5.0, 2.4, 2.1, 2.0], [5.0, 2.4, 2.05, 2.1, 2.08]):
     curve = Curve(np.arange(len(losses)) * 1e12, losses)
     points = list(zip(curve.flops, curve.losses))
@@ -458,9 +446,9 @@ def test_tuned_scratch_schedules_add_target_depth_frontier_runs_with_their_own_s
 
 
 def test_a_seed_whose_frontier_is_only_its_scratch_run_adds_no_frontier_speedup():
-  from lag_tf.analysis.speedup import Curve
-  from lag_tf.analysis.speedup_report import method_stats
-  from lag_tf.analysis.speedup_runs import MethodRun
+  from benchmarks.speedup.frontier import Curve
+  from benchmarks.speedup.report import method_stats
+  from benchmarks.speedup.runs import MethodRun
 
   def run(method, seed, final_loss):
     return MethodRun(method=method, seed=seed, curve=Curve([0.0, 1e12], [5.0, final_loss]),

@@ -4,9 +4,10 @@ r"""Writes BUILD from the code: one target per module, binary and test, deps fro
     python tools/build_file.py --check    # exit 1 if BUILD differs from the code, or has a cycle
 
 Targets (named from the path):
-- `lag_tf/**.py`, `launch/*.py`, `benchmarks/*.py`, `tools/*.py`: a `py_binary` when the file runs as a
-  script (`if __name__ == "__main__":`), else a `py_library`; a package's `__init__.py` is
-  `<package>_pkg`. Benchmarks are `benchmark_<name>`.
+- `lag_tf/**.py`, `launch/*.py`, `benchmarks/**.py`, `tools/*.py`: a `py_binary` when the file runs as
+  a script (`if __name__ == "__main__":`), else a `py_library`; a package's `__init__.py` is
+  `<package>_pkg`, its `__main__.py` (`python -m <package>`) `<package>_main`. Benchmarks are
+  `benchmark_<name>` (benchmarks/speedup/report.py: `benchmark_speedup_report`).
 - `tests/test_*.py`: a `py_test` each; the other files under tests/ (fixtures, conftest) are one
   `test_support` library.
 
@@ -16,9 +17,10 @@ package. Importing a module does not make its parent packages deps: a package's 
 imports its own modules, so that would make every package a cycle.
 
 `data` is what a file runs or reads without importing it: a module it starts by its dotted name
-(`"lag_tf.main"` in `python -m lag_tf.main`) or a script by its path (`"benchmarks/faults.py"`),
-`:gin_files` when it names a `gin/` path or a `.gin` file, `:docs` when it names a `docs/`
-path, and files of the repository it names (README.md, requirements-tpu.txt, tests/golden/).
+(`"lag_tf.main"` in `python -m lag_tf.main`; a package's name runs its `__main__.py`) or a
+script by its path (`"benchmarks/faults.py"`), `:gin_files` when it names a `gin/` path or a
+`.gin` file, `:docs` when it names a `docs/` path, and files of the repository it names
+(README.md, requirements-tpu.txt, tests/golden/).
 Nothing is kept by hand: a dependency the code does not show is a dependency the next reader
 will not see either. A file whose strings only look like paths (this one, its test) says so
 with a line `# build_file: strings are not data`.
@@ -103,6 +105,8 @@ def target_name(path: str) -> str:
     return parts[-1] if parts[-1].startswith("test_") else "test_support"
   if parts[-1] == "__init__":
     parts[-1] = "pkg"
+  elif parts[-1] == "__main__":
+    parts[-1] = "main"
   if parts[0] == "benchmarks":
     parts[0] = "benchmark"
   return "_".join(parts)
@@ -181,7 +185,9 @@ def build_targets(repo: str) -> Dict[str, Target]:
     targets[name] = target
     by_file[path] = target
   runnable = {t.main: t.name for t in targets.values() if t.main}
-  dotted_scripts = {m[:-len(".py")].replace("/", "."): n for m, n in runnable.items()}
+  # `python -m a.b` runs a/b.py, or a/b/__main__.py for a package.
+  dotted_scripts = {m[:-len(".py")].replace("/", ".").removesuffix(".__main__"): n
+                    for m, n in runnable.items()}
   for path, tree in trees.items():
     target = by_file[path]
     for imported in index.imported_files(tree):

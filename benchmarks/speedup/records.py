@@ -1,14 +1,14 @@
 """The comparison suite's records of its runs, as types, and where they live.
 
-`benchmarks/speedup.py` runs each method and seed in a lag_tf model dir and keeps, beside it,
-its record of the run (`RunInfo`: method, seed, kind, experiment, the equal-compute plan,
+`python -m benchmarks.speedup` runs each method and seed in a lag_tf model dir and keeps, beside
+it, its record of the run (`RunInfo`: method, seed, kind, experiment, the equal-compute plan,
 bindings, finished, wall seconds) and the run's output:
 
   <suite_dir>/<method>/seed-<s>/       the run's model dir (lag_tf.model_dir_store's layout)
   <suite_dir>/<method>/seed-<s>.json   its RunInfo, rewritten after every attempt
   <suite_dir>/<method>/seed-<s>.log    its output
 
-`speedup_runs.export_results` writes a finished run's compact record (`RunRecord`: the RunInfo,
+`runs.export_results` writes a finished run's compact record (`RunRecord`: the RunInfo,
 the depth it ends with, its charged eval curve and its decision records), small enough to
 commit, to <results_dir>/runs/<method>/seed-<s>.json; docs/results.md is generated from those.
 
@@ -32,8 +32,8 @@ _RUN = "seed-{}"  # A run's name in its method's dir: its model dir, + .json its
 
 @dataclasses.dataclass(frozen=True)
 class StageRecord:
-  """One model of a method's plan (lag_tf.lag.budget.StageBudget as written: the record is
-  read without TensorFlow, which lag_tf.lag imports)."""
+  """One model of a method's plan (budget.StageBudget as written: the record is read without
+  TensorFlow, which budget imports through lag_tf.lag)."""
 
   layers: int
   steps: int
@@ -43,7 +43,7 @@ class StageRecord:
 
 @dataclasses.dataclass(frozen=True)
 class PlanRecord:
-  """A method's equal-compute plan (lag_tf.lag.budget.MethodPlan.to_dict())."""
+  """A method's equal-compute plan (budget.MethodPlan.to_dict())."""
 
   method: str
   phases: List[StageRecord]

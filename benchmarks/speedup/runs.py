@@ -1,6 +1,6 @@
-"""Reads a comparison suite's runs (written by `benchmarks/speedup.py`) into FLOP curves.
+"""Reads a comparison suite's runs (written by `python -m benchmarks.speedup`) into FLOP curves.
 
-Suite layout (`suite_records`): <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside
+Suite layout (`records`): <suite_dir>/<method>/seed-<s>/ is one lag_tf model dir; beside
 it, the suite's record of the run (`RunInfo`: method, seed, experiment kind, the equal-compute
 plan with each phase's depth, steps and FLOPs per step, wall seconds, finished) and its output.
 The curve of a run is its eval loss against the training FLOPs spent, in the order the run spent
@@ -20,11 +20,11 @@ import dataclasses
 import os
 from typing import Dict, List, Optional, Tuple
 
+from benchmarks.speedup import records
+from benchmarks.speedup.frontier import Curve
+from benchmarks.speedup.records import RunRecord
 from lag_tf import model_dir_store as store
-from lag_tf.analysis import suite_records
 from lag_tf.analysis.runs import metrics_by_step
-from lag_tf.analysis.speedup import Curve
-from lag_tf.analysis.suite_records import RunRecord
 
 
 @dataclasses.dataclass
@@ -77,7 +77,7 @@ def _growth_stage(experiment: str, growth: int) -> int:
 
 def read_method_run(run_dir: str) -> Optional[MethodRun]:
   """The run's curve and decisions, or None if it has not started (no record)."""
-  info = suite_records.read_info(run_dir)
+  info = records.read_info(run_dir)
   if info is None:
     return None
   phases = info.plan.phases
@@ -140,7 +140,7 @@ def committed_runs(results_dir: Optional[str], frontier: bool
   runs: Dict[str, Dict[int, MethodRun]] = {}
   if not results_dir:
     return runs
-  for record in suite_records.read_records(results_dir):
+  for record in records.read_records(results_dir):
     if record.run.finished and record.run.method.startswith("frontier_") == frontier:
       run = run_from_record(record)
       runs.setdefault(run.method, {})[run.seed] = run
@@ -165,7 +165,7 @@ def read_suite(suite_dir: str, results_dir: Optional[str] = None,
     if (not os.path.isdir(method_dir) or method in ("report", "frontier")
         or not scope.has_method(method)):
       continue
-    for run_dir in suite_records.started_runs(method_dir):
+    for run_dir in records.started_runs(method_dir):
       run = read_method_run(run_dir)
       if (run is not None and scope.has(run.method, run.seed)
           and (run.finished or run.seed not in runs.get(run.method, {}))):
@@ -177,10 +177,10 @@ def read_frontier(frontier_dir: str, scratch: Dict[int, MethodRun],
                   results_dir: Optional[str] = None,
                   scope: Scope = EVERY_RUN) -> Dict[int, Dict[int, List[List[tuple]]]]:
   """{seed: {depth: [one run's eval curve [(FLOPs, eval loss), ...], ...]}} of the finished
-  scratch frontier runs in `scope` (`frontier_dir`, written by benchmarks/speedup.py) and the
-  suite's own `scratch` runs (the target depth at the budget), in order of their FLOPs. A
-  curve's last point is the annealed run's final one; the frontier is the envelope of every
-  point (lag_tf.analysis.speedup.envelope)."""
+  scratch frontier runs in `scope` (`frontier_dir`, written by `python -m benchmarks.speedup`)
+  and the suite's own `scratch` runs (the target depth at the budget), in order of their FLOPs.
+  A curve's last point is the annealed run's final one; the frontier is the envelope of every
+  point (frontier.envelope)."""
   points: Dict[int, Dict[int, List[List[tuple]]]] = {}
   found = read_suite(frontier_dir, results_dir, frontier=True, scope=scope)
   for by_seed in list(found.values()) + [scratch]:
@@ -198,7 +198,7 @@ def compact_record(run_dir: str) -> Optional[RunRecord]:
   """What a documented number needs from one run, small enough to commit: the suite's record of
   the run (method, seed, plan, bindings, finished), its charged eval curve and its decision
   records. None if the run has not started."""
-  info = suite_records.read_info(run_dir)
+  info = records.read_info(run_dir)
   run = read_method_run(run_dir)
   if info is None or run is None:
     return None
@@ -225,9 +225,9 @@ def export_results(suite_dir: str, frontier_dir: str, out_dir: str,
     for method in sorted(os.listdir(root)):
       if method in ("report", "frontier") or not scope.has_method(method):
         continue
-      for run_dir in suite_records.started_runs(os.path.join(root, method)):
+      for run_dir in records.started_runs(os.path.join(root, method)):
         record = compact_record(run_dir)
         if (record is not None and record.run.finished
             and scope.has(record.run.method, int(record.run.seed))):
-          written.append(suite_records.write_record(out_dir, record))
+          written.append(records.write_record(out_dir, record))
   return written

@@ -1,15 +1,16 @@
-r"""Does growing reach a scratch model's loss for less compute? The comparison suite.
+r"""Does growing reach a scratch model's loss for less compute? The comparison suite's command,
+run from the repository's root:
 
-  python benchmarks/speedup.py --suite small --model_kind encoder --seeds 3 --out /tmp/speedup
-  python benchmarks/speedup.py --suite accelerator --model_kind decoder --print_cost \
+  python -m benchmarks.speedup --suite small --model_kind encoder --seeds 3 --out /tmp/speedup
+  python -m benchmarks.speedup --suite accelerator --model_kind decoder --print_cost \
       --gin_bindings="DATA_DIR='gs://my-bucket/tensorflow_datasets'"
 
 For one target model, on the same data, tokenizer, batch and optimizer, every method of
-`lag_tf.lag.budget.METHODS` (scratch; gradual stacking, MIDAS and one-shot stacking; adaptive
-gradual stacking with rule `lag`, `race` and `init_loss`; one-shot LAG over a pool) runs once
-per seed under the same FLOP budget, every probe and every evaluation a decision reads charged
-(budget.py plans the steps), and so does the scratch frontier (SpeedupSuite.frontier: each depth
-from scratch, fully annealed, at several budgets; <out>/<kind>/frontier/ or --frontier_dir).
+`budget.METHODS` (scratch; gradual stacking, MIDAS and one-shot stacking; adaptive gradual
+stacking with rule `lag`, `race` and `init_loss`; one-shot LAG over a pool) runs once per seed
+under the same FLOP budget, every probe and every evaluation a decision reads charged (budget.py
+plans the steps), and so does the scratch frontier (SpeedupSuite.frontier: each depth from
+scratch, fully annealed, at several budgets; <out>/<kind>/frontier/ or --frontier_dir).
 Each run is one `python -m lag_tf.main` process with the suite's gin file plus the method's
 bindings, in <out>/<model_kind>/<method>/seed-<s>/ (a normal lag_tf model dir: rerunning the
 suite resumes unfinished runs and skips finished ones). Then the report
@@ -34,18 +35,16 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import gin  # noqa: E402
 
+from benchmarks.speedup import budget, records  # noqa: E402
+from benchmarks.speedup.records import PlanRecord, RunInfo  # noqa: E402
+from benchmarks.speedup.report import build_speedup_report, headline_line  # noqa: E402
+from benchmarks.speedup.runs import Scope, export_results  # noqa: E402
 from lag_tf import config_io  # noqa: E402
 from lag_tf import configurables  # noqa: E402,F401  Registers every configurable.
-from lag_tf.analysis.speedup_report import build_speedup_report, headline_line  # noqa: E402
-from lag_tf.analysis import suite_records  # noqa: E402
-from lag_tf.analysis.speedup_runs import Scope, export_results  # noqa: E402
-from lag_tf.analysis.suite_records import PlanRecord, RunInfo  # noqa: E402
-from lag_tf.lag import budget  # noqa: E402
 from lag_tf.lag.gradual import StagePoolTemplate  # noqa: E402
 from lag_tf.models import TransformerConfig, count_parameters  # noqa: E402
 
@@ -119,7 +118,7 @@ def committed_records(results: str, kind: str) -> dict:
   if not results:
     return {}
   return {(r.run.method, r.run.seed): r.run
-          for r in suite_records.read_records(os.path.join(results, kind)) if r.run.finished}
+          for r in records.read_records(os.path.join(results, kind)) if r.run.finished}
 
 
 def choose_seeds(suite_seeds, count):
@@ -143,13 +142,13 @@ def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str
             peak_learning_rate, suite, launch=launch_main) -> float:
   """Runs (or resumes) one method/seed in `method_dir` through `launch` (a child process by
   default); returns its wall seconds this attempt."""
-  model_dir = suite_records.run_dir(method_dir, seed)
-  info = suite_records.read_info(model_dir)
+  model_dir = records.run_dir(method_dir, seed)
+  info = records.read_info(model_dir)
   method_bindings = budget.method_bindings(plan, seed, peak_learning_rate, suite)
   if info is not None and info.bindings != list(bindings) + method_bindings:
     # Never mix settings in one report, never touch the earlier run: a new --out is needed.
     raise SuiteError(f"{model_dir} was run with other settings "
-                     f"({suite_records.info_path(model_dir)}); use another --out for a changed "
+                     f"({records.info_path(model_dir)}); use another --out for a changed "
                      "suite")
   if info is not None and info.finished:
     return 0.0
@@ -159,15 +158,15 @@ def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str
                  plan=PlanRecord.from_json(plan.to_dict()),
                  bindings=list(bindings) + method_bindings, finished=False,
                  wall_seconds=info.wall_seconds if info is not None else None)
-  suite_records.write_info(model_dir, info)
+  records.write_info(model_dir, info)
   argv = ([f"--gin_file={gin_file}", f"--model_dir={model_dir}"]
           + [f"--gin_bindings={b}" for b in list(bindings) + method_bindings])
-  log_path = suite_records.log_path(model_dir)
+  log_path = records.log_path(model_dir)
   started = time.time()
   with open(log_path, "a") as log:
     code = launch(argv, log)
   seconds = time.time() - started
-  suite_records.write_info(model_dir, dataclasses.replace(
+  records.write_info(model_dir, dataclasses.replace(
       info, wall_seconds=(info.wall_seconds or 0.0) + seconds, finished=code == 0))
   if code != 0:
     raise RuntimeError(f"{plan.method} seed {seed} exited {code}; see {log_path}")
@@ -252,7 +251,7 @@ def main(argv=None, launch=launch_main) -> int:
           print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed} ...", flush=True)
           record = committed.get((plan.method, seed))
           if (record and not os.path.exists(
-                  suite_records.info_path(suite_records.run_dir(method_dir, seed)))
+                  records.info_path(records.run_dir(method_dir, seed)))
               and record.bindings == list(bindings) + budget.method_bindings(
                   plan, seed, suite.peak_learning_rates.get(kind), suite)):
             print(f"[{done}/{len(runs)}] {kind} {plan.method} seed {seed}: finished in the "

@@ -1,4 +1,4 @@
-"""Equal-compute plans for the growth-vs-scratch comparison (`benchmarks/speedup.py`).
+"""Equal-compute plans for the growth-vs-scratch comparison (`python -m benchmarks.speedup`).
 
 Every method trains the same target model and spends the same training-FLOP budget: the budget
 of training the target from scratch for `SpeedupSuite.budget_steps` steps. A growth method

@@ -2,9 +2,9 @@
 
 A rule that cannot tell a clearly bad candidate early pays for it in full: fixed-k LAG trains it
 for k steps and evaluates it at every probe eval step in every stage, a race drops it at a look.
-`candidate_spend` reads that from the decision records (`suite_records.read_records`), in the
+`candidate_spend` reads that from the decision records (`records.read_records`), in the
 suite's FLOP convention (each probe step at the plan's FLOPs per step of that stage, the
-candidate's decision evaluations as recorded: lag_tf.models.flops, as `speedup_runs`), and
+candidate's decision evaluations as recorded: lag_tf.models.flops, as `runs`), and
 `spend_table` puts it beside each method's final loss.
 """
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional
 
+from benchmarks.speedup.budget import METHODS
+from benchmarks.speedup.frontier import mean_ci, paired_difference
+from benchmarks.speedup.records import RunRecord
+from benchmarks.speedup.report import fmt_ci
+from benchmarks.speedup.runs import run_from_record
 from lag_tf.analysis.runs import as_float
-from lag_tf.analysis.speedup import mean_ci, paired_difference
-from lag_tf.analysis.speedup_report import fmt_ci
-from lag_tf.analysis.speedup_runs import run_from_record
-from lag_tf.analysis.suite_records import RunRecord
-from lag_tf.lag.budget import METHODS
 
 
 @dataclasses.dataclass(frozen=True)

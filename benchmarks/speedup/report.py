@@ -4,7 +4,7 @@ Writes <suite_dir>/report/report.md, loss_vs_flops.png, frontier.png and summary
 returns the headline: the comparisons chosen before the runs (PREREGISTERED): the fixed
 strategy of the growth literature (gradual stacking) against both scratch frontiers, and each
 LAG rule against it (final eval loss, paired over seeds). Every figure comes from the runs' own
-metrics and decision records (`speedup_runs`); the maths is in `speedup`.
+metrics and decision records (`runs`); the maths is in `frontier`, the plots in `plots`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Dict, List
 
 import numpy as np
 
+from benchmarks.speedup.budget import METHODS, schedule_of
+from benchmarks.speedup.frontier import (Bounded, Curve, compute_ratio, envelope_loss,
+                                         frontier_speedup, geometric_mean_ci, mean_ci,
+                                         mean_curve, own_flops, paired_difference)
+from benchmarks.speedup.plots import mean_by_budget, plot_frontier, plot_loss_vs_flops
+from benchmarks.speedup.records import RunRecord
+from benchmarks.speedup.runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
+                                     read_frontier, read_suite)
 from lag_tf import atomic_file
-from lag_tf.analysis import plots
-from lag_tf.analysis.frontier_plot import mean_by_budget, plot_frontier
-from lag_tf.analysis.speedup import (Bounded, Curve, compute_ratio, envelope_loss,
-                                     frontier_speedup, geometric_mean_ci, mean_ci, mean_curve,
-                                     own_flops, paired_difference)
-from lag_tf.analysis.speedup_runs import (EVERY_RUN, MethodRun, Scope, decision_overhead,
-                                          read_frontier, read_suite)
-from lag_tf.analysis.suite_records import RunRecord
-from lag_tf.lag.budget import METHODS, schedule_of
 from lag_tf.models.flops import CONVENTION
 
 FIXED = ("gradual_stacking", "midas", "stack_once")  # Strategies that never choose.
@@ -106,7 +105,7 @@ def _bounded(values) -> tuple:
 def build_speedup_report(suite_dir: str, title: str = "", frontier_dir: str = None,
                          results_dir: str = None, scope: Scope = EVERY_RUN) -> dict:
   """Writes the report; returns the headline dict (see module docstring). `results_dir`:
-  committed run records (`speedup_runs.export_results`) of runs that have no dir here;
+  committed run records (`runs.export_results`) of runs that have no dir here;
   `scope`: the suite's seeds and frontier grid, so that a frontier dir shared with another
   suite adds none of that suite's budgets or seeds."""
   runs = read_suite(suite_dir, results_dir, scope=scope)
@@ -169,8 +168,8 @@ def _plot(runs: Dict[str, Dict[int, MethodRun]], path: str, title: str) -> None:
     if trained:
       train_curves[name] = _mean_over_seeds(trained)[:2]
   budget = next(iter(runs["scratch"].values())).budget_flops
-  plots.plot_loss_vs_flops(curves, path, title=title or "Loss against training compute",
-                           budget_flops=budget, train_curves=train_curves)
+  plot_loss_vs_flops(curves, path, title=title or "Loss against training compute",
+                     budget_flops=budget, train_curves=train_curves)
 
 
 def _plot_frontier(frontier, target_depth: int, runs, path: str, title: str) -> None:
@@ -328,7 +327,7 @@ def budget_trend_table(suites: List[tuple], methods: List[str]) -> str:
 def frontier_table(records: List[RunRecord], seed: int) -> str:
   """Markdown: one row per depth (and per named scratch schedule of the target depth), one
   column per budget share, the final eval loss of each finished scratch run of `seed` (compact
-  records, `suite_records.read_records`); docs/results.md's frontier table is this text."""
+  records, `records.read_records`); docs/results.md's frontier table is this text."""
   by_row: Dict[tuple, Dict[float, float]] = {}
   budget = None
   for record in records:
