@@ -18,7 +18,8 @@ import dataclasses
 from typing import Dict, Optional, Tuple
 
 from lag_tf.growth import Pool, pool_targets
-from lag_tf.lag.gradual import StagePoolTemplate, StageSchedule, gradual_stages
+from lag_tf.lag.gradual import (MODES, StagePoolTemplate, StageSchedule, scratch_steps,
+                                stage_pool, template_for_mode)
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.models import TransformerConfig
@@ -71,6 +72,9 @@ class RunSchedule:
   stages: Tuple[GrowthStage, ...] = ()
   # Train the final model from scratch for the run's FLOPs after it (in <model_dir>/scratch).
   scratch_baseline: bool = False
+  # The measured seed-to-seed spread of (winner - scratch) for this config: the baseline
+  # verdict's noise beside the eval batches' (analysis.summary.scratch_comparison).
+  seed_spread: float = 0.0
   keep_loser_checkpoints: bool = True
   mode: str = ""              # A gradual run's mode.
 
@@ -90,8 +94,8 @@ def train_schedule(config: TransformerConfig, mask_probability: Optional[float])
 def lag_schedule(config: TransformerConfig, mask_probability: Optional[float], pool: Pool,
                  base_steps: int, continue_steps: int = 0,
                  schedule: Optional[ProbeSchedule] = None, rule: Optional[SelectorRule] = None,
-                 keep_loser_checkpoints: bool = True,
-                 scratch_baseline: bool = False) -> RunSchedule:
+                 keep_loser_checkpoints: bool = True, scratch_baseline: bool = False,
+                 seed_spread: float = 0.0) -> RunSchedule:
   """`lag`: the base, then one growth stage of probe_steps + continue_steps steps."""
   del mask_probability  # The baseline is sized from the run's own FLOPs.
   probe = schedule or ProbeSchedule()
@@ -100,8 +104,10 @@ def lag_schedule(config: TransformerConfig, mask_probability: Optional[float], p
                       "ProbeSchedule.probe_steps + lag_experiment.continue_steps (candidates)")
   base = BaseStage(config, base_steps, "base", "base", "base",
                    steps_set_by="lag_experiment.base_steps (base)")
+  if seed_spread < 0:
+    raise ValueError(f"lag_experiment.seed_spread={seed_spread}: expected >= 0")
   return RunSchedule("lag", base, (stage,), scratch_baseline=scratch_baseline,
-                     keep_loser_checkpoints=keep_loser_checkpoints)
+                     seed_spread=seed_spread, keep_loser_checkpoints=keep_loser_checkpoints)
 
 
 def gradual_schedule(config: TransformerConfig, mask_probability: Optional[float],
@@ -112,19 +118,33 @@ def gradual_schedule(config: TransformerConfig, mask_probability: Optional[float
                      keep_loser_checkpoints: bool = True) -> RunSchedule:
   """`gradual`: stage 0 trains the base, stage i grows it by stage i's pool (lag.gradual's
   template for `mode`); mode 'scratch' trains the final model alone for the same training
-  FLOPs."""
-  probe = schedule or ProbeSchedule()
-  run = gradual_stages(mode, stages or StageSchedule(), template or StagePoolTemplate(),
-                       probe.probe_steps, config, mask_probability)
+  FLOPs. ValueError, before anything trains, for a base of the wrong depth, probes longer than
+  a growth stage or a stage pool that cannot grow its model."""
+  if mode not in MODES:
+    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {MODES}")
+  probe, stages = schedule or ProbeSchedule(), stages or StageSchedule()
+  template = template_for_mode(mode, template or StagePoolTemplate())
+  steps, layers = stages.steps(), list(stages.stage_layers)
+  if config.num_layers != layers[0]:
+    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
+                     f"has num_layers={config.num_layers}")
   if mode == "scratch":
     return RunSchedule("gradual", BaseStage(
-        run.scratch_config, run.scratch_steps, "scratch", "scratch", "scratch",
+        config.replace(num_layers=layers[-1]), scratch_steps(stages, config, mask_probability),
+        "scratch", "scratch", "scratch",
         steps_set_by="the scratch budget (StageSchedule's FLOPs)"), mode=mode)
+  if probe.probe_steps > min(steps[1:]):
+    raise ValueError(f"ProbeSchedule.probe_steps={probe.probe_steps} is longer than the "
+                     f"shortest growth stage ({min(steps[1:])} steps)")
   set_by = "StageSchedule (each stage's steps)"
-  growths = len(run.layers) - 1
-  base = BaseStage(config, run.steps[0], "base", "stage-0", "stage 0: base",
-                   progress_label=f"stage 0 of {growths} (base)", steps_set_by=set_by)
-  return RunSchedule("gradual", base, tuple(
-      GrowthStage(i, run.pools[i - 1], run.targets[i - 1], rule or SelectorRule(), probe,
-                  run.steps[i], set_by) for i in range(1, growths + 1)),
-      keep_loser_checkpoints=keep_loser_checkpoints, mode=mode)
+  base = BaseStage(config, steps[0], "base", "stage-0", "stage 0: base",
+                   progress_label=f"stage 0 of {len(layers) - 1} (base)", steps_set_by=set_by)
+  growths, grown = [], config
+  for i in range(1, len(layers)):
+    pool = stage_pool(template, layers[i - 1], layers[i], i)
+    targets = pool_targets(pool, grown, f"stage {i}: ")
+    growths.append(GrowthStage(i, pool, targets, rule or SelectorRule(), probe, steps[i],
+                               set_by))
+    grown = next(iter(targets.values()))  # Every candidate of a stage grows to one shape.
+  return RunSchedule("gradual", base, tuple(growths),
+                     keep_loser_checkpoints=keep_loser_checkpoints, mode=mode)

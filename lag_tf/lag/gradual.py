@@ -6,18 +6,17 @@ is generated from a template (copy the g-layer block at each allowed position, p
 zero-initialized new layers) and LAG commits the best per stage. The fixed baselines run on the
 same machinery with a one-candidate pool ('top' = gradual stacking, 'middle' = MIDAS).
 
-`gradual_stages` turns a run's settings into its checked stages (steps, depths, each stage's
-pool and grown configs): the experiment trains them and lag_tf.plan prices them, from this one
-function.
+lag_tf.experiments.schedule.gradual_schedule turns a run's settings into its checked stages
+with these pieces: the experiment runs that schedule and lag_tf.plan prices it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from lag_tf import gin_registry
-from lag_tf.growth import Candidate, Pool, pool_targets
+from lag_tf.growth import Candidate, Pool
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
 
@@ -164,48 +163,3 @@ def scratch_steps(stages: StageSchedule, base_config: TransformerConfig,
                for steps, layers in zip(stages.steps(), stages.stage_layers))
   final = base_config.replace(num_layers=stages.stage_layers[-1])
   return max(1, int(budget // flops_per_token(final, mask_probability)))
-
-
-@dataclasses.dataclass(frozen=True)
-class GradualStages:
-  """A gradual run's stages, checked: stage 0 trains the base model, stage i >= 1 grows it with
-  `pools[i - 1]` (grown configs `targets[i - 1]`, by candidate) and trains `steps[i]`."""
-
-  mode: str
-  base_config: TransformerConfig
-  steps: List[int]
-  layers: List[int]
-  pools: List[Pool]
-  targets: List[Dict[str, TransformerConfig]]
-  scratch_steps: int  # Mode 'scratch': the final-size model's steps (the same training FLOPs).
-
-  @property
-  def scratch_config(self) -> TransformerConfig:
-    return self.base_config.replace(num_layers=self.layers[-1])
-
-
-def gradual_stages(mode: str, stages: StageSchedule, template: StagePoolTemplate,
-                   probe_steps: int, base_config: TransformerConfig,
-                   mask_probability: Optional[float]) -> GradualStages:
-  """The stages of a gradual run of `mode` from `base_config`; ValueError, before anything
-  trains, for a base of the wrong depth, probes longer than a growth stage or a stage pool that
-  cannot grow its model. `template` is the gin-bound one (template_for_mode applies the mode);
-  `mask_probability` the data's (`trainer.mask_probability_of`), for the scratch steps."""
-  if mode not in MODES:
-    raise ValueError(f"gradual_experiment.mode={mode!r}: expected one of {MODES}")
-  template = template_for_mode(mode, template)
-  steps, layers = stages.steps(), list(stages.stage_layers)
-  if base_config.num_layers != layers[0]:
-    raise ValueError(f"StageSchedule.stage_layers starts at {layers[0]} layers but the model "
-                     f"has num_layers={base_config.num_layers}")
-  if mode != "scratch" and probe_steps > min(steps[1:]):
-    raise ValueError(f"ProbeSchedule.probe_steps={probe_steps} is longer than the shortest "
-                     f"growth stage ({min(steps[1:])} steps)")
-  pools, targets, config = [], [], base_config
-  for i in range(1, len(layers)):
-    pools.append(stage_pool(template, layers[i - 1], layers[i], i))
-    targets.append(pool_targets(pools[-1], config, f"stage {i}: "))
-    config = next(iter(targets[-1].values()))  # Every candidate of a stage grows to one shape.
-  return GradualStages(mode=mode, base_config=base_config, steps=steps, layers=layers,
-                       pools=pools, targets=targets,
-                       scratch_steps=scratch_steps(stages, base_config, mask_probability))
