@@ -8,7 +8,7 @@ records of lag_tf.records.
   <model_dir>/stage-<i>/candidates/<name>/        stage i >= 1 of a gradual run
   <model_dir>/decisions/stage-<i>.json            committed once, never rewritten
   <model_dir>/growth.json, grown/ckpt/            a `grow` run
-  <model_dir>/scratch/                            a `lag` run's scratch baseline
+  <model_dir>/scratch/, scratch/baseline.json     a `lag` run's scratch baseline
   <model_dir>/report/                             lag_tf.analyze's report
   <candidate dir>/candidate.json, failed.txt      what the candidate is; why it failed, if it did
 
@@ -32,7 +32,8 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from lag_tf import atomic_file
-from lag_tf.records import CandidateInfo, DecisionRecord, GrowthRecord, MetricsRow
+from lag_tf.records import (BaselineRecord, CandidateInfo, DecisionRecord, GrowthRecord,
+                            MetricsRow)
 
 _DECISION_FILE = re.compile(r"^stage-(\d+)\.json$")
 _SEED_DIR = re.compile(r"^seed-(.+)$")
@@ -163,6 +164,10 @@ def grown_dir(model_dir: str) -> str:
 def scratch_dir(model_dir: str) -> str:
   """A `lag` run's scratch baseline."""
   return os.path.join(model_dir, "scratch")
+
+
+def baseline_path(model_dir: str) -> str:
+  return os.path.join(scratch_dir(model_dir), "baseline.json")
 
 
 def decision_path(model_dir: str, stage: int) -> str:
@@ -311,6 +316,16 @@ def read_metrics(path: str) -> List[MetricsRow]:
   if not exists(path):
     return []
   return [MetricsRow.from_json(record) for record in parse_metrics(read_text(path))[0]]
+
+
+def read_baseline(model_dir: str) -> Optional[BaselineRecord]:
+  """A `lag` run's scratch/baseline.json; None if it has none."""
+  data = read_json(baseline_path(model_dir))
+  return None if data is None else BaselineRecord.from_json(data)
+
+
+def write_baseline(model_dir: str, record: BaselineRecord) -> None:
+  _write_json(baseline_path(model_dir), record.to_json())
 
 
 # --- A `grow` run. ------------------------------------------------------------------------------

@@ -216,6 +216,22 @@ class GrowthRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class BaselineRecord:
+  """`scratch/baseline.json` of a `lag` run's scratch baseline: what its verdict reads besides
+  the two runs' evals."""
+
+  steps: int
+  seed_spread: float = 0.0  # lag_experiment.seed_spread: the comparison's seed-to-seed noise.
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, data: dict) -> "BaselineRecord":
+    return cls(**_known(cls, data))
+
+
+@dataclasses.dataclass(frozen=True)
 class MetricsRow:
   """One line of a `metrics.jsonl` (lag_tf.training.metrics.MetricsLogger writes them): a
   training loop that ended at `step`, an evaluation at `step`, or both. A field the line lacks

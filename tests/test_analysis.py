@@ -158,3 +158,21 @@ def test_bootstrap_interval_of_a_few_candidates_contains_its_estimate_and_covers
     at_edge += estimate in (low, high)
   assert covered / 200 >= 0.93
   assert at_edge > 50  # Why the study prints bounds with the estimate's digits.
+
+
+def test_the_scratch_verdict_counts_the_seed_spread_as_noise():
+  """A difference of 0.1 over batches that agree to 0.01 beats scratch for one run's error
+  alone; with a seed-to-seed spread of 0.14 measured for the config it is within noise
+  (2 x hypot(error, spread) > 0.1), and without a spread the sentence says it is missing."""
+  from lag_tf.analysis.summary import paired_standard_error, scratch_comparison
+  rng = np.random.default_rng(0)
+  scratch = list(rng.normal(2.0, 0.1, 16))
+  grown = [x - 0.1 + d for x, d in zip(scratch, rng.normal(0.0, 0.01, 16))]
+  error = paired_standard_error(grown, scratch)
+  alone = scratch_comparison(np.mean(grown), grown, np.mean(scratch), scratch, 100)
+  assert alone.endswith(": growing beat scratch.") and "spread not included" in alone
+  spread = scratch_comparison(np.mean(grown), grown, np.mean(scratch), scratch, 100, 0.14)
+  assert spread.endswith(f"within noise (|difference| <= 2 x {math.hypot(error, 0.14):.4f}).")
+  assert "a seed-to-seed spread of 0.1400 measured for this config" in spread
+  wide = scratch_comparison(np.mean(grown) + 0.5, grown, np.mean(scratch), scratch, 100, 0.14)
+  assert wide.endswith(": scratch beat growing.")

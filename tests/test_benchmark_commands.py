@@ -28,6 +28,9 @@ RUN_HERE = {
     "python benchmarks/memory_estimate.py --configs=encoder-512 --jit=false":
         r"\| encoder-512 \| false \| .* \| \d+\.\d+ \|",
     "python benchmarks/adam_reset_steps.py": r"\| 25 \| 0\.54x \|",
+    "python benchmarks/quickstart_seeds.py --report_only":
+        r"difference over 8 seeds: mean -0\.0403 \[-0\.1572, \+0\.0766\] \(95%\), standard "
+        r"deviation 0\.1399",
 }
 # Scripts whose documented commands another test runs in a CI-sized form.
 COVERED = {
@@ -47,6 +50,7 @@ TOO_LONG = {
     "python benchmarks/faults.py --runs=0 --disk_full_per_kind=2 --corrupt_runs=0 "
     "--worker_kills=0": "a reference LAG run and 6 faulted reruns",
     "python benchmarks/lag_study.py": "a 9-candidate correlation study",
+    "python benchmarks/quickstart_seeds.py --seeds 8": "eight LAG quickstarts: 30 min",
 }
 
 

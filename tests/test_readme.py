@@ -3,6 +3,7 @@ table and the reading of it (recomputed from the committed records), the shape o
 summary.md excerpt, its links; and the user documentation holds no development history."""
 
 import dataclasses
+import json
 import os
 import re
 
@@ -100,13 +101,37 @@ def test_what_readme_reads_off_the_table_holds_on_the_records(results_doc):
 
 def _shape(line: str, names) -> str:
   """A summary line with its numbers, candidate names, verdict and yes/no made generic."""
-  line = re.sub(r"growing beat scratch|scratch beat growing|this run cannot tell them apart "
-                r"\([^)]*\)", "<verdict>", line)
+  line = re.sub(r"growing beat scratch|scratch beat growing|within noise \([^)]*\)",
+                "<verdict>", line)
   line = re.sub(r"<(?!verdict>)[a-z ]+>", "#", line)
   line = re.sub(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b", "NAME", line)
   line = re.sub(r"[-+]?\d+(,\d{3})*(\.\d+)?%?", "#", line)
   line = re.sub(r"\| (yes|no) \|$", "| BOOL |", line)
   return re.sub(r"NAME( at #)?(, NAME( at #)?)*", r"NAME\1...", line)
+
+
+def _quickstart_seed_spread() -> float:
+  return float(re.search(r"^lag_experiment\.seed_spread = ([0-9.]+)$",
+                         read("gin/experiments/lag_quickstart.gin"), re.M).group(1))
+
+
+def test_the_quickstart_verdict_is_the_one_its_committed_seeds_give():
+  """README's quickstart verdict and figures are the committed seeds'
+  (benchmarks/results/quickstart_seeds/seeds.json, written by benchmarks/quickstart_seeds.py):
+  the gin file's seed spread is their standard deviation, and every seed's difference is within
+  two of its noise, so each of them (and a machine that runs like another seed) says `within
+  noise`."""
+  with open(os.path.join(REPO, "benchmarks", "results", "quickstart_seeds", "seeds.json")) as f:
+    committed = json.load(f)
+  spread, runs = committed["spread"], committed["runs"]
+  assert _quickstart_seed_spread() == round(spread["sd"], 4) and len(runs) >= 5
+  differences = [r["difference"] for r in runs]
+  text = " ".join(read(README).split())
+  assert (f"over seeds 0-{len(runs) - 1} the difference is {spread['mean']:+.3f} "
+          f"[{spread['low']:+.3f}, {spread['high']:+.3f}] nats, from {min(differences):+.3f} to "
+          f"{max(differences):+.3f}") in text
+  assert spread["low"] < 0 < spread["high"] and "For the quickstart it reads `within noise`" in text
+  assert all(abs(d) <= 2 * _quickstart_seed_spread() for d in differences)
 
 
 def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
@@ -129,7 +154,8 @@ def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
   losses = [list(rng.normal(2.0, 0.1, 8)) for _ in range(2)]
   written = [lag_markdown(summary_table(record), record.winner, 630, 2.1, f"candidates/"
                               f"{record.winner}/ckpt", flops,
-                              scratch_comparison(2.0 + delta, losses[0], 2.0, losses[1], 677))
+                              scratch_comparison(2.0 + delta, losses[0], 2.0, losses[1], 677,
+                                                 _quickstart_seed_spread()))
              for delta in (-1.0, 0.0, 1.0)]
   pool = re.findall(r"^(\w+)/growth\.Candidate\.name", read("gin/growth/depth_pool.gin"), re.M)
   names = set(pool) | set(record.candidates)

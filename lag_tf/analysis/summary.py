@@ -167,24 +167,32 @@ SEPARATION_Z = 2.0
 
 def scratch_comparison(grown_loss: float, grown_batch_losses: Sequence[float],
                        scratch_loss: float, scratch_batch_losses: Sequence[float],
-                       steps: int) -> str:
+                       steps: int, seed_spread: float = 0.0) -> str:
   """One sentence (summary.md, report.md): the winner's final eval loss against the scratch
   baseline's, `steps` steps of the grown config at the run's FLOPs. Both are evals on the same
   fixed held-out batches (the eval loss and its per-batch losses), so the comparison is paired:
-  the difference with the standard error of its per-batch differences; within SEPARATION_Z
-  standard errors it is a tie ("this run cannot tell"), not a win."""
+  the difference with the standard error of its per-batch differences.
+
+  That error is one run's: another seed (or another machine's kernels) moves the difference by
+  more. `seed_spread` is the difference's standard deviation over seeds measured for this
+  config (lag_experiment.seed_spread); it joins the error, and within SEPARATION_Z of the
+  combined error the verdict is "within noise", not a win. Without it the sentence says the
+  spread is missing."""
   difference = grown_loss - scratch_loss
   error = paired_standard_error(grown_batch_losses, scratch_batch_losses)
-  verdict = ("growing beat scratch" if difference < -SEPARATION_Z * error else
-             "scratch beat growing" if difference > SEPARATION_Z * error else
-             f"this run cannot tell them apart (|difference| <= {SEPARATION_Z:g} standard "
-             "errors)")
+  noise = float(np.hypot(error, seed_spread))
+  verdict = ("growing beat scratch" if difference < -SEPARATION_Z * noise else
+             "scratch beat growing" if difference > SEPARATION_Z * noise else
+             f"within noise (|difference| <= {SEPARATION_Z:g} x {noise:.4f})")
+  spread = (f" and a seed-to-seed spread of {seed_spread:.4f} measured for this config"
+            if seed_spread else "; one seed, the seed-to-seed spread not included: "
+            "lag_experiment.seed_spread adds it")
   return (f"scratch baseline at equal FLOPs ({steps} steps of the grown model's config from "
           "random initialization, probes and the evaluations the decision read included in the "
           f"budget): eval loss "
           f"{scratch_loss:.4f} vs the winner's {grown_loss:.4f}, difference "
-          f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches): "
-          f"{verdict}.")
+          f"{difference:+.4f} (paired standard error {error:.4f} over the eval batches"
+          f"{spread}): {verdict}.")
 
 
 def _ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:

@@ -33,7 +33,7 @@ from lag_tf.lag.probe_cost import probe_budget
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
                               summary_table)
 from lag_tf.models import count_parameters
-from lag_tf.records import config_hash
+from lag_tf.records import BaselineRecord, config_hash
 from lag_tf.training.progress import RunProgress
 from lag_tf.training.trainer import Trainer
 
@@ -95,9 +95,11 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
     scratch = scratch_lib.train_scratch(schedule.final_config, data, strategy, model_dir, steps,
                                         run_progress)
     result["scratch_eval_loss"] = scratch.eval_loss
+    if chief:  # What the verdict reads besides the evals (python -m lag_tf.analyze too).
+      store.write_baseline(model_dir, BaselineRecord(steps, schedule.seed_spread))
     baseline = summary_lib.scratch_comparison(
         final.eval_loss, final.eval_batch_losses, scratch.eval_loss,
-        scratch.eval_batch_losses, steps)
+        scratch.eval_batch_losses, steps, schedule.seed_spread)
   if chief:
     summaries.write(model_dir, schedule, result, tables, baseline)
   logging.info("Done: %s", result)
