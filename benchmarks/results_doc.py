@@ -387,9 +387,10 @@ def tuning_section() -> List[str]:
       "`wsd`: warmup-stable-decay, the peak until the last 20% of the steps, then linear to 0) "
       f"and tuning seed ({', '.join(map(str, TUNING_SEEDS))}). Chosen by a rule fixed before "
       "the other seeds ran: the lowest mean final eval loss over the tuning seeds. The chosen "
-      "schedule then runs at every budget of the frontier for every seed (the suite's "
-      "`SpeedupSuite.scratch_schedules`); the frontier is the envelope of those runs and the "
-      "suite's own. The growth methods still run with the shared schedule: they have not had "
+      "schedule then runs at every budget of the frontier for every seed, and the two next "
+      "best at 1x and 1.5x (the suite's `SpeedupSuite.scratch_schedules`), so the target-size "
+      "scratch runs of every seed span four settings; the frontier is the envelope of those "
+      "runs and the suite's own. The growth methods still run with the shared schedule: they have not had "
       "the same tuning yet, so against a tuned frontier they read as \"same defaults\", not "
       "\"each tuned\".", "",
       "| schedule | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |",
