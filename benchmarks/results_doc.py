@@ -408,6 +408,28 @@ def tuning_section() -> List[str]:
       f"{_speedup_cell(fixed['fixed_size_ci'], True)}.", ""]
 
 
+def encoder_tuning_section() -> List[str]:
+  """The encoder's scratch tuning grid, by the decoder's rule, once its records exist; the
+  encoder suite's frontier does not run the chosen schedule yet."""
+  directory = os.path.join(REPO, TUNING, "encoder")
+  if not os.path.isdir(directory):
+    return []
+  rows, chosen = tuning_choice(read_records(directory))
+  lines = [
+      "## Tuning scratch: the encoder's learning-rate schedule", "",
+      "The 4-layer encoder from scratch at the 1x budget, the same grid, seeds and rule as the "
+      "decoder's (the suite's shared schedule is `lin0_1e-3`, and the grid's `lin0_1e-3` run "
+      "is that run again). The encoder suite's frontier does not run the chosen schedule yet, "
+      "so its speedups above are read against untuned scratch.", "",
+      "| schedule | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |",
+      "| --- |" + " ---: |" * (len(TUNING_SEEDS) + 1)]
+  for name, losses in rows:
+    mark = " (chosen)" if name == chosen else ""
+    lines.append(f"| `{name}`{mark} | " + " | ".join(f"{v:.3f}" for v in losses)
+                 + f" | {sum(losses) / len(losses):.3f} |")
+  return lines + [""]
+
+
 def noisy_section() -> List[str]:
   records = read_records(NOISY.records_dir)
   picked = sum(w == NOISY_CANDIDATE for r in records for w in r.winners)
@@ -445,7 +467,7 @@ def study_section() -> List[str]:
       "Every candidate's metrics are committed under "
       f"`{STUDY}/`.", "",
       "\n".join(study_report.headline_table(headline["rows"])), "",
-      f"Final eval loss at T, mean over seeds: "
+      "Final eval loss at T, mean over seeds: "
       + ", ".join(f"`{name}` {loss:.3f}" for loss, name in finals) + ".", "",
       "Rank correlation by probe step, inside the post-growth learning-rate rewarmup and after "
       "it:", "",
@@ -481,7 +503,7 @@ def document() -> str:
       *suite_section(ENCODER, "Encoder, small suite", "encoder (masked LM, 15% masking)",
                      " The masked LM leaves its plateau at a seed-dependent time, so its "
                      "intervals are wide."),
-      *study_section()]
+      *encoder_tuning_section(), *study_section()]
   return "\n".join(lines).rstrip() + "\n"
 
 

@@ -38,14 +38,14 @@ TINY = ["include 'data/stdlib_corpus_small.gin'", "SEQUENCE_LENGTH = 32", "NUM_L
         "Trainer.steps_per_loop = 2", "Trainer.eval_every = 4", "Trainer.eval_batches = 2",
         "Trainer.checkpoint_every = 4", "Trainer.jit_compile = False",
         "WarmupDecaySchedule.warmup_steps = 2", "ProbeSchedule.rewarmup_steps = 2"]
-LAG_PROBE_STEPS = 6
+LAG_PROBE_STEPS = 4
 # Each kind's phases shortened; what the file declares about its decisions stays.
 BY_KIND = {
     "train": ["TRAIN_STEPS = 6"],
     "grow": ["BASE_STEPS = 4"],
     # continue_steps: _lag_continuation.
     "lag": ["BASE_STEPS = 4", f"ProbeSchedule.probe_steps = {LAG_PROBE_STEPS}",
-            "ProbeSchedule.eval_steps = (0, 2, 4, 6)", "base_model.source = None"],
+            "ProbeSchedule.eval_steps = (0, 2, 4)", "base_model.source = None"],
     "study": ["BASE_STEPS = 4", "study_experiment.total_steps = 4",
               "study_experiment.dense_every = 2", "study_experiment.dense_until = 4",
               "study_experiment.log_points = 0", "study_experiment.seeds = (0,)",
