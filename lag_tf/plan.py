@@ -30,9 +30,9 @@ import gin
 from lag_tf.data import LanguageModelingData
 from lag_tf.experiments import grow as grow_lib
 from lag_tf.experiments import registry
-from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.experiments import study as study_lib
-from lag_tf.experiments.schedule import GrowthStage, RunSchedule
+from lag_tf.experiments.schedule import (GrowthStage, RunSchedule, baseline_steps,
+                                         scratch_stage)
 from lag_tf.growth import pool_targets
 from lag_tf.lag.gradual import MODE_TEMPLATES
 from lag_tf.lag.schedule import ProbeSchedule
@@ -228,10 +228,10 @@ def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
     phases += _stage_phases(stage, roles, mask)
   if schedule.scratch_baseline:
     winner, tokens = _costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
-    steps = scratch_lib.scratch_steps(sum(p.flops for p in phases), winner, tokens, mask)
-    phases.append(Phase("scratch baseline (equal FLOPs)", "baseline", winner, steps,
-                        roles["scratch"].tokens, mask,
-                        steps_set_by="the run's FLOPs (scratch baseline)"))
+    scratch = scratch_stage(winner, baseline_steps(sum(p.flops for p in phases), winner,
+                                                   tokens, mask))
+    phases.append(Phase(scratch.phase, "baseline", winner, scratch.steps,
+                        roles[scratch.scope].tokens, mask, steps_set_by=scratch.steps_set_by))
   return phases
 
 

@@ -22,9 +22,8 @@ from absl import logging
 
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import summary as summary_lib
-from lag_tf.experiments import scratch_baseline as scratch_lib
 from lag_tf.experiments import summaries
-from lag_tf.experiments.schedule import RunSchedule
+from lag_tf.experiments.schedule import BaseStage, RunSchedule, baseline_steps, scratch_stage
 from lag_tf.growth import validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag.compute import compute_by_phase
@@ -35,7 +34,8 @@ from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_a
 from lag_tf.models import count_parameters
 from lag_tf.records import BaselineRecord, config_hash
 from lag_tf.training.progress import RunProgress
-from lag_tf.training.trainer import Trainer
+from lag_tf.training.schedules import WarmupDecaySchedule
+from lag_tf.training.trainer import Trainer, make_optimizer
 
 
 def execute(schedule: RunSchedule, data, strategy, model_dir: str,
@@ -44,10 +44,7 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
   and writes summary.md from the chief."""
   run_progress = run_progress or RunProgress()
   base = schedule.base
-  with gin.config_scope(base.scope) if base.scope else contextlib.nullcontext():
-    # The role scope (gin/runs/common.gin); a `train` run's steps and name are gin's.
-    named = {k: v for k, v in (("train_steps", base.steps), ("name", base.name)) if v is not None}
-    trainer = Trainer(base.config, data, strategy, model_dir, run_progress=run_progress, **named)
+  trainer = _trainer(base, data, strategy, model_dir, run_progress)
   if not schedule.stages:
     return _train_alone(schedule, trainer, model_dir)
   for stage in schedule.stages:  # Every stage's probe budget, before anything trains.
@@ -89,11 +86,12 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
   if schedule.mode:
     result["mode"] = schedule.mode
   baseline = None
-  if schedule.scratch_baseline:
-    steps = scratch_lib.scratch_steps(flops["total"], schedule.final_config,
-                                      point.tokens_per_step, point.mask_probability)
-    scratch = scratch_lib.train_scratch(schedule.final_config, data, strategy, model_dir, steps,
-                                        run_progress)
+  if schedule.scratch_baseline:  # Same optimizer, batch and schedule family, its own length.
+    steps = baseline_steps(flops["total"], schedule.final_config, point.tokens_per_step,
+                           point.mask_probability)
+    baseline_trainer = _trainer(scratch_stage(schedule.final_config, steps), data, strategy,
+                                store.scratch_dir(model_dir), run_progress)
+    scratch = baseline_trainer.resume() or baseline_trainer.evaluate()
     result["scratch_eval_loss"] = scratch.eval_loss
     if chief:  # What the verdict reads besides the evals (python -m lag_tf.analyze too).
       store.write_baseline(model_dir, BaselineRecord(steps, schedule.seed_spread))
@@ -104,6 +102,19 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
     summaries.write(model_dir, schedule, result, tables, baseline)
   logging.info("Done: %s", result)
   return result
+
+
+def _trainer(stage: BaseStage, data, strategy, model_dir: str,
+             run_progress: RunProgress) -> Trainer:
+  """The Trainer of a model trained from its config (a base, a model from scratch), built in
+  its role scope (gin/runs/common.gin) so scoped bindings reach it; a `train` run's steps and
+  name are gin's. The one path every model trained from scratch takes."""
+  named = {k: v for k, v in (("train_steps", stage.steps), ("name", stage.name)) if v is not None}
+  if stage.own_schedule:
+    steps = stage.steps
+    named["optimizer_fn"] = lambda: make_optimizer(WarmupDecaySchedule(total_steps=steps))
+  with gin.config_scope(stage.scope) if stage.scope else contextlib.nullcontext():
+    return Trainer(stage.config, data, strategy, model_dir, run_progress=run_progress, **named)
 
 
 def _train_alone(schedule: RunSchedule, trainer: Trainer, model_dir: str) -> dict:

@@ -23,6 +23,7 @@ from lag_tf.lag.gradual import (MODES, StagePoolTemplate, StageSchedule, scratch
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.models import TransformerConfig
+from lag_tf.models.flops import flops_per_token
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,25 @@ class BaseStage:
   phase: str                  # The plan's name for it.
   progress_label: str = ""    # The run's progress phase while it trains ('' : none).
   steps_set_by: str = ""      # What sets its steps (the unused-binding report).
+  # The optimizer policy: True stretches the role's WarmupDecaySchedule over this stage's own
+  # steps (a model trained from scratch for a budget); False keeps gin's total_steps (a base
+  # model, whose schedule the run file sets to its steps).
+  own_schedule: bool = False
+
+
+def scratch_stage(config: TransformerConfig, steps: int) -> BaseStage:
+  """A `lag` run's scratch baseline: the grown config from random initialization for `steps`
+  steps, its schedule over them, in the scratch/ role scope (executor: <model_dir>/scratch)."""
+  return BaseStage(config, steps, "scratch", "scratch", "scratch baseline (equal FLOPs)",
+                   steps_set_by="the run's FLOPs (scratch baseline)", own_schedule=True)
+
+
+def baseline_steps(total_flops: float, config: TransformerConfig, tokens_per_step: int,
+                   mask_probability: Optional[float]) -> int:
+  """Steps of `config` that cost `total_flops` (the run's budget, probes included), at the run's
+  mask probability (models/flops.flops_per_token)."""
+  return max(1, int(round(total_flops / (tokens_per_step
+                                         * flops_per_token(config, mask_probability)))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +152,8 @@ def gradual_schedule(config: TransformerConfig, mask_probability: Optional[float
     return RunSchedule("gradual", BaseStage(
         config.replace(num_layers=layers[-1]), scratch_steps(stages, config, mask_probability),
         "scratch", "scratch", "scratch",
-        steps_set_by="the scratch budget (StageSchedule's FLOPs)"), mode=mode)
+        steps_set_by="the scratch budget (StageSchedule's FLOPs)", own_schedule=True),
+                       mode=mode)
   if probe.probe_steps > min(steps[1:]):
     raise ValueError(f"ProbeSchedule.probe_steps={probe.probe_steps} is longer than the "
                      f"shortest growth stage ({min(steps[1:])} steps)")
