@@ -375,6 +375,17 @@ def tuning_choice(records: List[RunRecord]) -> Tuple[List[Tuple[str, List[float]
   return rows, rows[0][0]
 
 
+def tuning_table(rows: List[Tuple[str, List[float]]], chosen: str) -> List[str]:
+  """Markdown rows: each schedule's final loss per tuning seed and their mean, best first."""
+  lines = ["| schedule | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |",
+           "| --- |" + " ---: |" * (len(TUNING_SEEDS) + 1)]
+  for name, losses in rows:
+    mark = " (chosen)" if name == chosen else ""
+    lines.append(f"| `{name}`{mark} | " + " | ".join(f"{v:.3f}" for v in losses)
+                 + f" | {sum(losses) / len(losses):.3f} |")
+  return lines
+
+
 def tuning_section() -> List[str]:
   """The scratch tuning grid: every schedule at the 1x budget on the tuning seeds, the one
   chosen, and where the suites' frontiers use it."""
@@ -390,15 +401,10 @@ def tuning_section() -> List[str]:
       "schedule then runs at every budget of the frontier for every seed, and the two next "
       "best at 1x and 1.5x (the suite's `SpeedupSuite.scratch_schedules`), so the target-size "
       "scratch runs of every seed span four settings; the frontier is the envelope of those "
-      "runs and the suite's own. The growth methods still run with the shared schedule: they have not had "
-      "the same tuning yet, so against a tuned frontier they read as \"same defaults\", not "
+      "runs and the suite's own. The growth methods still run with the shared schedule: they "
+      "have not had the same tuning yet, so against a tuned frontier they read as \"same defaults\", not "
       "\"each tuned\".", "",
-      "| schedule | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |",
-      "| --- |" + " ---: |" * (len(TUNING_SEEDS) + 1)]
-  for name, losses in rows:
-    mark = " (chosen)" if name == chosen else ""
-    lines.append(f"| `{name}`{mark} | " + " | ".join(f"{v:.3f}" for v in losses)
-                 + f" | {sum(losses) / len(losses):.3f} |")
+      *tuning_table(rows, chosen)]
   held_out = tuple(s for s in suite_setup(read_records(DECODER.records_dir)).seeds
                    if s not in TUNING_SEEDS)
   fixed = suite_summary(DECODER, Scope(seeds=held_out))[1]["methods"][PREREGISTERED_FIXED]
@@ -421,12 +427,7 @@ def encoder_tuning_section() -> List[str]:
       "decoder's (the suite's shared schedule is `lin0_1e-3`, and the grid's `lin0_1e-3` run "
       "is that run again). The encoder suite's frontier does not run the chosen schedule yet, "
       "so its speedups above are read against untuned scratch.", "",
-      "| schedule | " + " | ".join(f"seed {s}" for s in TUNING_SEEDS) + " | mean |",
-      "| --- |" + " ---: |" * (len(TUNING_SEEDS) + 1)]
-  for name, losses in rows:
-    mark = " (chosen)" if name == chosen else ""
-    lines.append(f"| `{name}`{mark} | " + " | ".join(f"{v:.3f}" for v in losses)
-                 + f" | {sum(losses) / len(losses):.3f} |")
+      *tuning_table(rows, chosen)]
   peaks = sorted({float(name.rsplit("_", 1)[1]) for name, _ in rows})
   if float(chosen.rsplit("_", 1)[1]) == peaks[0]:
     lines += ["", "The chosen peak is the grid's lowest, so the grid does not bracket the best "
