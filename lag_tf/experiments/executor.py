@@ -1,5 +1,5 @@
 """The stage loop: runs any RunSchedule (lag_tf.experiments.schedule), resuming what a killed
-run left (docs/design.md, "The executor").
+run left (docs/design.md, "Data flow of a run", step 3).
 
 Base stage: trained (or restored; a growth run's base may be imported, base_model.source).
 Each growth stage: one compiled engine per target shape serves its candidates and then the

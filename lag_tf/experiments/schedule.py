@@ -1,5 +1,5 @@
-"""A run's schedule: what it trains, in order, as one immutable value (docs/design.md, "The
-schedule").
+"""A run's schedule: what it trains, in order, as one immutable value (docs/design.md, "Data
+flow of a run", step 3).
 
 A schedule is a base stage (a model trained for some steps) followed by growth stages (grow by
 every candidate of a pool, probe them, commit one by the rule, continue it), and optionally a
