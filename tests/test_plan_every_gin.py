@@ -70,7 +70,12 @@ def _kind_and_shrink(gin_file):
   probe = gin.query_parameter("ProbeSchedule.probe_steps")
   continuation = gin.query_parameter("lag_experiment.continue_steps")
   steps = max(110, round(continuation * LAG_PROBE_STEPS / probe))
-  return kind, BY_KIND[kind] + [f"lag_experiment.continue_steps = {steps}"]
+  # Long continuations evaluate and checkpoint rarely (what the plan prices does not change:
+  # periodic evaluations are not charged, the decisions' are).
+  every = 4 if steps <= 110 else 40
+  return kind, BY_KIND[kind] + [f"lag_experiment.continue_steps = {steps}",
+                                f"Trainer.eval_every = {every}",
+                                f"Trainer.checkpoint_every = {every}"]
 
 
 def _spent(kind, result, run_progress):
