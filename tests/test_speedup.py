@@ -445,6 +445,39 @@ def test_tuned_scratch_schedules_add_target_depth_frontier_runs_with_their_own_s
     budget.SpeedupSuite(scratch_schedules={"decoder": {"cosine_2e-3": (1.0,)}})
 
 
+def test_method_schedules_rerun_a_growth_method_under_each_schedule_at_its_budget():
+  suite = budget.SpeedupSuite(budget_steps=600, stage_layers=(1, 2, 3, 4),
+                              method_schedules={"decoder": {"gradual_stacking": ("wsd_1e-3",),
+                                                            "race_gradual": ("lin10_4e-3",)}})
+  decoder = TARGET.replace(kind="decoder")
+  plans = budget.plans(suite, decoder, 32, None)
+  tuned, shared = plans["gradual_stacking_wsd_1e-3"], plans["gradual_stacking"]
+  # The same budget and stages: only the schedule differs.
+  assert tuned.phases == shared.phases and tuned.method == "gradual_stacking_wsd_1e-3"
+  assert budget.base_method(tuned.method) == "gradual_stacking"
+  assert budget.schedule_of(tuned.method) == "wsd_1e-3"
+  assert budget.base_method("frontier_L4_s600_wsd_2e-3") == "frontier_L4_s600_wsd_2e-3"
+  bindings = budget.method_bindings(tuned, seed=2, peak_learning_rate=2e-3, suite=suite)
+  base = budget.method_bindings(shared, seed=2, peak_learning_rate=2e-3, suite=suite)
+  # Every stage under the schedule's shape and peak: the base's and each post-growth one.
+  for binding in ("WarmupDecaySchedule.peak_learning_rate = 0.001",
+                  "ProbeSchedule.peak_learning_rate = 0.001", "WarmupDecaySchedule.decay = 'wsd'",
+                  "ProbeSchedule.decay = 'wsd'", "ProbeSchedule.end_fraction = 0.0"):
+    assert binding in bindings
+  assert set(bindings) - set(base) == {
+      "WarmupDecaySchedule.peak_learning_rate = 0.001", "ProbeSchedule.peak_learning_rate = 0.001",
+      "WarmupDecaySchedule.decay = 'wsd'", "WarmupDecaySchedule.end_fraction = 0.0",
+      "ProbeSchedule.decay = 'wsd'", "ProbeSchedule.end_fraction = 0.0"}
+  race = budget.method_bindings(plans["race_gradual_lin10_4e-3"], seed=0, suite=suite)
+  assert "SelectorRule.rule = 'race'" in race and "ProbeSchedule.end_fraction = 0.1" in race
+  # Another kind has none; scratch or a name it cannot read is refused.
+  assert set(budget.plans(suite, TARGET, 32, 0.15)) == set(budget.METHODS)
+  with pytest.raises(ValueError, match="'scratch' is not a growth method"):
+    budget.SpeedupSuite(method_schedules={"decoder": {"scratch": ("wsd_2e-3",)}})
+  with pytest.raises(ValueError, match="scratch schedule 'cos_2e-3'"):
+    budget.SpeedupSuite(method_schedules={"decoder": {"midas": ("cos_2e-3",)}})
+
+
 def test_a_seed_whose_frontier_is_only_its_scratch_run_adds_no_frontier_speedup():
   from benchmarks.speedup.frontier import Curve
   from benchmarks.speedup.report import method_stats

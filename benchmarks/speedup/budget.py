@@ -69,6 +69,10 @@ class SpeedupSuite:
     for the frontier, each under a named learning-rate schedule `<shape>_<peak>` (shapes:
     SCRATCH_SHAPES; e.g. `wsd_2e-3`), at these shares of the budget (1.0 included: the suite's
     own `scratch` keeps the shared schedule). The frontier is the envelope of every run.
+  method_schedules: {model kind: {growth method: (schedule, ...)}}: the method again under each
+    named schedule (`<method>_<schedule>`, e.g. `gradual_stacking_wsd_2e-3`), every stage's
+    schedule of that shape and peak (the base's and each post-growth one), same budget: the
+    growth methods' tuning, the same grid scratch is tuned on.
   """
 
   name: str = "small"
@@ -88,6 +92,8 @@ class SpeedupSuite:
   peak_learning_rates: Mapping[str, float] = dataclasses.field(default_factory=dict)
   frontier: Mapping[int, Tuple[float, ...]] = dataclasses.field(default_factory=dict)
   scratch_schedules: Mapping[str, Mapping[str, Tuple[float, ...]]] = dataclasses.field(
+      default_factory=dict)
+  method_schedules: Mapping[str, Mapping[str, Tuple[str, ...]]] = dataclasses.field(
       default_factory=dict)
 
   def __post_init__(self):
@@ -113,6 +119,13 @@ class SpeedupSuite:
         if any(f <= 0 for f in factors):
           raise ValueError(f"SpeedupSuite.scratch_schedules[{name!r}]: budget factors must be "
                            "> 0")
+    for by_method in self.method_schedules.values():
+      for method, names in by_method.items():
+        if method not in METHODS or method == "scratch":
+          raise ValueError(f"SpeedupSuite.method_schedules: {method!r} is not a growth method "
+                           f"of {METHODS[1:]}")
+        for name in names:
+          scratch_schedule(name)
     if self.budget_steps < 1 or self.probe_steps < 1 or self.init_loss_probe_steps < 1:
       raise ValueError("SpeedupSuite: budget_steps, probe_steps and init_loss_probe_steps must "
                        "be >= 1")
@@ -305,7 +318,10 @@ def frontier_name(layers: int, steps: int, schedule: str = "") -> str:
 # Schedule shapes of the scratch runs a suite tunes: WarmupDecaySchedule's decay and
 # end_fraction (wsd: WarmupDecaySchedule.cooldown_fraction's default, the last 20%).
 SCRATCH_SHAPES = {"lin0": ("linear", 0.0), "lin10": ("linear", 0.1), "wsd": ("wsd", 0.0)}
-_FRONTIER_NAME = re.compile(r"^frontier_L\d+_s\d+_(?P<schedule>.+)$")
+# A run under a named schedule: a frontier run (`frontier_L4_s600_wsd_2e-3`) or a growth
+# method's (`gradual_stacking_wsd_2e-3`).
+_SCHEDULED_NAME = re.compile(r"^(?P<method>.+?)_(?P<schedule>(?:%s)_[0-9.]+(?:e-?\d+)?)$"
+                             % "|".join(SCRATCH_SHAPES))
 
 
 def scratch_schedule(name: str) -> Tuple[str, float, float]:
@@ -322,9 +338,16 @@ def scratch_schedule(name: str) -> Tuple[str, float, float]:
 
 
 def schedule_of(method: str) -> Optional[str]:
-  """The named scratch schedule of a frontier run (`frontier_L4_s600_wsd_2e-3`), or None."""
-  match = _FRONTIER_NAME.match(method)
+  """The named schedule of a frontier run (`frontier_L4_s600_wsd_2e-3`) or of a growth method's
+  tuned run (`gradual_stacking_wsd_2e-3`), or None."""
+  match = _SCHEDULED_NAME.match(method)
   return match.group("schedule") if match else None
+
+
+def base_method(method: str) -> str:
+  """The suite method a run is of: `gradual_stacking` for `gradual_stacking_wsd_2e-3`."""
+  match = _SCHEDULED_NAME.match(method)
+  return match.group("method") if match and match.group("method") in METHODS else method
 
 
 def is_scratch(method: str) -> bool:
@@ -335,9 +358,9 @@ def is_scratch(method: str) -> bool:
 def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[float] = None,
                     suite: Optional[SpeedupSuite] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
-  method, phases = plan.method, plan.phases
-  schedule = schedule_of(method)
-  if schedule:  # A tuned scratch run: its own shape and peak.
+  phases, schedule = plan.phases, schedule_of(plan.method)
+  method = base_method(plan.method)
+  if schedule:  # A tuned run: its own shape and peak.
     decay, end_fraction, peak_learning_rate = scratch_schedule(schedule)
   bindings = [f"Trainer.seed = {seed}", f"LanguageModelingData.seed = {seed}",
               f"ProbeSchedule.growth_seed = {seed}",
@@ -351,6 +374,9 @@ def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[fl
   if is_scratch(method):
     return bindings + ["run_experiment.kind = 'train'", f"NUM_LAYERS = {phases[0].layers}",
                        f"Trainer.train_steps = {phases[0].steps}"]
+  if schedule:  # Every post-growth stage under the same shape.
+    bindings += [f"ProbeSchedule.decay = {decay!r}",
+                 f"ProbeSchedule.end_fraction = {end_fraction!r}"]
   bindings.append(f"ProbeSchedule.probe_steps = {plan.probe_steps}")
   bindings.append("ProbeSchedule.eval_steps = " + _tuple(eval_steps(plan.probe_steps)))
   bindings.append(f"SelectorRule.rule = '{RULES[method]}'")
@@ -379,6 +405,14 @@ def _tuple(values) -> str:
 def plans(suite: SpeedupSuite, target: TransformerConfig, global_batch_size: int,
           mask_probability: float, template: StagePoolTemplate = StagePoolTemplate(),
           eval_batches: int = 8) -> Dict[str, MethodPlan]:
-  return {m: plan_method(m, suite, target, global_batch_size, mask_probability, template,
-                         eval_batches)
-          for m in suite.methods}
+  """Every method's plan, and each tuned run's (SpeedupSuite.method_schedules: its method's
+  plan, under its own name)."""
+  found = {m: plan_method(m, suite, target, global_batch_size, mask_probability, template,
+                          eval_batches)
+           for m in suite.methods}
+  for method, schedules in suite.method_schedules.get(target.kind, {}).items():
+    for schedule in schedules:
+      if method in found:
+        found[f"{method}_{schedule}"] = dataclasses.replace(found[method],
+                                                            method=f"{method}_{schedule}")
+  return found
