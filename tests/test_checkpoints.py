@@ -93,6 +93,26 @@ def test_a_stock_adamw_checkpoint_resumes_into_the_uninterrupted_runs_updates(tm
                                err_msg=variable.path)
 
 
+def test_a_relative_model_dir_restores_its_checkpoints(tmp_path, monkeypatch):
+  """`--model_dir=runs/x` (relative to the working directory): the state file's paths are
+  read as TF gives them, already joined to the directory (joined again, every restore of a
+  relative dir found "every checkpoint damaged": a LAG stage's winner could not continue)."""
+  monkeypatch.chdir(tmp_path)
+  step = tf.Variable(3)
+  manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step), "runs/x/ckpt",
+                                       max_to_keep=2)
+  checkpoints.save(manager, 1)
+  step.assign(5)
+  checkpoints.save(manager, 2)
+  assert checkpoints.checkpoint_paths("runs/x/ckpt") == ["runs/x/ckpt/ckpt-2",
+                                                         "runs/x/ckpt/ckpt-1"]
+  restored = tf.Variable(0)
+  assert checkpoints.restore_latest_good(tf.train.Checkpoint(step=restored),
+                                         "runs/x/ckpt") == "runs/x/ckpt/ckpt-2"
+  assert int(restored.numpy()) == 5
+  assert checkpoints.newest_checkpoint("runs/x") == "runs/x/ckpt/ckpt-2"
+
+
 def test_a_save_logs_no_sharding_time_and_tensorflow_warnings_still_show(tmp_path, caplog):
   checkpoint = tf.train.Checkpoint(step=tf.Variable(3))
   manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2)

@@ -82,8 +82,8 @@ def checkpoint_paths(directory: str) -> List[str]:
     return sorted(paths, key=_number, reverse=True)
   if state is None:
     return []
+  # TF has joined each relative path to `directory` already (relative when it is).
   paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-  paths = [p if os.path.isabs(p) or "://" in p else os.path.join(directory, p) for p in paths]
   return list(reversed(paths))
 
 
