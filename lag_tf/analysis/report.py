@@ -94,8 +94,7 @@ def _candidate_rows(study: summary_lib.StudySummary) -> List[List[str]]:
       if study.smallest_k is not None else None
 
   def ranks(values):
-    order = sorted((v, n) for n, v in zip(table.names, values) if math.isfinite(v))
-    return {n: i + 1 for i, (_, n) in enumerate(order)}
+    return summary_lib.ranks(dict(zip(table.names, values)))
 
   init_ranks, final_ranks = ranks(losses[:, 0]), ranks(final)
   k_ranks = ranks(losses[:, k_index]) if k_index is not None else {}
