@@ -36,7 +36,8 @@ from lag_tf.experiments.schedule import (GrowthStage, RunSchedule, baseline_step
 from lag_tf.growth import pool_targets
 from lag_tf.lag.gradual import MODE_TEMPLATES
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.probe_cost import StageCharge, probe_budget, stage_charge, step_and_eval_flops
+from lag_tf.lag.probe_cost import (StageCharge, costliest, probe_budget, stage_charge,
+                                   step_and_eval_flops)
 from lag_tf.lag.selector import SelectorRule, halving_stretches
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token, forward_flops_per_token
@@ -171,16 +172,16 @@ def _stage_phases(stage: GrowthStage, roles: Dict[str, Role],
   charge = stage_charge(rule, stage.probe, len(targets), stage.steps,
                         *step_and_eval_flops(targets, base.tokens, base.eval_tokens, mask),
                         budget)
-  costliest = _costliest(targets, mask)
+  winner = costliest(targets, mask)
   race = rule.rule == "race" and len(targets) > 1
   worst = f" (worst case within its budget, {flops_text(budget)})" if race and budget else (
       " (worst case: a race stops earlier)" if race else "")
   phases = _training_probe_phases(prefix, targets, rule, stage.probe.probe_steps, charge,
                                   probe.tokens, mask, worst, stage.steps_set_by)
   if charge.evals:
-    phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", costliest,
+    phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", winner,
                         charge.evals, probe.eval_tokens, mask, forward_only=True))
-  return phases + [Phase(f"{prefix}continue the winner", "continue", costliest,
+  return phases + [Phase(f"{prefix}continue the winner", "continue", winner,
                          charge.continue_steps, probe.tokens, mask,
                          steps_set_by=stage.steps_set_by)]
 
@@ -189,27 +190,20 @@ def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
                            rule: SelectorRule, probe_steps: int, charge: StageCharge,
                            tokens: int, mask: Optional[float], worst: str,
                            steps_set_by: str) -> List[Phase]:
-  names = list(targets)
+  names, largest = list(targets), costliest(targets, mask)
   if rule.rule == "successive_halving":
-    costliest = _costliest(targets, mask)
     stretches = halving_stretches(rule, probe_steps, len(names))
     return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                  f"to step {end}", "probe", costliest, end - start, tokens, mask, alive,
+                  f"to step {end}", "probe", largest, end - start, tokens, mask, alive,
                   steps_set_by=steps_set_by)
             for index, (start, end, alive) in enumerate(stretches, 1)]
   if charge.candidate_steps != len(names) * charge.stop_step:  # A race's budget binds.
     return [Phase(f"{prefix}race probes to step {charge.stop_step}, {len(names)} candidates"
-                  f"{worst}", "probe", _costliest(targets, mask), charge.candidate_steps,
+                  f"{worst}", "probe", largest, charge.candidate_steps,
                   tokens, mask, steps_set_by=steps_set_by)]
   return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
                 charge.stop_step, tokens, mask, steps_set_by=steps_set_by)
           for i, n in enumerate(names, 1)]
-
-
-def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> TransformerConfig:
-  """The target with the most FLOPs per token (the winner a plan charges: exact when all
-  candidates share a target, as LAG pools do)."""
-  return max(targets.values(), key=lambda config: flops_per_token(config, mask))
 
 
 def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
@@ -227,7 +221,7 @@ def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
   for stage in schedule.stages:
     phases += _stage_phases(stage, roles, mask)
   if schedule.scratch_baseline:
-    winner, tokens = _costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
+    winner, tokens = costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
     scratch = scratch_stage(winner, baseline_steps(sum(p.flops for p in phases), winner,
                                                    tokens, mask))
     phases.append(Phase(scratch.phase, "baseline", winner, scratch.steps,
