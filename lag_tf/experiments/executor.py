@@ -7,10 +7,7 @@ winner (lag.probe.CandidateTrainers); the decision is probed and committed once
 (lag.stage.probe_and_commit: a committed decision is final), the winner continues. Then the
 scratch baseline, if the schedule has one, trains for the run's whole FLOPs. The compute by
 phase comes from the committed decisions (lag.compute), in lag_tf.plan's convention.
-
-Model dir: metrics.jsonl + ckpt/ (the base), candidates/<name>/ (a one-shot stage) or
-stage-<i>/candidates/<name>/ (gradual stage i), decisions/stage-<i>.json, scratch/ (the
-baseline), summary.md (lag_tf.experiments.summaries).
+Model dir: docs/design.md, "The model dir"; summary.md is lag_tf.experiments.summaries'.
 """
 
 from __future__ import annotations
