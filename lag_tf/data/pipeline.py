@@ -130,10 +130,6 @@ class LanguageModelingData:
     return self.tokenizer.vocab_size
 
   @property
-  def tokens_per_example(self) -> int:
-    return self.sequence_length
-
-  @property
   def builder(self) -> tfds.core.DatasetBuilder:
     if self._builder is None:
       builder = tfds_loading.load_or_prepare(self.dataset_name, self.data_dir)

@@ -59,17 +59,8 @@ def _on_sigterm(signum, frame) -> None:
   _requested.set()
 
 
-def request_stop() -> None:
-  """What SIGTERM does (also for tests and embedding code)."""
-  _requested.set()
-
-
 def clear() -> None:
   _requested.clear()
-
-
-def requested_locally() -> bool:
-  return _requested.is_set()
 
 
 def stop_requested(strategy: tf.distribute.Strategy) -> bool:
