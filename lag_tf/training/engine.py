@@ -36,22 +36,10 @@ from lag_tf.training import optimizers
 class StepEngine:
   """A model and its optimizer with compiled train and eval loops (see the module doc).
 
-  Args (the `Trainer.*` gin settings of the same names, which is how users set them):
-    model_config: the Transformer to train.
-    data: a `lag_tf.data.LanguageModelingData`.
-    strategy: from `lag_tf.training.strategy.make_strategy`.
-    global_batch_size: examples per step across all replicas.
-    eval_batches: fixed held-out global batches per evaluation (read once, then kept on the
-      devices for the engine's life: one compiled call evaluates them all).
-    grad_clip_norm: clip the all-reduced gradient to this global norm (None: no clipping).
-    jit_compile: XLA for the per-replica step ('auto' resolved by the caller).
-    seed: Keras' global seed (initialization, dropout).
-    optimizer_fn: builds the optimizer (called once, in the strategy's scope).
-    model_fn: builds the model from `model_config` (in the strategy's scope, after seeding).
-    loss_fn: `(model, batch, training) -> (loss sum, weight sum, correct count)` on one
-      replica's batch.
-    mask_probability: the masked LM's share of predicted positions (None for a decoder;
-      `trainer.mask_probability_of`): the memory check and the FLOP count (models/flops).
+  Args: the `Trainer`'s of the same names (trainer.Trainer documents them; its gin settings
+  are how users set them), with jit_compile resolved ('auto' is the caller's), loss_fn required,
+  and mask_probability: the masked LM's share of predicted positions (None for a decoder;
+  `trainer.mask_probability_of`): the memory check and the FLOP count (models/flops).
   """
 
   def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,

@@ -79,9 +79,11 @@ def default_loss_fn(model_config: TransformerConfig, data) -> Callable:
                            mask_probability=mask_probability_of(model_config, data))
 
 
-def _engine_value(name: str, doc: str) -> property:
-  """A Trainer's read-only view of its engine's `name`."""
-  return property(lambda trainer: getattr(trainer.engine, name), doc=doc)
+def _engine_value(name: str, doc: Optional[str] = None, driven: bool = False) -> property:
+  """A Trainer's read-only view of its engine's `name` (driven: only while this Trainer drives
+  the engine, `_driven_engine`; doc: the engine's by default)."""
+  return property(lambda t: getattr(t._driven_engine() if driven else t.engine, name),
+                  doc=doc or getattr(StepEngine, name).__doc__)
 
 
 @gin_registry.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
@@ -176,16 +178,8 @@ class Trainer:
                                   "positions (None for a decoder): sizes and prices its head.")
   flops_per_token = _engine_value("flops_per_token", "Training FLOPs per token (models/flops).")
   flops_per_step = _engine_value("flops_per_step", "Training FLOPs per step (models/flops).")
-
-  @property
-  def global_step(self) -> int:
-    """Optimizer steps taken (a grown model continues its base's count)."""
-    return self._driven_engine().global_step
-
-  @property
-  def examples_seen(self) -> int:
-    """The data position: training examples consumed (a resumed run continues from it)."""
-    return self._driven_engine().examples_seen
+  global_step = _engine_value("global_step", driven=True)
+  examples_seen = _engine_value("examples_seen", driven=True)
 
   def model_state(self) -> ModelState:
     """The model's weights, AdamW moments and optimizer step, copied into numpy."""
