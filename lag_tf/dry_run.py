@@ -24,7 +24,7 @@ import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from lag_tf import config_io, plan as plan_lib, run_lock
+from lag_tf import config_io, console, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
 from lag_tf.models import TransformerConfig
@@ -77,7 +77,7 @@ def data_status(data: LanguageModelingData) -> str:
     raise ValueError(f"unknown tfds dataset {data.dataset_name!r}: "
                      f"{str(error).splitlines()[0]}") from None
   except (tf.errors.OpError, OSError) as error:
-    return f"{data.dataset_name} in {where}: not checked ({config_io.one_line(error)[:120]})"
+    return f"{data.dataset_name} in {where}: not checked ({console.one_line(error)[:120]})"
   if not prepared:
     if base in tfds_loading.OFFLINE_PREPARABLE:
       return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
@@ -102,7 +102,7 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
       with tf.io.gfile.GFile(path) as f:
         previous = f.read()
   except (tf.errors.OpError, OSError) as error:
-    return f"{model_dir}: not checked ({config_io.one_line(error)[:120]})"
+    return f"{model_dir}: not checked ({console.one_line(error)[:120]})"
   if owner is not None and not run_lock.is_stale(owner):
     raise run_lock.LockHeldError(run_lock.describe_owner(model_dir, owner))
   if previous is None:
