@@ -1,17 +1,14 @@
-"""A run's plan, computed from the parsed gin config without building data or models.
-
-`build_plan` reads what the experiment would read (run_experiment.kind, the experiment's
-arguments, TransformerConfig, the Trainer settings of each role scope) and, for `train`, `lag`
-and `gradual`, builds the run's own schedule from them with the experiment's builder
-(lag_tf.experiments.schedule: the one derivation of a run's structure) and prices it
-(`schedule_phases`). It checks what a run checks before training, and returns every phase a run
-trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
-summary.md and decision records). It also says which parameters the experiment sets itself, for
-lag_tf.bindings' unused-binding report: Trainer's from the phases (each names the setting its
-steps come from), StagePoolTemplate's from lag.gradual.MODE_TEMPLATES, the study's replaced
-ProbeSchedule fields and a scratch run's unused growth settings from the planners below.
-The checks are the runners' own functions (trainer_arguments, the schedule builders,
-grown_targets, worker_candidates, probe_budget), so a dry run refuses what a run refuses.
+"""A run's plan, computed from the parsed gin config without building data or models
+(docs/design.md, "Data flow of a run", steps 2 and 3: the run's own schedule, priced by
+`schedule_phases`, for `train`, `lag` and `gradual`; planners of their own for `grow` and
+`study`). `build_plan` reads what the experiment would read (run_experiment.kind, its
+arguments, TransformerConfig, the Trainer settings of each role scope), and checks with the
+runners' own functions (trainer_arguments, the schedule builders, grown_targets,
+worker_candidates, probe_budget), so a dry run refuses what a run refuses. For lag_tf.bindings'
+unused-binding report it also says which parameters the experiment sets itself: Trainer's from
+the phases (each names the setting its steps come from), StagePoolTemplate's from
+lag.gradual.MODE_TEMPLATES, the study's replaced ProbeSchedule fields and a scratch run's unused
+growth settings from the planners below.
 
 Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
 survivors (exact) at the costliest candidate's FLOPs (exact when all candidates share a target,

@@ -1,11 +1,4 @@
-"""The records lag_tf writes as JSON, as types: what a decision, a candidate and a growth say.
-
-- `DecisionRecord`: `decisions/stage-<i>.json`, a stage's committed choice, with one
-  `CandidateOutcome` per candidate (its status, probe curve, score and probe cost).
-- `CandidateInfo`: `candidates/<name>/candidate.json`, what a candidate is (its operators, target
-  config, size and cost per step) and where its probe began.
-- `GrowthRecord`: `growth.json` of a `grow` experiment.
-- `MetricsRow`: one line of a run dir's `metrics.jsonl`, what the loop logged at a step.
+"""The records lag_tf writes as JSON, as types (docs/design.md, "Records", says what each holds).
 
 `to_json()` gives the object written to the file (the same keys and layout as files written
 before these types existed; JSON object keys are strings, so a curve's probe steps are too);

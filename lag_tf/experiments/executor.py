@@ -1,12 +1,7 @@
 """The stage loop: runs any RunSchedule (lag_tf.experiments.schedule), resuming what a killed
-run left (docs/design.md, "Data flow of a run", step 3).
-
-Base stage: trained (or restored; a growth run's base may be imported, base_model.source).
-Each growth stage: one compiled engine per target shape serves its candidates and then the
-winner (lag.probe.CandidateTrainers); the decision is probed and committed once
-(lag.stage.probe_and_commit: a committed decision is final), the winner continues. Then the
-scratch baseline, if the schedule has one, trains for the run's whole FLOPs. The compute by
-phase comes from the committed decisions (lag.compute), in lag_tf.plan's convention.
+run left (docs/design.md, "Data flow of a run", steps 3 to 7). A growth run's base may be
+imported (base_model.source); the compute by phase comes from the committed decisions
+(lag.compute), in lag_tf.plan's convention.
 Model dir: docs/design.md, "The model dir"; summary.md is lag_tf.experiments.summaries'.
 """
 

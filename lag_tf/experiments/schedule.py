@@ -1,15 +1,7 @@
-"""A run's schedule: what it trains, in order, as one immutable value (docs/design.md, "Data
-flow of a run", step 3).
-
-A schedule is a base stage (a model trained for some steps) followed by growth stages (grow by
-every candidate of a pool, probe them, commit one by the rule, continue it), and optionally a
-scratch baseline at the run's FLOPs. `train` is a base stage alone; a `lag` run one growth stage;
-a `gradual` run one per depth (mode 'scratch': the final-size model alone).
-
-The builders below are the only place a run's structure is derived from its settings: the
-experiment (lag_tf.experiments.{train,lag,gradual}) builds its schedule from the arguments gin
-passes it and hands it to the executor; lag_tf.plan builds the same schedule from the same
-arguments and prices it. Neither reads the structure from gin a second way.
+"""A run's schedule: what it trains, in order, as one immutable value; the builders below are
+the only place a run's structure is derived from its settings (docs/design.md, "Data flow of a
+run", step 3). `train` is a base stage alone; a `lag` run one growth stage; a `gradual` run one
+per depth (mode 'scratch': the final-size model alone).
 """
 
 from __future__ import annotations

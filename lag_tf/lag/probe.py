@@ -1,10 +1,8 @@
-"""Probing: grow every candidate from the same point, train each on the identical data stream
-(same start position, same seeds) for k steps, and collect its eval losses.
-
-Only the growth strategy differs between candidates: each starts from the same `GrowthPoint`
-(base weights, AdamW moments, optimizer step, examples consumed), uses the same post-growth
-learning-rate schedule, and is evaluated on the same fixed held-out batches. A candidate's
-directory holds its checkpoint and metrics, so a half-finished probe resumes where it stopped.
+"""Probing: grow every candidate from the same `GrowthPoint`, train each on the identical data
+stream (same start position, same seeds, same post-growth learning-rate schedule) for k steps
+and collect its eval losses on the same held-out batches (docs/design.md, "Data flow of a
+run", step 5). A candidate's directory holds its checkpoint and metrics, so a half-finished
+probe resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""One growth stage: probe the pool, select, commit the decision, continue the winner.
-
-Used by the `lag` experiment (one stage) and by adaptive gradual stacking (one per stage).
-A committed decision is final: a restarted job reads it and never probes that stage again.
+"""One growth stage: probe the pool, select, commit the decision, continue the winner, for the
+executor's every growth stage (docs/design.md, "Data flow of a run", steps 6 and 7).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The compiled step engine: one model, its optimizer, the traced train and eval loops, and
-the state they move (Orbit's inner trainer; the loop around it is `trainer.Trainer`).
-
-A `tf.function` runs a number of steps per call, each through `strategy.run`. The loss is
-normalized by the *global* number of target tokens (all-reduced), gradients are all-reduced,
-then clipped by their global norm, so every strategy computes the same update as one device
-with the same global batch.
+the state they move (Orbit's inner trainer; the loop around it is `trainer.Trainer`). How a
+step computes one device's update under every strategy: docs/design.md, "Data flow of a run",
+step 4.
 
 The engine knows nothing of directories, metrics or cadence. Its state enters and leaves as a
 `ModelState` and ints (`global_step`, `examples_seen`); its `checkpoint` is the trackable a

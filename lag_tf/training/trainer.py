@@ -1,10 +1,6 @@
-"""The training loop of one directory (Orbit's controller; not `model.fit`: docs/design.md says why).
-
-A `Trainer` drives a compiled `StepEngine` (engine.py: model, optimizer, traced train and eval
-loops) through one run in `model_dir`: the eval cadence, metrics.jsonl and TensorBoard, the
-checkpoints, divergence, preemption and the run's progress. A checkpoint holds model,
-optimizer, step and data position (the number of examples consumed), so a resumed run
-continues the identical data stream.
+"""The training loop of one directory (Orbit's controller; not `model.fit`): what it owns is
+docs/design.md's "Data flow of a run", step 4. A checkpoint's data position (the number of
+examples consumed) makes a resumed run continue the identical data stream.
 
 A Trainer builds its engine from its arguments, or is given one: the candidates of a LAG pool
 that grow to one shape share one engine (lag/probe.py), each with a Trainer of its own in its
