@@ -193,10 +193,6 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
   return "\n".join(lines), plan
 
 
-def estimate_seconds(plan: plan_lib.Plan, flops_per_second: float) -> float:
-  return plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
-
-
 def _duration(seconds: float) -> str:
   if not math.isfinite(seconds):
     return "?"
@@ -236,7 +232,8 @@ def format_plan(plan: plan_lib.Plan, flops_per_second: float, throughput_source:
                "of the run"
                + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
                                                         plan.phases) else ""))
-  lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
+  seconds = plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
+  lines.append(f"estimated wall time: {_duration(seconds)} at "
                f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
                "growth and compilation not included")
   return "\n".join(lines)

@@ -170,12 +170,8 @@ def normalize_argv(argv):
   return ["--dry_run=plan" if a == "--dry_run" else a for a in argv]
 
 
-def _parse_flags(argv):
-  return app.parse_flags_with_usage(normalize_argv(argv))
-
-
 def run() -> None:
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=lambda argv: app.parse_flags_with_usage(normalize_argv(argv)))
 
 
 if __name__ == "__main__":

@@ -128,15 +128,6 @@ def arguments(fn, skip=("strategy", "model_dir", "model_config", "data",
   return values
 
 
-def check_trainer(settings: Dict[str, object], replicas: Optional[int],
-                  config: TransformerConfig, data: LanguageModelingData) -> None:
-  """The checks Trainer makes when it is built (the same function), on gin's settings."""
-  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
-                          settings["steps_per_loop"], settings["eval_every"],
-                          settings["checkpoint_every"], replicas, data.vocab_size,
-                          config.vocab_size)
-
-
 @dataclasses.dataclass(frozen=True)
 class Role:
   """The Trainer settings of one role scope (gin/runs/common.gin: '' for a `train` run, 'base',
@@ -151,7 +142,11 @@ def _role(scope: str, replicas: Optional[int], config: TransformerConfig,
           data: LanguageModelingData) -> Role:
   with gin.config_scope(scope) if scope else contextlib.nullcontext():
     settings = arguments(Trainer)
-  check_trainer(settings, replicas, config, data)
+  # The checks Trainer makes when it is built (the same function), on gin's settings.
+  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
+                          settings["steps_per_loop"], settings["eval_every"],
+                          settings["checkpoint_every"], replicas, data.vocab_size,
+                          config.vocab_size)
   tokens = settings["global_batch_size"] * config.max_len
   return Role(settings, tokens, settings["eval_batches"] * tokens)
 
