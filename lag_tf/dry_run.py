@@ -68,7 +68,6 @@ def strategy_settings() -> Tuple[Optional[tf.distribute.Strategy], Optional[int]
 def data_status(data: LanguageModelingData) -> str:
   """Where the data is, or ValueError if a run could not read it. A remote data dir that cannot
   be reached from here (no network or credentials) is reported, not refused."""
-  base = data.dataset_name.split(":")[0].split("/")[0]
   where = data.data_dir or "tfds' default data dir"
   try:
     builder = tfds.builder(data.dataset_name, data_dir=data.data_dir)
@@ -79,7 +78,7 @@ def data_status(data: LanguageModelingData) -> str:
   except (tf.errors.OpError, OSError) as error:
     return f"{data.dataset_name} in {where}: not checked ({console.one_line(error)[:120]})"
   if not prepared:
-    if base in tfds_loading.OFFLINE_PREPARABLE:
+    if tfds_loading.base_name(data.dataset_name) in tfds_loading.OFFLINE_PREPARABLE:
       return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
               "this machine's standard library first (no download)")
     raise ValueError(f"dataset {builder.info.full_name} is not prepared in data_dir="

@@ -60,7 +60,6 @@ flags.DEFINE_bool("allow_non_empty", False,
                   "Start a run in an existing, non-empty dir that holds no lag_tf run (files "
                   "lag_tf did not write are never touched).")
 
-EXIT_BAD_INPUT = console.EXIT_BAD_INPUT
 EXIT_RUN_FAILED = 1
 EXIT_PREEMPTED = preemption.EXIT_PREEMPTED
 
