@@ -11,15 +11,14 @@ from __future__ import annotations
 from absl import app, flags
 
 from lag_tf import model_dir_store as store
-from lag_tf.console import fail
 from lag_tf.analysis import report
+from lag_tf.console import fail
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment_dir", None, "Study, LAG or gradual run directory to analyze.")
 flags.DEFINE_float("target_rho", 0.8, "Spearman rho that loss(k) must reach (and keep) for k.")
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for the confidence intervals.")
 flags.DEFINE_integer("seed", 0, "Seed of the bootstrap's random numbers.")
-
 
 
 def main(argv) -> None:
