@@ -92,10 +92,9 @@ class StepEngine:
   def reinitialize(self) -> None:
     """Returns every variable to its value as built, keeping the compiled train and eval
     loops: the same as a new engine with the same arguments, without building or tracing."""
-    # Not keras.utils.set_random_seed: its tf.random.set_seed clears TensorFlow's kernel cache,
-    # so the next call of each compiled loop instantiates and optimizes its graph again (~1.7 s
-    # per candidate on lag_quickstart's pool, benchmarks/probe_wall.py). Nothing traced needs
-    # it: dropout draws from Keras seed-generator variables, which the loop below restores.
+    # Not keras.utils.set_random_seed (docs/design.md, "Platform constraints": it makes every
+    # compiled loop retrace, ~1.7 s per candidate on lag_quickstart's pool). Nothing traced
+    # needs it: dropout draws from Keras seed-generator variables, which the loop below restores.
     random.seed(self.seed)
     np.random.seed(self.seed)
     for variable, value in zip(self._variables(), self._built_values):
