@@ -8,12 +8,11 @@ one `error:` line on stderr. Reads files only (no TensorFlow unless the director
 
 from __future__ import annotations
 
-import sys
-
 from absl import app, flags
 
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import report
+from lag_tf.console import fail
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("experiment_dir", None, "Study, LAG or gradual run directory to analyze.")
@@ -21,29 +20,21 @@ flags.DEFINE_float("target_rho", 0.8, "Spearman rho that loss(k) must reach (and
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples for the confidence intervals.")
 flags.DEFINE_integer("seed", 0, "Seed of the bootstrap's random numbers.")
 
-EXIT_BAD_INPUT = 2
-
-
-def _fail(message: str) -> None:
-  line = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
-  print(f"error: {line}", file=sys.stderr, flush=True)
-  sys.exit(EXIT_BAD_INPUT)
-
 
 def main(argv) -> None:
   if len(argv) > 1:
-    _fail(f"unexpected arguments {argv[1:]}; use --experiment_dir")
+    fail(f"unexpected arguments {argv[1:]}; use --experiment_dir")
   if not FLAGS.experiment_dir:
-    _fail("--experiment_dir is required")
+    fail("--experiment_dir is required")
   if FLAGS.bootstrap < 1:
-    _fail(f"--bootstrap={FLAGS.bootstrap}: expected >= 1")
+    fail(f"--bootstrap={FLAGS.bootstrap}: expected >= 1")
   if not -1.0 <= FLAGS.target_rho <= 1.0:
-    _fail(f"--target_rho={FLAGS.target_rho}: expected a value in [-1, 1]")
+    fail(f"--target_rho={FLAGS.target_rho}: expected a value in [-1, 1]")
   try:
     headline = report.build_report(FLAGS.experiment_dir, target_rho=FLAGS.target_rho,
                                    num_resamples=FLAGS.bootstrap, seed=FLAGS.seed)
   except store.ModelDirError as error:  # Missing, empty, or a damaged record: one line.
-    _fail(str(error))
+    fail(str(error))
   print(report.format_headline(headline), flush=True)
 
 

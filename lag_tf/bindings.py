@@ -1,13 +1,13 @@
 """Bindings that do nothing: the user's gin bindings compared with what the run uses.
 
-gin fills only the arguments a caller leaves out, so a binding for a parameter the experiment
-passes itself (e.g. `Trainer.train_steps` in a LAG run, set from lag_experiment.base_steps) is
-silently ignored, and so is a binding for a configurable the experiment never calls. Scoped
+gin silently ignores a binding for a parameter the experiment passes itself (e.g.
+`Trainer.train_steps` in a LAG run, set from lag_experiment.base_steps; docs/design.md,
+"Platform constraints", gin), and one for a configurable the experiment never calls. Scoped
 bindings under a scope the run never enters are definitions it does not select (a pool file
-declares every candidate; a run uses some) and are not reported. `record`
-notes where every binding was written (file and line) while gin parses; `unused` compares them
-with gin's operative config (gin_registry.operative_parameters) after the plan was built (lag_tf.plan) plus what the plan says the
-run calls and overrides.
+declares every candidate; a run uses some) and are not reported. `record` notes where every
+binding was written (file and line) while gin parses; `unused` compares them with gin's
+operative config (gin_registry.operative_parameters) after the plan was built (lag_tf.plan),
+plus what the plan says the run calls and overrides.
 """
 
 from __future__ import annotations
@@ -64,10 +64,6 @@ def _in_scope(binding_scope: str, call_scope: str) -> bool:
   return set(filter(None, binding_scope.split("/"))) <= set(call_scope.split("/"))
 
 
-def _scope_entered(scope: str, used) -> bool:
-  return any(_in_scope(scope, call_scope) for call_scope, _ in used)
-
-
 def unused(bindings: Iterable[Binding], plan: Plan) -> List[str]:
   """One warning per binding without effect in this run: what it is, where, and why."""
   used = gin_registry.operative_parameters()
@@ -88,7 +84,7 @@ def unused(bindings: Iterable[Binding], plan: Plan) -> List[str]:
     elif name in calls and not binding.scope:
       continue
     elif not any(_in_scope(binding.scope, scope) for scope in scopes):
-      if binding.scope and not _scope_entered(binding.scope, used):
+      if binding.scope and not any(_in_scope(binding.scope, s) for s, _ in used):
         continue  # A scoped definition (e.g. a pool's candidate) this run does not select.
       where = f" in scope {binding.scope!r}" if binding.scope else ""
       message = (f"{binding.text} has no effect: {name} is never called{where} by "

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from lag_tf import atomic_file
 from lag_tf import gin_registry
+from lag_tf.console import one_line
 from lag_tf import model_dir_store as store
 
 GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
@@ -29,18 +30,6 @@ GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class ConfigError(ValueError):
   """Bad gin files, bindings or model dir; the message is one line."""
-
-
-def one_line(message: str) -> str:
-  """Collapses a multi-line message (gin's, TF's) into one line.
-
-  Gin appends "In call to configurable 'X' (<function X at 0x...>)" for every configurable on
-  the call chain; our messages already name the binding (e.g. `Trainer.train_steps=-5`), so
-  the chain is dropped.
-  """
-  parts = [part.strip() for part in str(message).splitlines()
-           if part.strip() and not part.strip().startswith("In call to configurable")]
-  return " | ".join(parts)
 
 
 def resolve_gin_file(path: str, search_paths: Sequence[str]) -> str:

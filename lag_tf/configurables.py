@@ -1,9 +1,8 @@
 """Every configurable a gin file may bind: importing this module registers them all with gin.
 
-It is on the top floor (it imports the experiments, which import the floors below), so the
-modules that parse and write configs (config_io) stay on the bottom one. Whatever parses gin
-files (the binaries, the benchmarks, tests) imports this module first. The comparison suite's
-`SpeedupSuite` is not lag_tf's: the suite's gin files register it (`import
+It is on the top floor (docs/design.md, "Layers"), so config_io stays on a bottom one. Whatever
+parses gin files (the binaries, the benchmarks, tests) imports this module first. The comparison
+suite's `SpeedupSuite` is not lag_tf's: the suite's gin files register it (`import
 benchmarks.speedup.budget`).
 """
 

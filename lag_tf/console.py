@@ -15,9 +15,29 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from absl import logging as absl_logging
+
+EXIT_BAD_INPUT = 2  # The binaries' exit code for bad input (flags, files, values).
+
+
+def one_line(message: str) -> str:
+  """Collapses a multi-line message (gin's, TF's) into one line.
+
+  Gin appends "In call to configurable 'X' (<function X at 0x...>)" for every configurable on
+  the call chain; our messages already name the binding (e.g. `Trainer.train_steps=-5`), so
+  the chain is dropped.
+  """
+  parts = [part.strip() for part in str(message).splitlines()
+           if part.strip() and not part.strip().startswith("In call to configurable")]
+  return " | ".join(parts)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+  """What a binary does on an error: one `error:` line on stderr, then exit `code`."""
+  print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+  sys.exit(code)
 
 
 def verbose_requested(argv: Sequence[str]) -> bool:

@@ -24,7 +24,7 @@ import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from lag_tf import config_io, plan as plan_lib, run_lock
+from lag_tf import config_io, console, plan as plan_lib, run_lock
 from lag_tf.data import LanguageModelingData
 from lag_tf.data import tfds_loading
 from lag_tf.models import TransformerConfig
@@ -68,7 +68,6 @@ def strategy_settings() -> Tuple[Optional[tf.distribute.Strategy], Optional[int]
 def data_status(data: LanguageModelingData) -> str:
   """Where the data is, or ValueError if a run could not read it. A remote data dir that cannot
   be reached from here (no network or credentials) is reported, not refused."""
-  base = data.dataset_name.split(":")[0].split("/")[0]
   where = data.data_dir or "tfds' default data dir"
   try:
     builder = tfds.builder(data.dataset_name, data_dir=data.data_dir)
@@ -77,9 +76,9 @@ def data_status(data: LanguageModelingData) -> str:
     raise ValueError(f"unknown tfds dataset {data.dataset_name!r}: "
                      f"{str(error).splitlines()[0]}") from None
   except (tf.errors.OpError, OSError) as error:
-    return f"{data.dataset_name} in {where}: not checked ({config_io.one_line(error)[:120]})"
+    return f"{data.dataset_name} in {where}: not checked ({console.one_line(error)[:120]})"
   if not prepared:
-    if base in tfds_loading.OFFLINE_PREPARABLE:
+    if tfds_loading.base_name(data.dataset_name) in tfds_loading.OFFLINE_PREPARABLE:
       return (f"{data.dataset_name} in {where}: not prepared yet; the run prepares it from "
               "this machine's standard library first (no download)")
     raise ValueError(f"dataset {builder.info.full_name} is not prepared in data_dir="
@@ -102,7 +101,7 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
       with tf.io.gfile.GFile(path) as f:
         previous = f.read()
   except (tf.errors.OpError, OSError) as error:
-    return f"{model_dir}: not checked ({config_io.one_line(error)[:120]})"
+    return f"{model_dir}: not checked ({console.one_line(error)[:120]})"
   if owner is not None and not run_lock.is_stale(owner):
     raise run_lock.LockHeldError(run_lock.describe_owner(model_dir, owner))
   if previous is None:
@@ -193,10 +192,6 @@ def run(model_dir: str, calibrate_throughput: bool, flops_per_second: Optional[f
   return "\n".join(lines), plan
 
 
-def estimate_seconds(plan: plan_lib.Plan, flops_per_second: float) -> float:
-  return plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
-
-
 def _duration(seconds: float) -> str:
   if not math.isfinite(seconds):
     return "?"
@@ -236,7 +231,8 @@ def format_plan(plan: plan_lib.Plan, flops_per_second: float, throughput_source:
                "of the run"
                + (" (its scratch baseline apart)" if any(p.role == "baseline" for p in
                                                         plan.phases) else ""))
-  lines.append(f"estimated wall time: {_duration(estimate_seconds(plan, flops_per_second))} at "
+  seconds = plan.total_flops / flops_per_second if flops_per_second > 0 else float("nan")
+  lines.append(f"estimated wall time: {_duration(seconds)} at "
                f"{flops_per_second / 1e9:,.1f} GFLOP/s ({throughput_source}); evaluation, "
                "growth and compilation not included")
   return "\n".join(lines)

@@ -21,9 +21,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import sys  # noqa: E402
-
 from absl import app, flags  # noqa: E402
+
+from lag_tf.console import fail  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "The lag_tf model dir to export from.")
@@ -34,13 +34,6 @@ flags.DEFINE_string("format", "keras", "keras | saved_model | keras_hub")
 flags.DEFINE_string("out", None, "Output path (.keras file, or a directory); must not exist.")
 
 FORMATS = ("keras", "saved_model", "keras_hub")
-EXIT_BAD_INPUT = 2
-
-
-def _fail(message: str) -> None:
-  line = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
-  print(f"error: {line}", file=sys.stderr, flush=True)
-  sys.exit(EXIT_BAD_INPUT)
 
 
 def _stage():
@@ -51,7 +44,7 @@ def _stage():
   except ValueError:
     stage = -1
   if stage < 0:
-    _fail(f"--stage={FLAGS.stage}: expected a stage number >= 0")
+    fail(f"--stage={FLAGS.stage}: expected a stage number >= 0")
   return stage
 
 
@@ -64,20 +57,20 @@ def _exists(path: str) -> bool:
 
 def main(argv) -> None:
   if len(argv) > 1:
-    _fail(f"unexpected arguments {argv[1:]}")
+    fail(f"unexpected arguments {argv[1:]}")
   if not FLAGS.model_dir:
-    _fail("--model_dir is required")
+    fail("--model_dir is required")
   if not FLAGS.out:
-    _fail("--out is required")
+    fail("--out is required")
   if FLAGS.format not in FORMATS:
-    _fail(f"--format={FLAGS.format}: expected one of {', '.join(FORMATS)}")
+    fail(f"--format={FLAGS.format}: expected one of {', '.join(FORMATS)}")
   if FLAGS.format == "keras" and not FLAGS.out.endswith(".keras"):
-    _fail(f"--out={FLAGS.out}: a Keras file must end in .keras")
+    fail(f"--out={FLAGS.out}: a Keras file must end in .keras")
   stage = _stage()
   if "://" not in FLAGS.model_dir and not os.path.isdir(FLAGS.model_dir):
-    _fail(f"model dir {FLAGS.model_dir} does not exist")
+    fail(f"model dir {FLAGS.model_dir} does not exist")
   if _exists(FLAGS.out):
-    _fail(f"--out={FLAGS.out} already exists; not overwriting it")
+    fail(f"--out={FLAGS.out} already exists; not overwriting it")
 
   from lag_tf.interop import formats, locate  # pylint: disable=g-import-not-at-top
   # Reading a run's TransformerConfig from its operative config binds it among all of lag_tf's
@@ -89,7 +82,7 @@ def main(argv) -> None:
     state = locate.load_state(located)
     formats.write(state, FLAGS.format, FLAGS.out)
   except (ValueError, ImportError, OSError) as error:
-    _fail(str(error))
+    fail(str(error))
   print(f"exported {located.description} ({located.config.kind}, {located.config.num_layers} "
         f"layers x d_model {located.config.d_model}) from {located.checkpoint} to {FLAGS.out} "
         f"({FLAGS.format})", flush=True)

@@ -51,15 +51,12 @@ def configurable(name_or_fn=None, *, module: Optional[str] = None, allowlist=Non
   `@configurable("name")`, `@configurable(denylist=[...])`."""
   options = {k: v for k, v in (("module", module), ("allowlist", allowlist),
                                ("denylist", denylist)) if v is not None}
-  if callable(name_or_fn) and not isinstance(name_or_fn, str):
-    _record(name_or_fn, None, module)
-    return gin.configurable(name_or_fn, **options)
-  name = name_or_fn
+  name = name_or_fn if isinstance(name_or_fn, str) else None
 
   def decorate(obj):
     _record(obj, name, module)
     return gin.configurable(name, **options)(obj) if name else gin.configurable(**options)(obj)
-  return decorate
+  return decorate(name_or_fn) if callable(name_or_fn) and name is None else decorate
 
 
 def register(fn: Callable, *, module: Optional[str] = None):

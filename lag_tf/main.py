@@ -60,32 +60,26 @@ flags.DEFINE_bool("allow_non_empty", False,
                   "Start a run in an existing, non-empty dir that holds no lag_tf run (files "
                   "lag_tf did not write are never touched).")
 
-EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 EXIT_PREEMPTED = preemption.EXIT_PREEMPTED
-
-
-def _fail(code: int, message: str) -> None:
-  print(f"error: {config_io.one_line(message)}", file=sys.stderr, flush=True)
-  sys.exit(code)
 
 
 def main(argv) -> None:
   # First: a SIGTERM from here on stops at the next loop boundary with a checkpoint.
   preemption.install()
   if len(argv) > 1:
-    _fail(EXIT_BAD_INPUT, f"unexpected arguments {argv[1:]}; use --gin_file/--gin_bindings")
+    console.fail(f"unexpected arguments {argv[1:]}; use --gin_file/--gin_bindings")
   if not FLAGS.model_dir:
-    _fail(EXIT_BAD_INPUT, "--model_dir is required")
+    console.fail("--model_dir is required")
   if not FLAGS.gin_file:
-    _fail(EXIT_BAD_INPUT, "give at least one --gin_file (e.g. gin/experiments/quickstart.gin)")
+    console.fail("give at least one --gin_file (e.g. gin/experiments/quickstart.gin)")
   console.hide_gin_file_lookups(logging.get_verbosity() < 1)
   recorded = []
   try:
     with bindings_lib.record(recorded):
       config_io.parse(FLAGS.gin_file, FLAGS.gin_bindings, FLAGS.gin_search_paths)
   except config_io.ConfigError as error:
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
   if FLAGS.dry_run:
     _dry_run(recorded)
     return
@@ -98,13 +92,13 @@ def main(argv) -> None:
     preemption.install(force=True)
     deterministic = determinism.configure_determinism()
   except (ValueError, RuntimeError) as error:
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
   # A bad value is refused here, as --dry_run refuses it, before anything is logged: its
   # error line is all the user sees. The plan also finds the bindings without effect.
   try:
     the_plan = dry_run.check_run(strategy, strategy.num_replicas_in_sync).plan
   except (ValueError, TypeError) as error:
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
   except Exception as error:  # pylint: disable=broad-except  # Advisory: the run checks again.
     logging.warning("Not checking the bindings: the plan failed (%s)", error)
     the_plan = None
@@ -125,7 +119,7 @@ def main(argv) -> None:
                                 allow_config_change=FLAGS.allow_config_change)
   except (config_io.ConfigError, dir_ownership.ForeignDirError, run_lock.LockHeldError) as error:
     lock.release()
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
 
   logging.info("Strategy %s with %d replicas; model dir %s%s", type(strategy).__name__,
                strategy.num_replicas_in_sync, FLAGS.model_dir,
@@ -137,14 +131,14 @@ def main(argv) -> None:
     # config.gin written above is no result: left behind it would refuse the corrected rerun.
     if chief and not had_config:
       config_io.discard_unused_config(FLAGS.model_dir)
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
   except preemption.Preempted as stopped:
-    print(f"preempted: {config_io.one_line(str(stopped))}", file=sys.stderr, flush=True)
+    print(f"preempted: {console.one_line(str(stopped))}", file=sys.stderr, flush=True)
     sys.exit(EXIT_PREEMPTED)
   except failures.RESOURCE_ERRORS as error:  # Out of memory, disk full: one line, no traceback.
-    _fail(EXIT_RUN_FAILED, failures.describe(error, FLAGS.model_dir))
+    console.fail(failures.describe(error, FLAGS.model_dir), EXIT_RUN_FAILED)
   except RuntimeError as error:
-    _fail(EXIT_RUN_FAILED, str(error))
+    console.fail(str(error), EXIT_RUN_FAILED)
   finally:
     if chief and config_io.has_config(FLAGS.model_dir):
       config_io.write_operative_config(FLAGS.model_dir)
@@ -156,8 +150,8 @@ def _check_bindings(recorded, the_plan) -> None:
   for warning in warnings:
     print(f"warning: {warning}", file=sys.stderr, flush=True)
   if warnings and FLAGS.strict_bindings:
-    _fail(EXIT_BAD_INPUT, f"{len(warnings)} binding(s) without effect (--strict_bindings); "
-          f"first: {warnings[0]}")
+    console.fail(f"{len(warnings)} binding(s) without effect (--strict_bindings); "
+                 f"first: {warnings[0]}")
 
 
 def _dry_run(recorded) -> None:
@@ -165,7 +159,7 @@ def _dry_run(recorded) -> None:
     text, the_plan = dry_run.run(FLAGS.model_dir, FLAGS.dry_run == "calibrate",
                                  FLAGS.dry_run_flops_per_second, FLAGS.allow_config_change)
   except (ValueError, TypeError, RuntimeError) as error:
-    _fail(EXIT_BAD_INPUT, str(error))
+    console.fail(str(error))
   print(text, flush=True)
   _check_bindings(recorded, the_plan)
 
@@ -175,12 +169,8 @@ def normalize_argv(argv):
   return ["--dry_run=plan" if a == "--dry_run" else a for a in argv]
 
 
-def _parse_flags(argv):
-  return app.parse_flags_with_usage(normalize_argv(argv))
-
-
 def run() -> None:
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=lambda argv: app.parse_flags_with_usage(normalize_argv(argv)))
 
 
 if __name__ == "__main__":

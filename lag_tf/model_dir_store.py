@@ -1,16 +1,6 @@
-"""The model dir's layout and its record files: the one module that knows where lag_tf keeps what
-(docs/design.md, "The model dir") and reads and writes those files as the typed
-records of lag_tf.records.
-
-  <model_dir>/metrics.jsonl, ckpt/, summary.md     the run's own (base, or only) model
-  <model_dir>/candidates/<name>/                  stage 0's candidates (a `lag` run, a study)
-  <model_dir>/seed-<s>/candidates/<name>/         a study over several seeds
-  <model_dir>/stage-<i>/candidates/<name>/        stage i >= 1 of a gradual run
-  <model_dir>/decisions/stage-<i>.json            committed once, never rewritten
-  <model_dir>/growth.json, grown/ckpt/            a `grow` run
-  <model_dir>/scratch/, scratch/baseline.json     a `lag` run's scratch baseline
-  <model_dir>/report/                             lag_tf.analyze's report
-  <candidate dir>/candidate.json, failed.txt      what the candidate is; why it failed, if it did
+"""The model dir's layout (docs/design.md, "The model dir") and its record files: the one module
+that knows where lag_tf keeps what, and reads and writes those files as the typed records of
+lag_tf.records.
 
 `TOP_LEVEL_NAMES` lists every name lag_tf writes at a model dir's top level, these and the ones
 other modules write there (config files, the run lock, TensorBoard events); lag_tf.dir_ownership

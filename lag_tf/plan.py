@@ -1,17 +1,14 @@
-"""A run's plan, computed from the parsed gin config without building data or models.
-
-`build_plan` reads what the experiment would read (run_experiment.kind, the experiment's
-arguments, TransformerConfig, the Trainer settings of each role scope) and, for `train`, `lag`
-and `gradual`, builds the run's own schedule from them with the experiment's builder
-(lag_tf.experiments.schedule: the one derivation of a run's structure) and prices it
-(`schedule_phases`). It checks what a run checks before training, and returns every phase a run
-trains: its model, steps, tokens and training FLOPs (lag_tf.models.flops, the convention of
-summary.md and decision records). It also says which parameters the experiment sets itself, for
-lag_tf.bindings' unused-binding report: Trainer's from the phases (each names the setting its
-steps come from), StagePoolTemplate's from lag.gradual.MODE_TEMPLATES, the study's replaced
-ProbeSchedule fields and a scratch run's unused growth settings from the planners below.
-The checks are the runners' own functions (trainer_arguments, the schedule builders,
-grown_targets, worker_candidates, probe_budget), so a dry run refuses what a run refuses.
+"""A run's plan, computed from the parsed gin config without building data or models
+(docs/design.md, "Data flow of a run", steps 2 and 3: the run's own schedule, priced by
+`schedule_phases`, for `train`, `lag` and `gradual`; planners of their own for `grow` and
+`study`). `build_plan` reads what the experiment would read (run_experiment.kind, its
+arguments, TransformerConfig, the Trainer settings of each role scope), and checks with the
+runners' own functions (trainer_arguments, the schedule builders, grown_targets,
+worker_candidates, probe_budget), so a dry run refuses what a run refuses. For lag_tf.bindings'
+unused-binding report it also says which parameters the experiment sets itself: Trainer's from
+the phases (each names the setting its steps come from), StagePoolTemplate's from
+lag.gradual.MODE_TEMPLATES, the study's replaced ProbeSchedule fields and a scratch run's unused
+growth settings from the planners below.
 
 Successive halving drops candidates by their loss, which a plan cannot know: its rungs count the
 survivors (exact) at the costliest candidate's FLOPs (exact when all candidates share a target,
@@ -36,7 +33,8 @@ from lag_tf.experiments.schedule import (GrowthStage, RunSchedule, baseline_step
 from lag_tf.growth import pool_targets
 from lag_tf.lag.gradual import MODE_TEMPLATES
 from lag_tf.lag.schedule import ProbeSchedule
-from lag_tf.lag.probe_cost import StageCharge, probe_budget, stage_charge, step_and_eval_flops
+from lag_tf.lag.probe_cost import (StageCharge, costliest, probe_budget, stage_charge,
+                                   step_and_eval_flops)
 from lag_tf.lag.selector import SelectorRule, halving_stretches
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token, forward_flops_per_token
@@ -130,15 +128,6 @@ def arguments(fn, skip=("strategy", "model_dir", "model_config", "data",
   return values
 
 
-def check_trainer(settings: Dict[str, object], replicas: Optional[int],
-                  config: TransformerConfig, data: LanguageModelingData) -> None:
-  """The checks Trainer makes when it is built (the same function), on gin's settings."""
-  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
-                          settings["steps_per_loop"], settings["eval_every"],
-                          settings["checkpoint_every"], replicas, data.vocab_size,
-                          config.vocab_size)
-
-
 @dataclasses.dataclass(frozen=True)
 class Role:
   """The Trainer settings of one role scope (gin/runs/common.gin: '' for a `train` run, 'base',
@@ -153,7 +142,11 @@ def _role(scope: str, replicas: Optional[int], config: TransformerConfig,
           data: LanguageModelingData) -> Role:
   with gin.config_scope(scope) if scope else contextlib.nullcontext():
     settings = arguments(Trainer)
-  check_trainer(settings, replicas, config, data)
+  # The checks Trainer makes when it is built (the same function), on gin's settings.
+  check_trainer_arguments(settings["global_batch_size"], settings["train_steps"],
+                          settings["steps_per_loop"], settings["eval_every"],
+                          settings["checkpoint_every"], replicas, data.vocab_size,
+                          config.vocab_size)
   tokens = settings["global_batch_size"] * config.max_len
   return Role(settings, tokens, settings["eval_batches"] * tokens)
 
@@ -171,16 +164,16 @@ def _stage_phases(stage: GrowthStage, roles: Dict[str, Role],
   charge = stage_charge(rule, stage.probe, len(targets), stage.steps,
                         *step_and_eval_flops(targets, base.tokens, base.eval_tokens, mask),
                         budget)
-  costliest = _costliest(targets, mask)
+  winner = costliest(targets, mask)
   race = rule.rule == "race" and len(targets) > 1
   worst = f" (worst case within its budget, {flops_text(budget)})" if race and budget else (
       " (worst case: a race stops earlier)" if race else "")
   phases = _training_probe_phases(prefix, targets, rule, stage.probe.probe_steps, charge,
                                   probe.tokens, mask, worst, stage.steps_set_by)
   if charge.evals:
-    phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", costliest,
+    phases.append(Phase(f"{prefix}decision evals{worst}", "decision evals", winner,
                         charge.evals, probe.eval_tokens, mask, forward_only=True))
-  return phases + [Phase(f"{prefix}continue the winner", "continue", costliest,
+  return phases + [Phase(f"{prefix}continue the winner", "continue", winner,
                          charge.continue_steps, probe.tokens, mask,
                          steps_set_by=stage.steps_set_by)]
 
@@ -189,27 +182,20 @@ def _training_probe_phases(prefix: str, targets: Dict[str, TransformerConfig],
                            rule: SelectorRule, probe_steps: int, charge: StageCharge,
                            tokens: int, mask: Optional[float], worst: str,
                            steps_set_by: str) -> List[Phase]:
-  names = list(targets)
+  names, largest = list(targets), costliest(targets, mask)
   if rule.rule == "successive_halving":
-    costliest = _costliest(targets, mask)
     stretches = halving_stretches(rule, probe_steps, len(names))
     return [Phase(f"{prefix}probe rung {index} of {len(stretches)}: {alive} of {len(names)} "
-                  f"to step {end}", "probe", costliest, end - start, tokens, mask, alive,
+                  f"to step {end}", "probe", largest, end - start, tokens, mask, alive,
                   steps_set_by=steps_set_by)
             for index, (start, end, alive) in enumerate(stretches, 1)]
   if charge.candidate_steps != len(names) * charge.stop_step:  # A race's budget binds.
     return [Phase(f"{prefix}race probes to step {charge.stop_step}, {len(names)} candidates"
-                  f"{worst}", "probe", _costliest(targets, mask), charge.candidate_steps,
+                  f"{worst}", "probe", largest, charge.candidate_steps,
                   tokens, mask, steps_set_by=steps_set_by)]
   return [Phase(f"{prefix}probe {n} ({i} of {len(names)}){worst}", "probe", targets[n],
                 charge.stop_step, tokens, mask, steps_set_by=steps_set_by)
           for i, n in enumerate(names, 1)]
-
-
-def _costliest(targets: Dict[str, TransformerConfig], mask: Optional[float]) -> TransformerConfig:
-  """The target with the most FLOPs per token (the winner a plan charges: exact when all
-  candidates share a target, as LAG pools do)."""
-  return max(targets.values(), key=lambda config: flops_per_token(config, mask))
 
 
 def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
@@ -227,7 +213,7 @@ def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
   for stage in schedule.stages:
     phases += _stage_phases(stage, roles, mask)
   if schedule.scratch_baseline:
-    winner, tokens = _costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
+    winner, tokens = costliest(schedule.stages[-1].targets, mask), roles["probe"].tokens
     scratch = scratch_stage(winner, baseline_steps(sum(p.flops for p in phases), winner,
                                                    tokens, mask))
     phases.append(Phase(scratch.phase, "baseline", winner, scratch.steps,

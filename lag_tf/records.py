@@ -1,11 +1,4 @@
-"""The records lag_tf writes as JSON, as types: what a decision, a candidate and a growth say.
-
-- `DecisionRecord`: `decisions/stage-<i>.json`, a stage's committed choice, with one
-  `CandidateOutcome` per candidate (its status, probe curve, score and probe cost).
-- `CandidateInfo`: `candidates/<name>/candidate.json`, what a candidate is (its operators, target
-  config, size and cost per step) and where its probe began.
-- `GrowthRecord`: `growth.json` of a `grow` experiment.
-- `MetricsRow`: one line of a run dir's `metrics.jsonl`, what the loop logged at a step.
+"""The records lag_tf writes as JSON, as types (docs/design.md, "Records", says what each holds).
 
 `to_json()` gives the object written to the file (the same keys and layout as files written
 before these types existed; JSON object keys are strings, so a curve's probe steps are too);
@@ -49,8 +42,19 @@ def _known(cls, data: dict) -> dict:
   return {k: v for k, v in data.items() if k in names}
 
 
+class _Record:
+  """A dataclass written as the JSON object of its fields and read back from any version's."""
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, data: Optional[dict]):
+    return cls(**_known(cls, data or {}))
+
+
 @dataclasses.dataclass
-class CandidateOutcome:
+class CandidateOutcome(_Record):
   """One candidate in a decision record."""
 
   status: str = "ok"  # 'ok', 'eliminated' (successive halving) or 'failed'.
@@ -69,7 +73,7 @@ class CandidateOutcome:
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)  # Target TransformerConfig.
 
   def to_json(self) -> dict:
-    data = dataclasses.asdict(self)
+    data = super().to_json()
     data["eval_losses"] = {str(s): v for s, v in sorted(self.eval_losses.items())}
     return data
 
@@ -92,7 +96,7 @@ class CandidateOutcome:
 
 
 @dataclasses.dataclass
-class DecisionRecord:
+class DecisionRecord(_Record):
   """A stage's committed decision (`decisions/stage-<i>.json`)."""
 
   stage: int
@@ -117,7 +121,7 @@ class DecisionRecord:
   committed_at: Optional[str] = None  # Set by model_dir_store.commit_decision.
 
   def to_json(self) -> dict:
-    data = dataclasses.asdict(self)
+    data = super().to_json()
     data["candidates"] = {n: c.to_json() for n, c in self.candidates.items()}
     if self.committed_at is None:
       del data["committed_at"]
@@ -163,7 +167,7 @@ class DecisionRecord:
 
 
 @dataclasses.dataclass
-class CandidateInfo:
+class CandidateInfo(_Record):
   """`candidates/<name>/candidate.json`: what a probed candidate is."""
 
   name: Optional[str] = None
@@ -176,13 +180,6 @@ class CandidateInfo:
   candidate: Dict[str, Any] = dataclasses.field(default_factory=dict)
   config: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
-  def to_json(self) -> dict:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_json(cls, data: Optional[dict]) -> "CandidateInfo":
-    return cls(**_known(cls, data or {}))
-
   @property
   def flops_per_step(self) -> float:
     """flops_per_token * tokens_per_step; NaN if either is unknown."""
@@ -191,7 +188,7 @@ class CandidateInfo:
 
 
 @dataclasses.dataclass
-class GrowthRecord:
+class GrowthRecord(_Record):
   """`growth.json` of a `grow` experiment: one candidate applied once."""
 
   candidate: str
@@ -207,32 +204,18 @@ class GrowthRecord:
   operators: Dict[str, Any] = dataclasses.field(default_factory=dict)
   base_flops: Optional[float] = None  # The base model's training (the grown one trains none).
 
-  def to_json(self) -> dict:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_json(cls, data: dict) -> "GrowthRecord":
-    return cls(**_known(cls, data))
-
 
 @dataclasses.dataclass(frozen=True)
-class BaselineRecord:
+class BaselineRecord(_Record):
   """`scratch/baseline.json` of a `lag` run's scratch baseline: what its verdict reads besides
   the two runs' evals."""
 
   steps: int
   seed_spread: float = 0.0  # lag_experiment.seed_spread: the comparison's seed-to-seed noise.
 
-  def to_json(self) -> dict:
-    return dataclasses.asdict(self)
-
-  @classmethod
-  def from_json(cls, data: dict) -> "BaselineRecord":
-    return cls(**_known(cls, data))
-
 
 @dataclasses.dataclass(frozen=True)
-class MetricsRow:
+class MetricsRow(_Record):
   """One line of a `metrics.jsonl` (lag_tf.training.metrics.MetricsLogger writes them): a
   training loop that ended at `step`, an evaluation at `step`, or both. A field the line lacks
   is None; NaN/Inf (written as strings) read back as floats."""

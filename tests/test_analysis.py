@@ -8,6 +8,19 @@ from scipy import stats
 
 from lag_tf.analysis import correlation
 
+
+def spearman(x, y) -> float:
+  return correlation.correlation(x, y, "spearman")
+
+
+def kendall_tau_b(x, y) -> float:
+  return correlation.correlation(x, y, "kendall")
+
+
+def pearson(x, y) -> float:
+  return correlation.correlation(x, y, "pearson")
+
+
 # Fixed data with ties in x, in y and in both.
 PAIRS = [
     ([3.1, 2.0, 2.0, 4.5, 1.0, 2.0, 5.0], [2.2, 1.9, 2.5, 2.0, 1.0, 1.9, 3.0]),
@@ -19,10 +32,10 @@ PAIRS = [
 
 @pytest.mark.parametrize("x,y", PAIRS)
 def test_correlations_equal_scipy_with_ties(x, y):
-  assert correlation.spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
-  assert correlation.kendall_tau_b(x, y) == pytest.approx(
+  assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+  assert kendall_tau_b(x, y) == pytest.approx(
       stats.kendalltau(x, y, variant="b")[0], abs=1e-12)
-  assert correlation.pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
+  assert pearson(x, y) == pytest.approx(stats.pearsonr(x, y)[0], abs=1e-12)
   np.testing.assert_allclose(correlation.average_ranks(x), stats.rankdata(x, method="average"))
 
 
@@ -32,18 +45,18 @@ def test_random_data_with_many_ties_equals_scipy():
     size = int(rng.integers(3, 15))
     x, y = rng.integers(0, 4, size).astype(float), rng.integers(0, 4, size).astype(float)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
-      assert math.isnan(correlation.spearman(x, y))
+      assert math.isnan(spearman(x, y))
       continue
-    assert correlation.spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
-    assert correlation.kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y)[0], abs=1e-12)
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+    assert kendall_tau_b(x, y) == pytest.approx(stats.kendalltau(x, y)[0], abs=1e-12)
 
 
 def test_non_finite_candidates_are_excluded_and_fewer_than_three_is_nan():
   x, y = [1.0, np.nan, 3.0, 2.0, 5.0], [1.5, 2.0, np.inf, 2.5, 4.0]
-  assert correlation.spearman(x, y) == pytest.approx(stats.spearmanr([1, 2, 5], [1.5, 2.5, 4])[0])
-  assert math.isnan(correlation.spearman([1.0, 2.0], [2.0, 1.0]))
-  assert math.isnan(correlation.kendall_tau_b([1.0, 2.0, np.nan], [1.0, 2.0, 3.0]))
-  assert math.isnan(correlation.pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # Constant x.
+  assert spearman(x, y) == pytest.approx(stats.spearmanr([1, 2, 5], [1.5, 2.5, 4])[0])
+  assert math.isnan(spearman([1.0, 2.0], [2.0, 1.0]))
+  assert math.isnan(kendall_tau_b([1.0, 2.0, np.nan], [1.0, 2.0, 3.0]))
+  assert math.isnan(pearson([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # Constant x.
   with pytest.raises(ValueError, match="statistic"):
     correlation.correlation([1, 2, 3], [1, 2, 3], "tau")
 
@@ -69,12 +82,12 @@ def test_bootstrap_contains_estimate_and_is_deterministic():
   assert not np.array_equal(first.low, other.low)
   assert np.all(first.low <= first.estimate + 1e-12) and np.all(first.estimate <= first.high)
   assert first.high[-1] - first.low[-1] < first.high[0] - first.low[0]  # Tighter later.
-  point = correlation.spearman(losses.mean(-1)[:, 1], final.mean(-1))
+  point = spearman(losses.mean(-1)[:, 1], final.mean(-1))
   assert first.estimate[1] == pytest.approx(point)
   estimate, low, high = correlation.bootstrap_correlation(losses[:, 1], final, "kendall",
                                                           num_resamples=200)
   assert low <= estimate <= high
-  assert estimate == pytest.approx(correlation.kendall_tau_b(losses[:, 1].mean(-1),
+  assert estimate == pytest.approx(kendall_tau_b(losses[:, 1].mean(-1),
                                                              final.mean(-1)))
 
 
@@ -96,7 +109,7 @@ def test_bootstrap_excludes_a_failed_candidate():
   curve = correlation.bootstrap_correlation_by_step(losses, final, num_resamples=100)
   keep = [0, 1, 3, 4, 5]
   assert curve.estimate[0] == pytest.approx(
-      correlation.spearman(losses[keep, 0].mean(-1), final[keep].mean(-1)))
+      spearman(losses[keep, 0].mean(-1), final[keep].mean(-1)))
 
 
 def test_regret_and_top1_by_hand():
@@ -145,7 +158,7 @@ def test_bootstrap_interval_of_a_few_candidates_contains_its_estimate_and_covers
   bounds to 2), which read as an interval excluding its estimate; it was 0.117 [0.117, 0.70]."""
   true_at_t = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
   final = np.array([2.0, 1.0, 4.0, 5.0, 3.0])
-  truth = correlation.spearman(true_at_t, final)
+  truth = spearman(true_at_t, final)
   assert truth == pytest.approx(0.6)
   covered, at_edge = 0, 0
   for trial in range(200):

@@ -82,18 +82,6 @@ def correlation(x: Sequence[float], y: Sequence[float], statistic: str = "spearm
   return float(_correlation_rows(x[keep][None], y[keep][None], statistic)[0])
 
 
-def spearman(x, y) -> float:
-  return correlation(x, y, "spearman")
-
-
-def kendall_tau_b(x, y) -> float:
-  return correlation(x, y, "kendall")
-
-
-def pearson(x, y) -> float:
-  return correlation(x, y, "pearson")
-
-
 def correlation_by_step(losses, final, statistic: str = "spearman") -> np.ndarray:
   """[steps] correlation of losses[:, t] with final, for every step t of [candidates, steps]."""
   losses = np.asarray(losses, dtype=np.float64)

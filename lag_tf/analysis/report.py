@@ -94,8 +94,7 @@ def _candidate_rows(study: summary_lib.StudySummary) -> List[List[str]]:
       if study.smallest_k is not None else None
 
   def ranks(values):
-    order = sorted((v, n) for n, v in zip(table.names, values) if math.isfinite(v))
-    return {n: i + 1 for i, (_, n) in enumerate(order)}
+    return summary_lib.ranks(dict(zip(table.names, values)))
 
   init_ranks, final_ranks = ranks(losses[:, 0]), ranks(final)
   k_ranks = ranks(losses[:, k_index]) if k_index is not None else {}
@@ -285,20 +284,16 @@ def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
               "so it cannot say whether growing paid at equal compute.", ""]
   elif final.eval_batch_losses is not None and scratch.eval_batch_losses is not None:
     answer["scratch_eval_loss"] = scratch.eval_loss
+    baseline = store.read_baseline(experiment_dir)
     lines += [summary_lib.scratch_comparison(
         final.eval_loss, final.eval_batch_losses, scratch.eval_loss, scratch.eval_batch_losses,
-        scratch.step, _seed_spread(experiment_dir)), ""]
+        scratch.step, baseline.seed_spread if baseline is not None else 0.0), ""]
   else:  # Records from before per-batch eval losses were logged: no paired error.
     answer["scratch_eval_loss"] = scratch.eval_loss
     lines += [f"Scratch baseline at equal training FLOPs ({scratch.step} steps): eval loss "
               f"{answer['scratch_eval_loss']:.4f} vs the winner's "
               f"{answer['final_eval_loss']:.4f} (no per-batch eval losses to pair).", ""]
   return lines, answer
-
-
-def _seed_spread(experiment_dir: str) -> float:
-  baseline = store.read_baseline(experiment_dir)
-  return baseline.seed_spread if baseline is not None else 0.0
 
 
 # --- Entry points. ------------------------------------------------------------------------------

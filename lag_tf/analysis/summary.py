@@ -195,11 +195,12 @@ def scratch_comparison(grown_loss: float, grown_batch_losses: Sequence[float],
           f"{spread}): {verdict}.")
 
 
-def _ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:
+def ranks(values: Dict[str, float]) -> Dict[str, Optional[int]]:
+  """1 = the lowest value; None for a value that is not finite."""
   finite = sorted((v, n) for n, v in values.items() if np.isfinite(v))
-  ranks = {n: None for n in values}
-  ranks.update({n: i + 1 for i, (_, n) in enumerate(finite)})
-  return ranks
+  ranked = {n: None for n in values}
+  ranked.update({n: i + 1 for i, (_, n) in enumerate(finite)})
+  return ranked
 
 
 def summarize_stage(decision: DecisionRecord) -> dict:
@@ -216,8 +217,8 @@ def summarize_stage(decision: DecisionRecord) -> dict:
                   else outcome.loss_at_or_before(k))
   # A failed candidate is never ranked, as no rule can pick it ('eliminated' ones could be).
   ranked = [n for n, c in decision.candidates.items() if c.status != "failed"]
-  init_ranks = _ranks({n: at_init[n] for n in ranked})
-  k_ranks = _ranks({n: at_k[n] for n in ranked})
+  init_ranks = ranks({n: at_init[n] for n in ranked})
+  k_ranks = ranks({n: at_k[n] for n in ranked})
   for name, outcome in candidates:
     status = outcome.status
     if outcome.failed:  # The reason, as lag/stage.py records it.

@@ -91,9 +91,8 @@ class LanguageModelingData:
         raise ValueError(f'{name} is gin.REQUIRED but was not set{hint}')
     if not isinstance(dataset_name, str) or not dataset_name:
       raise ValueError(f'dataset_name must be a non-empty string, got {dataset_name!r}')
-    base_name = dataset_name.split(':')[0].split('/')[0]
     try:
-      tfds.builder_cls(base_name)  # Fails early and cheaply on a misspelled name.
+      tfds.builder_cls(tfds_loading.base_name(dataset_name))  # Fails early and cheaply on a typo.
     except tfds.core.registered.DatasetNotFoundError as error:
       raise ValueError(f'unknown tfds dataset {dataset_name!r}') from error
     _check_positive_int('sequence_length', sequence_length)
@@ -128,10 +127,6 @@ class LanguageModelingData:
   @property
   def vocab_size(self) -> int:
     return self.tokenizer.vocab_size
-
-  @property
-  def tokens_per_example(self) -> int:
-    return self.sequence_length
 
   @property
   def builder(self) -> tfds.core.DatasetBuilder:

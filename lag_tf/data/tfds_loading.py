@@ -19,7 +19,7 @@ from lag_tf.data import stdlib_corpus  # Registers python_stdlib_corpus with tfd
 OFFLINE_PREPARABLE = frozenset({stdlib_corpus.DATASET_NAME})
 
 
-def _base_name(name: str) -> str:
+def base_name(name: str) -> str:
   """'c4/en:3.1.0' -> 'c4'."""
   return name.split(':')[0].split('/')[0]
 
@@ -39,7 +39,7 @@ def load_or_prepare(name: str, data_dir: str | None = None) -> tfds.core.Dataset
   except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
     raise ValueError(
         f'unknown tfds dataset {name!r}: {str(error).splitlines()[0]}') from error
-  if _base_name(name) in OFFLINE_PREPARABLE:
+  if base_name(name) in OFFLINE_PREPARABLE:
     try:
       builder.download_and_prepare(
           download_config=tfds.download.DownloadConfig(try_download_gcs=False))

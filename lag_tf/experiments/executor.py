@@ -1,16 +1,8 @@
 """The stage loop: runs any RunSchedule (lag_tf.experiments.schedule), resuming what a killed
-run left (docs/design.md, "Data flow of a run", step 3).
-
-Base stage: trained (or restored; a growth run's base may be imported, base_model.source).
-Each growth stage: one compiled engine per target shape serves its candidates and then the
-winner (lag.probe.CandidateTrainers); the decision is probed and committed once
-(lag.stage.probe_and_commit: a committed decision is final), the winner continues. Then the
-scratch baseline, if the schedule has one, trains for the run's whole FLOPs. The compute by
-phase comes from the committed decisions (lag.compute), in lag_tf.plan's convention.
-
-Model dir: metrics.jsonl + ckpt/ (the base), candidates/<name>/ (a one-shot stage) or
-stage-<i>/candidates/<name>/ (gradual stage i), decisions/stage-<i>.json, scratch/ (the
-baseline), summary.md (lag_tf.experiments.summaries).
+run left (docs/design.md, "Data flow of a run", steps 3 to 7). A growth run's base may be
+imported (base_model.source); the compute by phase comes from the committed decisions
+(schedule.compute_by_phase), in lag_tf.plan's convention.
+Model dir: docs/design.md, "The model dir"; summary.md is lag_tf.experiments.summaries'.
 """
 
 from __future__ import annotations
@@ -23,10 +15,10 @@ from absl import logging
 from lag_tf import model_dir_store as store
 from lag_tf.analysis import summary as summary_lib
 from lag_tf.experiments import summaries
-from lag_tf.experiments.schedule import BaseStage, RunSchedule, baseline_steps, scratch_stage
+from lag_tf.experiments.schedule import (BaseStage, RunSchedule, baseline_steps,
+                                         compute_by_phase, scratch_stage)
 from lag_tf.growth import validate_pool
 from lag_tf.interop.source import restore_or_train_base
-from lag_tf.lag.compute import compute_by_phase
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.probe_cost import probe_budget
 from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
@@ -76,9 +68,7 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
     if stage is schedule.stages[-1]:
       final = winner.evaluate()
     del winner, trainers  # The next stage (or the baseline) builds models of its own.
-  flops = compute_by_phase(schedule.base.config, base_steps, records,
-                           [s.targets[r.winner] for r, s in zip(records, schedule.stages)],
-                           [s.steps for s in schedule.stages], point.mask_probability)
+  flops = compute_by_phase(schedule, base_steps, records, point.mask_probability)
   result = {"final_eval_loss": final.eval_loss, "steps": point.step, "flops": flops,
             "winner": records[-1].winner, "winners": [r.winner for r in records],
             "probe_cost_flops": sum(r.probe_cost_flops for r in records),

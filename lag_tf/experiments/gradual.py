@@ -9,8 +9,7 @@ mode:
                       gradual run (the sum over stages of steps x FLOPs per step; probing
                       overhead excluded, so the baseline is not short-changed).
 
-Model dir: metrics.jsonl + ckpt/ (stage 0), stage-<i>/candidates/<name>/ (stage i),
-decisions/stage-<i>.json, summary.md.
+Model dir: docs/design.md, "The model dir" (stage 0 is the base, in the model dir itself).
 """
 
 from __future__ import annotations

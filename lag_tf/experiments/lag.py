@@ -1,12 +1,7 @@
 """`lag`: train a base model, probe every candidate of the pool for k steps, commit the best by
 the selector rule, continue only the winner (a one-growth-stage schedule: experiments.schedule).
 
-Model dir:
-  metrics.jsonl, ckpt/             the base model
-  candidates/<name>/               each candidate's checkpoint, metrics.jsonl, candidate.json
-  decisions/stage-0.json           the committed decision
-  scratch/                         the scratch baseline (lag_experiment.scratch_baseline)
-  summary.md                       the candidate table and the winner
+Model dir: docs/design.md, "The model dir" (scratch/: lag_experiment.scratch_baseline).
 """
 
 from __future__ import annotations

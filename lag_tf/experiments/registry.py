@@ -1,8 +1,5 @@
-"""Dispatch from the gin setting `run_experiment.kind` to an experiment function.
-
-Every experiment is a function `(strategy, model_dir, run_progress=None) -> dict` whose other
-arguments come from gin; the run's progress (lag_tf.main's) reaches every Trainer it builds.
-Registering here keeps main.py free of experiment-specific code.
+"""Dispatch from the gin setting `run_experiment.kind` to an experiment function (what one is:
+docs/design.md, "Data flow of a run", step 3), so main.py holds no experiment-specific code.
 """
 
 from __future__ import annotations

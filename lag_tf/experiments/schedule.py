@@ -1,21 +1,13 @@
-"""A run's schedule: what it trains, in order, as one immutable value (docs/design.md, "Data
-flow of a run", step 3).
-
-A schedule is a base stage (a model trained for some steps) followed by growth stages (grow by
-every candidate of a pool, probe them, commit one by the rule, continue it), and optionally a
-scratch baseline at the run's FLOPs. `train` is a base stage alone; a `lag` run one growth stage;
-a `gradual` run one per depth (mode 'scratch': the final-size model alone).
-
-The builders below are the only place a run's structure is derived from its settings: the
-experiment (lag_tf.experiments.{train,lag,gradual}) builds its schedule from the arguments gin
-passes it and hands it to the executor; lag_tf.plan builds the same schedule from the same
-arguments and prices it. Neither reads the structure from gin a second way.
+"""A run's schedule: what it trains, in order, as one immutable value; the builders below are
+the only place a run's structure is derived from its settings (docs/design.md, "Data flow of a
+run", step 3). `train` is a base stage alone; a `lag` run one growth stage; a `gradual` run one
+per depth (mode 'scratch': the final-size model alone).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from lag_tf.growth import Pool, pool_targets
 from lag_tf.lag.gradual import (MODES, StagePoolTemplate, StageSchedule, scratch_steps,
@@ -24,6 +16,7 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
 from lag_tf.models import TransformerConfig
 from lag_tf.models.flops import flops_per_token
+from lag_tf.records import DecisionRecord
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +96,26 @@ class RunSchedule:
     if not self.stages:
       return self.base.config
     return next(iter(self.stages[-1].targets.values()))
+
+
+def compute_by_phase(schedule: RunSchedule, base_steps: int, records: Sequence[DecisionRecord],
+                     mask_probability: Optional[float]) -> Dict[str, float]:
+  """What a growth run spent, by phase, from its committed decisions (one per stage), in
+  lag_tf.plan's convention: the base, the probes (every candidate's training), the evaluations
+  the decisions read (forward passes), the winners' continuations; and their total. A winner's
+  continuation is what its probe did not train of its stage's steps (a race that stops at step
+  5 of k leaves k - 5 more to it)."""
+  tokens = records[0].tokens_per_step
+  continuations = [(stage.targets[r.winner], stage.steps
+                    - int(r.candidates[r.winner].probe_steps_trained))
+                   for r, stage in zip(records, schedule.stages)]
+  phases = {"base": base_steps * tokens * flops_per_token(schedule.base.config, mask_probability),
+            "probes": sum(float(r.probe_cost_flops) for r in records),
+            "decision evals": sum(float(r.probe_eval_flops) for r in records),
+            "continuation": sum(steps * tokens * flops_per_token(config, mask_probability)
+                                for config, steps in continuations)}
+  phases["total"] = sum(phases.values())
+  return phases
 
 
 def train_schedule(config: TransformerConfig, mask_probability: Optional[float]) -> RunSchedule:

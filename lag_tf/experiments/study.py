@@ -7,8 +7,7 @@ launch W processes with `study_experiment.worker_count=W` and `study_experiment.
 (i = 0..W-1); worker i takes candidates i, i+W, ... Worker 0 trains the shared base model; the
 others wait for its final checkpoint.
 
-Model dir: metrics.jsonl + ckpt/ (the base), candidates/<name>/ (one seed) or
-seed-<s>/candidates/<name>/ (several seeds), each with metrics.jsonl and candidate.json.
+Model dir: docs/design.md, "The model dir" (candidates/<name>/ for one seed, else seed-<s>/).
 """
 
 from __future__ import annotations

@@ -6,14 +6,20 @@ tests/test_readme.py holds README's annotated excerpt of a `lag` summary to `lag
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
 from lag_tf.experiments.schedule import RunSchedule
-from lag_tf.lag.compute import compute_text
 
 NO_BASELINE = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
+
+
+def compute_text(flops: Dict[str, float]) -> str:
+  """The compute line: each phase in TFLOPs and deciding's share of the total."""
+  phases = ", ".join(f"{k} {v / 1e12:.2f}" for k, v in flops.items())
+  return (f"compute, TFLOPs: {phases}; deciding (probes and their evaluations) took "
+          f"{(flops['probes'] + flops['decision evals']) / flops['total']:.1%} of it")
 
 
 def write(model_dir: str, schedule: RunSchedule, result: dict, tables: List[str],

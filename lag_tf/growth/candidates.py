@@ -6,9 +6,8 @@ one symmetry-breaking `noise_scale` and one optimizer-state policy:
 * 'map': AdamW's moments follow the operators (see mapping.py for how; fresh weights get zero
   moments); the step counter is kept.
 * 'reset': all moments are zero after growth; the step counter is kept, so learning-rate
-  schedules continue. Adam's bias correction then treats the zero moments as long averages: with
-  beta_2 = 0.999 the per-parameter update is ~6.5x a fresh optimizer's around 10 steps after the
-  reset, ~3x after 100, ~1.3x after 1000 (the same holds for fresh weights under 'map').
+  schedules continue (what stock AdamW's bias correction does to zero moments, as to fresh
+  weights under 'map': docs/design.md, "Optimizer state after growth").
 
 `validate_pool` dry-runs every candidate on the base config (shapes only, no weights) and
 raises a one-line ValueError naming the first bad candidate; `apply_candidate` grows a state.

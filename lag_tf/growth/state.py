@@ -101,19 +101,13 @@ def init_leaf(path: str, shape, rng: np.random.Generator, dtype=np.float32) -> n
   return truncated_normal(rng, shape, dtype=dtype)
 
 
-def init_block(config: TransformerConfig, rng: np.random.Generator) -> Tree:
-  return {key: init_leaf(key, shape, rng) for key, shape in block_shapes(config).items()}
-
-
 def init_weights(config: TransformerConfig, rng: np.random.Generator) -> Tree:
   """A freshly initialized weight tree (same distributions as `build_transformer`)."""
+  def init(leaves):
+    return {key: init_leaf(key, shape, rng) for key, shape in leaves.items()}
   shapes = weight_shapes(config)
-  return {
-      "embeddings": {k: init_leaf(k, s, rng) for k, s in shapes["embeddings"].items()},
-      "blocks": [init_block(config, rng) for _ in range(config.num_layers)],
-      "final_norm": {k: init_leaf(k, s, rng) for k, s in shapes["final_norm"].items()},
-      "head": {k: init_leaf(k, s, rng) for k, s in shapes["head"].items()},
-  }
+  return {"embeddings": init(shapes["embeddings"]), "blocks": [init(b) for b in shapes["blocks"]],
+          "final_norm": init(shapes["final_norm"]), "head": init(shapes["head"])}
 
 
 def zeros_like_tree(tree: Tree) -> Tree:

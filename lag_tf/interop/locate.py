@@ -1,9 +1,8 @@
 """Which model of a model dir to export, and where its config and checkpoint are.
 
-The model dir layout is lag_tf.model_dir_store's. By default the run's final model:
-  1. the winner of the last committed decision (decisions/stage-<i>.json, highest i); its
-     checkpoint is <stage dir>/candidates/<winner>/ckpt, where the stage dir is the model dir
-     for stage 0 (a `lag` run) and <model_dir>/stage-<i> otherwise (a `gradual` run);
+The model dir layout is lag_tf.model_dir_store's (docs/design.md, "The model dir"). By default
+the run's final model:
+  1. the winner of the last committed decision (the highest stage's), in its candidate dir;
   2. else the grown model of a `grow` run (growth.json, grown/ckpt);
   3. else the model dir's own ckpt/ (a `train` run), configured by operative_config.gin.
 `candidate` picks a named candidate instead (in stage `stage`'s dir, or the last decision's, or

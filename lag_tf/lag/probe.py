@@ -1,10 +1,8 @@
-"""Probing: grow every candidate from the same point, train each on the identical data stream
-(same start position, same seeds) for k steps, and collect its eval losses.
-
-Only the growth strategy differs between candidates: each starts from the same `GrowthPoint`
-(base weights, AdamW moments, optimizer step, examples consumed), uses the same post-growth
-learning-rate schedule, and is evaluated on the same fixed held-out batches. A candidate's
-directory holds its checkpoint and metrics, so a half-finished probe resumes where it stopped.
+"""Probing: grow every candidate from the same `GrowthPoint`, train each on the identical data
+stream (same start position, same seeds, same post-growth learning-rate schedule) for k steps
+and collect its eval losses on the same held-out batches (docs/design.md, "Data flow of a
+run", step 5). A candidate's directory holds its checkpoint and metrics, so a half-finished
+probe resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -53,17 +51,15 @@ class GrowthPoint:
 
 class CandidateTrainers:
   """The Trainers of one growth point's candidates: one compiled engine per distinct target
-  config, shared by a Trainer per candidate.
+  config, shared by a Trainer per candidate (docs/design.md, "Data flow of a run", step 5).
 
-  Every candidate of a pool that grows to the same shape trains with the same compiled step:
-  the first one builds a `StepEngine` (model, optimizer, traced train and eval loops); each
-  next one reinitializes that engine (its state as built, so it computes exactly what a new
-  one would) and gets a Trainer of its own over it, in its own directory, which restores the
-  candidate's checkpoint or starts from its own grown state. Checkpoints, metrics and
-  TensorBoard stay per candidate. The candidates share the point, the data, the post-growth
-  schedule and the training length, so nothing else needs a new trace. Engines of every
-  distinct shape stay built while this object lives (one per stage); only a candidate's newest
-  Trainer drives its engine.
+  The first candidate of a shape builds a `StepEngine`; each next one reinitializes it (its
+  state as built, so it computes exactly what a new one would) and gets a Trainer of its own
+  over it, in its own directory (checkpoints, metrics), which restores the candidate's
+  checkpoint or starts from its own grown state. The candidates share the point, the data, the
+  post-growth schedule and the training length, so nothing else needs a new trace. Engines of
+  every distinct shape stay built while this object lives (one per stage); only a candidate's
+  newest Trainer drives its engine.
   """
 
   def __init__(self, point: GrowthPoint, data, strategy, schedule: ProbeSchedule,

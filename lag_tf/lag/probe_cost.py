@@ -90,12 +90,17 @@ def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
   return rule.probe_budget_share * stage_flops
 
 
+def costliest(targets: Dict[str, TransformerConfig],
+              mask_probability: Optional[float]) -> TransformerConfig:
+  """The target with the most FLOPs per token: the one a stage's budget and charge count per
+  candidate and a plan's winner (exact when all candidates share a target, as LAG pools do)."""
+  return max(targets.values(), key=lambda c: flops_per_token(c, mask_probability))
+
+
 def step_and_eval_flops(targets: Dict[str, TransformerConfig], tokens_per_step: int,
                         eval_tokens: int, mask_probability: Optional[float]):
-  """(FLOPs of one training step, of one evaluation) of the costliest target: what a stage's
-  budget and charge count per candidate (exact when all candidates share a target, as LAG
-  pools do)."""
-  largest = max(targets.values(), key=lambda c: flops_per_token(c, mask_probability))
+  """(FLOPs of one training step, of one evaluation) of the costliest target."""
+  largest = costliest(targets, mask_probability)
   return (tokens_per_step * flops_per_token(largest, mask_probability),
           eval_tokens * forward_flops_per_token(largest, mask_probability))
 

@@ -71,9 +71,6 @@ class Decision:
   failed: Dict[str, str]
   eliminated: List[str] = dataclasses.field(default_factory=list)  # By halving or a race.
 
-  def to_dict(self) -> dict:
-    return dataclasses.asdict(self)
-
 
 @gin_registry.configurable
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,5 @@
-"""One growth stage: probe the pool, select, commit the decision, continue the winner.
-
-Used by the `lag` experiment (one stage) and by adaptive gradual stacking (one per stage).
-A committed decision is final: a restarted job reads it and never probes that stage again.
+"""One growth stage: probe the pool, select, commit the decision, continue the winner, for the
+executor's every growth stage (docs/design.md, "Data flow of a run", steps 6 and 7).
 """
 
 from __future__ import annotations
@@ -157,8 +155,7 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
   race = race or {}
   for name in pool.names:
     result = results[name]
-    steps = result.steps_trained
-    _, eval_flops = probe_flops(result, tokens_per_step)
+    train_flops, eval_flops = probe_flops(result, tokens_per_step)
     candidates[name] = CandidateOutcome(
         probe_evals=result.evals, probe_eval_flops=eval_flops,
         left_race_at=race.get("left", {}).get(name, {}).get("step"),
@@ -166,9 +163,8 @@ def decision_record(stage, pool, targets, results, decision, schedule, point, co
                 "eliminated" if name in decision.eliminated else "ok"),
         failed=decision.failed.get(name), eval_losses=dict(sorted(result.eval_losses.items())),
         score=decision.scores.get(name), params=result.params,
-        flops_per_token=result.flops_per_token, probe_steps_trained=steps,
-        probe_flops=steps * tokens_per_step * result.flops_per_token,
-        function_preserving=pool[name].function_preserving,
+        flops_per_token=result.flops_per_token, probe_steps_trained=result.steps_trained,
+        probe_flops=train_flops, function_preserving=pool[name].function_preserving,
         candidate=pool[name].to_dict(), config=targets[name].to_dict())
   return DecisionRecord(
       stage=stage, rule=decision.rule, winner=decision.winner, ranking=list(decision.ranking),

@@ -5,22 +5,21 @@ convention for what a run is charged.
 per token, plus 12 x layers x sequence length x attention width for attention's score and
 value matmuls (forward + backward). Biases, norms and softmax are ignored, as is customary.
 
-The convention (`flops_per_token`; every counter uses it: the plan and the dry run, a run's
-progress, summary.md and decision records, the scratch baselines' FLOP-matched steps, the
-comparison suite's budget and report): the LM head (an encoder's transform and the vocabulary
-projection) is charged at the positions the loss predicts. A causal LM predicts every position.
-A masked LM's loss runs its head on the predicted positions only (lag_tf.training.losses), so
-its head is charged at the data's mask probability (`LanguageModelingData.mlm_probability`,
-`trainer.mask_probability_of`), the share of positions the objective predicts. Not at the rows
-the gather actually runs (`losses.prediction_capacity`: the expected count plus 6 standard
-deviations, rounded up to 16 rows), because that margin (a) is sized per replica batch, so it
-would make a run's FLOPs, and every FLOP-matched step count, depend on the number of devices,
-which a plan for an accelerator does not know and the comparison budget never sees; and (b) is
-padding that keeps XLA's shapes static, like padded matmul tiles, which the PaLM count ignores
-too. What that leaves out: at 0.15 the gather runs 416 rows of a 2,048-token batch (20.3%; the
-small suite's encoder on one device, where those rows would add 0.3% to a step's count) and 752
-of 4,096 (18.4%). (benchmarks/throughput.py times the matmuls a step really runs, so its MFU
-counts the measured share with `training_flops_per_token`.)
+The convention (`flops_per_token`; every counter uses it: docs/design.md, "One FLOP convention"):
+the LM head (an encoder's transform and the vocabulary projection) is charged at the positions the
+loss predicts. A causal LM predicts every position. A masked LM's loss runs its head on the
+predicted positions only (lag_tf.training.losses), so its head is charged at the data's mask
+probability (`LanguageModelingData.mlm_probability`, `trainer.mask_probability_of`), the share of
+positions the objective predicts. Not at the rows the gather actually runs
+(`losses.prediction_capacity`: the expected count plus 6 standard deviations, rounded up to 16
+rows), because that margin (a) is sized per replica batch, so it would make a run's FLOPs, and
+every FLOP-matched step count, depend on the number of devices, which a plan for an accelerator
+does not know and the comparison budget never sees; and (b) is padding that keeps XLA's shapes
+static, like padded matmul tiles, which the PaLM count ignores too. What that leaves out: at 0.15
+the gather runs 416 rows of a 2,048-token batch (20.3%; the small suite's encoder on one device,
+where those rows would add 0.3% to a step's count) and 752 of 4,096 (18.4%).
+(benchmarks/throughput.py times the matmuls a step really runs, so its MFU counts the measured
+share with `training_flops_per_token`.)
 
 An evaluation runs the forward pass only (the same gathered head): a third of the training
 count (the backward pass is counted as twice the forward, for the matmuls and for attention

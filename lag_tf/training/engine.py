@@ -1,10 +1,7 @@
 """The compiled step engine: one model, its optimizer, the traced train and eval loops, and
-the state they move (Orbit's inner trainer; the loop around it is `trainer.Trainer`).
-
-A `tf.function` runs a number of steps per call, each through `strategy.run`. The loss is
-normalized by the *global* number of target tokens (all-reduced), gradients are all-reduced,
-then clipped by their global norm, so every strategy computes the same update as one device
-with the same global batch.
+the state they move (Orbit's inner trainer; the loop around it is `trainer.Trainer`). How a
+step computes one device's update under every strategy: docs/design.md, "Data flow of a run",
+step 4.
 
 The engine knows nothing of directories, metrics or cadence. Its state enters and leaves as a
 `ModelState` and ints (`global_step`, `examples_seen`); its `checkpoint` is the trackable a
@@ -36,22 +33,10 @@ from lag_tf.training import optimizers
 class StepEngine:
   """A model and its optimizer with compiled train and eval loops (see the module doc).
 
-  Args (the `Trainer.*` gin settings of the same names, which is how users set them):
-    model_config: the Transformer to train.
-    data: a `lag_tf.data.LanguageModelingData`.
-    strategy: from `lag_tf.training.strategy.make_strategy`.
-    global_batch_size: examples per step across all replicas.
-    eval_batches: fixed held-out global batches per evaluation (read once, then kept on the
-      devices for the engine's life: one compiled call evaluates them all).
-    grad_clip_norm: clip the all-reduced gradient to this global norm (None: no clipping).
-    jit_compile: XLA for the per-replica step ('auto' resolved by the caller).
-    seed: Keras' global seed (initialization, dropout).
-    optimizer_fn: builds the optimizer (called once, in the strategy's scope).
-    model_fn: builds the model from `model_config` (in the strategy's scope, after seeding).
-    loss_fn: `(model, batch, training) -> (loss sum, weight sum, correct count)` on one
-      replica's batch.
-    mask_probability: the masked LM's share of predicted positions (None for a decoder;
-      `trainer.mask_probability_of`): the memory check and the FLOP count (models/flops).
+  Args: the `Trainer`'s of the same names (trainer.Trainer documents them; its gin settings
+  are how users set them), with jit_compile resolved ('auto' is the caller's), loss_fn required,
+  and mask_probability: the masked LM's share of predicted positions (None for a decoder;
+  `trainer.mask_probability_of`): the memory check and the FLOP count (models/flops).
   """
 
   def __init__(self, model_config: TransformerConfig, data, strategy: tf.distribute.Strategy,
@@ -107,10 +92,9 @@ class StepEngine:
   def reinitialize(self) -> None:
     """Returns every variable to its value as built, keeping the compiled train and eval
     loops: the same as a new engine with the same arguments, without building or tracing."""
-    # Not keras.utils.set_random_seed: its tf.random.set_seed clears TensorFlow's kernel cache,
-    # so the next call of each compiled loop instantiates and optimizes its graph again (~1.7 s
-    # per candidate on lag_quickstart's pool, benchmarks/probe_wall.py). Nothing traced needs
-    # it: dropout draws from Keras seed-generator variables, which the loop below restores.
+    # Not keras.utils.set_random_seed (docs/design.md, "Platform constraints": it makes every
+    # compiled loop retrace, ~1.7 s per candidate on lag_quickstart's pool). Nothing traced
+    # needs it: dropout draws from Keras seed-generator variables, which the loop below restores.
     random.seed(self.seed)
     np.random.seed(self.seed)
     for variable, value in zip(self._variables(), self._built_values):

@@ -6,10 +6,8 @@ per trainable variable, in the lists `_momentums` / `_velocities`, at the index
 by the variable's identity, also under tf.distribute). `iterations` is the step counter used by
 learning-rate schedules (and by stock AdamW's bias correction); `GrowthAdamW` also keeps a
 moment-birth slot per variable, written from and read into `ModelState.moment_ages`. A
-`LossScaleOptimizer` is unwrapped to its inner optimizer.
-
-It lives in training/, not growth/: it knows the training optimizers (GrowthAdamW), and growth/
-stays numpy operators that know nothing above the model config.
+`LossScaleOptimizer` is unwrapped to its inner optimizer. It lives in training/, not growth/
+(docs/design.md, "Layers"): it knows the training optimizers (GrowthAdamW).
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
-"""AdamW with per-parameter bias correction: each parameter's moments know how old they are.
+"""AdamW with per-parameter bias correction: each parameter's moments know how old they are
+(docs/design.md, "Optimizer state after growth", says why and what it changes).
 
-Stock AdamW has one step counter, `iterations`, which drives both the learning-rate schedule and
-Adam's bias correction `sqrt(1 - beta_2^t) / (1 - beta_1^t)`. After growth that is wrong for every
-parameter whose moments start at zero (fresh layers and padded units under 'map', everything
-under 'reset'): the correction treats the zero moments as long averages and the first updates
-are up to 3-6.5x a fresh optimizer's after growth late in training, shorter after growth
-early (`stock_over_fresh_update`). Here every parameter element has a *moment birth step*: the
-value of `iterations` when its moments started (0 for a model trained from scratch, the growth
-step for fresh moments). Bias correction uses the age
-`iterations + 1 - birth`; the learning-rate schedule keeps `iterations`. With every birth at 0
-the update is stock AdamW's up to float32 rounding (here 1 - beta^t is computed without
-stock AdamW's cancellation, see update_step).
+Every parameter element has a *moment birth step*: the value of `iterations` when its moments
+started (0 for a model trained from scratch, the growth step for fresh moments). Bias correction
+uses the age `iterations + 1 - birth`; the learning-rate schedule keeps `iterations`. With every
+birth at 0 the update is stock AdamW's up to float32 rounding (here 1 - beta^t is computed
+without stock AdamW's cancellation, see update_step).
 
 Why births (an extra optimizer slot per parameter) and not per-variable offsets: width growth
 pads a carried kernel with fresh units, so one variable holds moments of different ages; a
@@ -19,11 +14,10 @@ slot of the variable's shape is exact for every operator, maps through growth li
 optimizer's checkpoint with the moments, also under tf.distribute. Births rather than ages:
 they do not change as training runs, so the step writes nothing extra.
 
-Checkpoints written by stock AdamW (runs from before per-parameter correction, or
-`bias_correction='global'`) hold every variable of GrowthAdamW but the births:
-`stock_adamw_layout` restores them, and `every_moment_born_at_step_0` completes the state.
-Birth 0 everywhere is stock AdamW's own correction, so the resumed run continues with the
-updates it was making (for a run that never grew, those are also GrowthAdamW's).
+Checkpoints written by stock AdamW (`bias_correction='global'`, or from before per-parameter
+correction) lack the births: `stock_adamw_layout` restores them, and
+`every_moment_born_at_step_0` completes the state: stock AdamW's own correction, so the resumed
+run continues with the updates it was making.
 """
 
 from __future__ import annotations

@@ -7,13 +7,11 @@ at that step and raises `Preempted`, which the binary turns into EXIT_PREEMPTED.
 same command resumes from that checkpoint, so the worst case loses nothing but the time to
 finish the current loop.
 
-Why not `tf.distribute.experimental.PreemptionCheckpointHandler`: one handler per process
-owns one checkpoint (it restores it on creation, adds a counter variable to it and registers
-coordination-service keys once per cluster), while one lag_tf run trains several models in
-sequence (base, every candidate, the winner), each with its own checkpoint. What the handler
-adds for multi-worker jobs -- every worker stopping at the same step, because saving is a
-collective -- is done here by all-reducing the flag across workers (one scalar per loop) under
-MultiWorkerMirroredStrategy.
+Why not `tf.distribute.experimental.PreemptionCheckpointHandler`: docs/design.md,
+"Preemption and crashes" (it restores its one checkpoint on creation, adds a counter variable
+to it and registers coordination-service keys once per cluster). What it adds for multi-worker
+jobs, every worker stopping at the same step (saving is a collective), is done here by
+all-reducing the flag across workers (one scalar per loop) under MultiWorkerMirroredStrategy.
 """
 
 from __future__ import annotations
@@ -59,17 +57,8 @@ def _on_sigterm(signum, frame) -> None:
   _requested.set()
 
 
-def request_stop() -> None:
-  """What SIGTERM does (also for tests and embedding code)."""
-  _requested.set()
-
-
 def clear() -> None:
   _requested.clear()
-
-
-def requested_locally() -> bool:
-  return _requested.is_set()
 
 
 def stop_requested(strategy: tf.distribute.Strategy) -> bool:

@@ -12,9 +12,8 @@ ETA; this module adds what no single Trainer knows:
 
 FLOPs done are what each phase's model holds, whether trained in this process or restored
 from a checkpoint (`hold`), so a restarted job's ETA is not its whole plan; the rate counts only
-what this process trained.
-lag_tf.main makes one RunProgress per run and hands it to the experiment, which hands it to
-every Trainer it builds (a Trainer built without one keeps its own: no plan, no run ETA).
+what this process trained. Who makes it and hands it down: docs/design.md, "Data flow of a
+run", step 3 (a Trainer built without one keeps its own: no plan, no run ETA).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """One tf.distribute strategy from one setting (Orbit's pattern).
 
-Settings: 'default', 'one_device', 'mirrored', 'multi_worker', 'tpu'. Two things must happen
-before TensorFlow initializes its runtime, so the binary calls `configure_devices` first and
-`make_strategy` before creating any other op: splitting the CPU into logical devices (to test
-MirroredStrategy on a CPU-only machine) and creating a multi-worker strategy.
+Settings: 'default', 'one_device', 'mirrored', 'multi_worker', 'tpu'. The binary calls
+`configure_devices` (logical CPU devices, to test MirroredStrategy on a CPU-only machine) first
+and `make_strategy` before any other op (docs/design.md, "Platform constraints").
 """
 
 from __future__ import annotations

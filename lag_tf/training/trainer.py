@@ -1,10 +1,6 @@
-"""The training loop of one directory (Orbit's controller; not `model.fit`: docs/design.md says why).
-
-A `Trainer` drives a compiled `StepEngine` (engine.py: model, optimizer, traced train and eval
-loops) through one run in `model_dir`: the eval cadence, metrics.jsonl and TensorBoard, the
-checkpoints, divergence, preemption and the run's progress. A checkpoint holds model,
-optimizer, step and data position (the number of examples consumed), so a resumed run
-continues the identical data stream.
+"""The training loop of one directory (Orbit's controller; not `model.fit`): what it owns is
+docs/design.md's "Data flow of a run", step 4. A checkpoint's data position (the number of
+examples consumed) makes a resumed run continue the identical data stream.
 
 A Trainer builds its engine from its arguments, or is given one: the candidates of a LAG pool
 that grow to one shape share one engine (lag/probe.py), each with a Trainer of its own in its
@@ -79,9 +75,11 @@ def default_loss_fn(model_config: TransformerConfig, data) -> Callable:
                            mask_probability=mask_probability_of(model_config, data))
 
 
-def _engine_value(name: str, doc: str) -> property:
-  """A Trainer's read-only view of its engine's `name`."""
-  return property(lambda trainer: getattr(trainer.engine, name), doc=doc)
+def _engine_value(name: str, doc: Optional[str] = None, driven: bool = False) -> property:
+  """A Trainer's read-only view of its engine's `name` (driven: only while this Trainer drives
+  the engine, `_driven_engine`; doc: the engine's by default)."""
+  return property(lambda t: getattr(t._driven_engine() if driven else t.engine, name),
+                  doc=doc or getattr(StepEngine, name).__doc__)
 
 
 @gin_registry.configurable(denylist=["model_config", "data", "strategy", "model_dir", "model_fn",
@@ -176,16 +174,8 @@ class Trainer:
                                   "positions (None for a decoder): sizes and prices its head.")
   flops_per_token = _engine_value("flops_per_token", "Training FLOPs per token (models/flops).")
   flops_per_step = _engine_value("flops_per_step", "Training FLOPs per step (models/flops).")
-
-  @property
-  def global_step(self) -> int:
-    """Optimizer steps taken (a grown model continues its base's count)."""
-    return self._driven_engine().global_step
-
-  @property
-  def examples_seen(self) -> int:
-    """The data position: training examples consumed (a resumed run continues from it)."""
-    return self._driven_engine().examples_seen
+  global_step = _engine_value("global_step", driven=True)
+  examples_seen = _engine_value("examples_seen", driven=True)
 
   def model_state(self) -> ModelState:
     """The model's weights, AdamW moments and optimizer step, copied into numpy."""
