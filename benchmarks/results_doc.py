@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from benchmarks.speedup.budget import schedule_of  # noqa: E402
+from benchmarks.speedup.budget import base_method, schedule_of  # noqa: E402
 from benchmarks.speedup.decision_costs import picks_table, spend_table  # noqa: E402
 from benchmarks.speedup.records import RunRecord, read_records  # noqa: E402
 from benchmarks.speedup.report import (PREREGISTERED_FIXED, PREREGISTERED_LAG,  # noqa: E402
@@ -110,6 +110,8 @@ def _speedup_cell(value, parenthesized: bool = False) -> str:
     reading = ("paid" if text[0] == ">" and number >= 1 else
                "did not pay" if text[0] == "≤" and number <= 1 else "undecided by the bound")
     cell = f"{text.replace(' ', '')}x, a bound"
+  elif math.isnan(low) or math.isnan(high):  # One seed: no interval, so no reading either.
+    return f"{text.replace(' ', '')}x (one seed: no interval)"
   else:
     reading = speedup_reading(low, high)
     cell = f"{text.replace(' ', '')}x [{low:.2f}, {high:.2f}]"
@@ -359,16 +361,20 @@ def trend_section() -> List[str]:
 
 
 TUNING = os.path.join(RESULTS, "scratch_tuning")
+METHOD_TUNING = os.path.join(RESULTS, "method_tuning")  # Growth methods', the same grid.
 TUNING_SEEDS = (0, 1)
 
 
-def tuning_choice(records: List[RunRecord]) -> Tuple[List[Tuple[str, List[float]]], str]:
+def tuning_choice(records: List[RunRecord], label=None
+                  ) -> Tuple[List[Tuple[str, List[float]]], str]:
   """([(schedule, final eval loss per tuning seed)] best first, the chosen schedule): the rule
-  fixed before seeds 2-4 ran is the lowest mean final loss at the 1x budget over TUNING_SEEDS."""
+  fixed before seeds 2-4 ran is the lowest mean final loss at the 1x budget over TUNING_SEEDS.
+  label: a record's schedule name (default: the one its method is named with)."""
+  label = label or (lambda record: schedule_of(record.run.method))
   by_schedule: Dict[str, Dict[int, float]] = collections.defaultdict(dict)
   for record in records:
     if record.run.finished and record.run.seed in TUNING_SEEDS:
-      by_schedule[schedule_of(record.run.method)][record.run.seed] = record.final_loss
+      by_schedule[label(record)][record.run.seed] = record.final_loss
   rows = [(name, [losses[s] for s in TUNING_SEEDS]) for name, losses in by_schedule.items()
           if set(losses) == set(TUNING_SEEDS)]
   rows.sort(key=lambda row: sum(row[1]) / len(row[1]))
@@ -401,9 +407,13 @@ def tuning_section() -> List[str]:
       "schedule then runs at every budget of the frontier for every seed, and the two next "
       "best at 1x and 1.5x (the suite's `SpeedupSuite.scratch_schedules`), so the target-size "
       "scratch runs of every seed span four settings; the frontier is the envelope of those "
-      "runs and the suite's own. The growth methods still run with the shared schedule: they "
-      "have not had the same tuning yet, so against a tuned frontier they read as \"same defaults\", not "
-      "\"each tuned\".", "",
+      "runs and the suite's own. " + (
+          "The suite's growth methods run with the shared schedule (\"same defaults\"); the "
+          f"next section gives `{PREREGISTERED_FIXED}` the same tuning (\"each tuned\")."
+          if os.path.isdir(os.path.join(REPO, METHOD_TUNING)) else
+          "The growth methods still run with the shared schedule: they have not had the same "
+          "tuning yet, so against a tuned frontier they read as \"same defaults\", not "
+          "\"each tuned\"."), "",
       *tuning_table(rows, chosen)]
   held_out = tuple(s for s in suite_setup(read_records(DECODER.records_dir)).seeds
                    if s not in TUNING_SEEDS)
@@ -415,27 +425,86 @@ def tuning_section() -> List[str]:
 
 
 def encoder_tuning_section() -> List[str]:
-  """The encoder's scratch tuning grid, by the decoder's rule, once its records exist; the
-  encoder suite's frontier does not run the chosen schedule yet."""
+  """The encoder's scratch tuning grid, by the decoder's rule, once its records exist, and
+  whether the encoder suite's frontier runs the chosen schedule on every seed."""
   directory = os.path.join(REPO, TUNING, "encoder")
   if not os.path.isdir(directory):
     return []
   rows, chosen = tuning_choice(read_records(directory))
+  suite_seeds = suite_setup(read_records(ENCODER.records_dir)).seeds
+  ran = {r.run.seed for r in read_records(ENCODER.records_dir)
+         if r.run.finished and schedule_of(r.run.method) == chosen}
+  in_suite = (
+      "The chosen schedule then runs at every budget of the encoder suite's frontier for every "
+      "seed, and the two next best at 1x and 1.5x, as the decoder's do, so the frontier above is "
+      "the envelope of four target-size settings." if set(suite_seeds) <= ran else
+      "The encoder suite's frontier does not run the chosen schedule on every seed yet, so its "
+      "speedups above are read against untuned scratch.")
   lines = [
       "## Tuning scratch: the encoder's learning-rate schedule", "",
       "The 4-layer encoder from scratch at the 1x budget, the same grid, seeds and rule as the "
       "decoder's, extended down to peaks 5e-4 and then 2.5e-4 because the best schedule sat at "
       "the grid's lowest peak (1e-3, then 5e-4); the chosen peak now has a lower and a higher "
       "one beside it. The suite's shared schedule is `lin0_1e-3`, and the grid's `lin0_1e-3` "
-      "run is that run again. The encoder suite's frontier does not run the chosen schedule yet, "
-      "so its speedups above are read against untuned scratch.", "",
+      "run is that run again. " + in_suite, "",
       *tuning_table(rows, chosen)]
   peaks = sorted({float(name.rsplit("_", 1)[1]) for name, _ in rows})
   if float(chosen.rsplit("_", 1)[1]) == peaks[0]:
     lines += ["", "The chosen peak is the grid's lowest, so the grid does not bracket the best "
               "one yet: a lower peak comes before the suite runs the choice (as the decoder's "
               "grid gained 1e-3 when seed 0 put its best at the edge)."]
+  held_out = tuple(s for s in suite_seeds if s not in TUNING_SEEDS)
+  if set(suite_seeds) <= ran and held_out:
+    fixed = suite_summary(ENCODER, Scope(seeds=held_out))[1]["methods"][PREREGISTERED_FIXED]
+    lines += ["", f"On the seed{'s' if len(held_out) > 1 else ''} not used for tuning "
+              f"({', '.join(map(str, held_out))}) alone, `{PREREGISTERED_FIXED}`'s fixed-size "
+              f"speedup against this frontier is {_speedup_cell(fixed['fixed_size_ci'], True)}."]
   return lines + [""]
+
+
+def shared_schedule(record: RunRecord) -> str:
+  """The shared schedule a suite method ran under, `lin0_<peak>` (its bindings' peak; the
+  shared shape is WarmupDecaySchedule's and ProbeSchedule's default, linear to 0)."""
+  prefix = "WarmupDecaySchedule.peak_learning_rate = "
+  peaks = [b[len(prefix):] for b in record.bindings if b.startswith(prefix)]
+  return f"lin0_{float(peaks[-1]):g}" if peaks else "shared"
+
+
+def method_tuning_section() -> List[str]:
+  """The preregistered growth method tuned as scratch was (the same grid, seeds and rule; its
+  shared-schedule runs are the grid's `lin0` cell at the shared peak), and its fixed-size
+  speedup "same defaults" beside "each tuned" once the chosen schedule ran on every seed."""
+  directory = os.path.join(REPO, METHOD_TUNING, DECODER.kind)
+  if not os.path.isdir(directory):
+    return []
+  shared = [r for r in read_records(DECODER.records_dir) if r.run.method == PREREGISTERED_FIXED]
+  tuned = [r for r in read_records(directory) if base_method(r.run.method) == PREREGISTERED_FIXED]
+  rows, chosen = tuning_choice(
+      tuned + shared, lambda r: schedule_of(r.run.method) or shared_schedule(r))
+  lines = [
+      f"## Tuning a growth method: `{PREREGISTERED_FIXED}`'s schedule", "",
+      f"`{PREREGISTERED_FIXED}` on the decoder under the scratch grid's schedules (every stage's "
+      "schedule of that shape and peak: the first stage's and each one after growth; "
+      "`SpeedupSuite.method_schedules`), at its budget, on the tuning seeds, chosen by the same "
+      "rule. Its runs under the suite's shared schedule are the grid's "
+      f"`{shared_schedule(shared[0])}` cell. Records: `{METHOD_TUNING}/{DECODER.kind}/runs`.", "",
+      *tuning_table(rows, chosen)]
+  _, summary, _ = suite_summary(DECODER)
+  variant = f"{PREREGISTERED_FIXED}_{chosen}"
+  if variant not in summary["methods"]:
+    return lines + ["", f"`{variant}` has not run on the other seeds yet, so the suite's "
+                    "tables still read the growth methods under \"same defaults\".", ""]
+  held_out = tuple(s for s in summary["methods"][variant]["seeds"] if s not in TUNING_SEEDS)
+  held = suite_summary(DECODER, Scope(seeds=held_out))[1]["methods"]
+  cells = [(name, summary["methods"][m]["fixed_size_ci"], held[m]["fixed_size_ci"])
+           for name, m in (("same defaults", PREREGISTERED_FIXED), ("each tuned", variant))]
+  return lines + [
+      "", "Fixed-size speedup against the tuned scratch envelope, the shared schedule (\"same "
+      f"defaults\") beside the chosen one (\"each tuned\", `{variant}`), on every seed and on "
+      f"the seeds not used for tuning ({', '.join(map(str, held_out))}):", "",
+      "| schedule | every seed | held-out seeds |", "| --- | ---: | ---: |",
+      *[f"| {name} | {_speedup_cell(every, True)} | {_speedup_cell(held_ci, True)} |"
+        for name, every, held_ci in cells], ""]
 
 
 def noisy_section() -> List[str]:
@@ -507,7 +576,7 @@ def document() -> str:
       HOW_TO_READ.format(fixed=PREREGISTERED_FIXED,
                          lag=", ".join(f"`{m}`" for m in PREREGISTERED_LAG)),
       *suite_section(DECODER, "Decoder, small suite", "decoder (causal LM)", seed_zero=True),
-      *tuning_section(), *trend_section(), *noisy_section(),
+      *tuning_section(), *method_tuning_section(), *trend_section(), *noisy_section(),
       *suite_section(ENCODER, "Encoder, small suite", "encoder (masked LM, 15% masking)",
                      " The masked LM leaves its plateau at a seed-dependent time, so its "
                      "intervals are wide."),

@@ -70,17 +70,18 @@ def test_the_headline_table_is_the_committed_records_table(results_doc):
 
 
 def test_what_readme_reads_off_the_table_holds_on_the_records(results_doc):
-  """README's prose says, without numbers: growth paid in the fixed-size sense, less at three
-  times the budget than at the small one on the same seeds; below 1 in the any-size sense (a
-  shallower model from scratch ends lower, in every seed); neither the race nor fixed-k LAG
-  beat the fixed strategy."""
+  """README's prose says, without numbers: on the decoder growth paid in the fixed-size sense,
+  less at three times the budget than at the small one on the same seeds; on the encoder,
+  against its tuned scratch, within noise of 1; below 1 in the any-size sense (a shallower model
+  from scratch ends lower, in every seed); neither the race nor fixed-k LAG beat the fixed
+  strategy."""
   from benchmarks.speedup.records import read_records
   from benchmarks.speedup.report import PREREGISTERED_LAG
   small, long_ = results_doc.DECODER, results_doc.LONG
   fixed = {suite: results_doc.suite_summary(suite)[0]["fixed_size_speedup"]
            for suite in results_doc.REPORTED}
-  for suite in (small, results_doc.ENCODER):
-    assert results_doc.speedup_reading(*fixed[suite][1:]) == "paid", suite
+  assert results_doc.speedup_reading(*fixed[small][1:]) == "paid"
+  assert results_doc.speedup_reading(*fixed[results_doc.ENCODER][1:]) == "within noise of 1"
   long_fixed = results_doc.suite_summary(long_)[1]["methods"]["gradual_stacking"]
   small_same_seeds = results_doc.suite_summary(
       small, results_doc.Scope(seeds=(0, 1)))[1]["methods"]["gradual_stacking"]
