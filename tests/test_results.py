@@ -3,10 +3,13 @@ the compact run records under benchmarks/results/ (written by `python -m benchma
 --results`) byte for byte, and its tables are recomputed here one by one too, so a documented
 number cannot drift from its data."""
 
+import json
+import math
 import os
 
 import pytest
 
+from benchmarks.speedup.budget import schedule_of
 from benchmarks.speedup.records import read_records
 from benchmarks.speedup.report import frontier_table, methods_table
 from doc_fixtures import RESULTS, read
@@ -250,3 +253,47 @@ def test_the_documented_budget_trend_tables_are_the_committed_runs_tables(tmp_pa
        ("3x: 1800 steps, 4.4 tokens/parameter", long_summary)],
       ["scratch", "gradual_stacking", "race_gradual", "init_loss_gradual", "lag_gradual"])
   assert table in doc
+
+
+def _envelope_flops(points, loss):
+  """FLOPs at which the lower envelope of (FLOPs, loss) `points` first reaches `loss`, linear in
+  log FLOPs between the envelope's points; None if it never does. Written apart from
+  benchmarks/speedup/frontier.py, as a reader of the records would."""
+  best, previous = math.inf, None
+  for flops, value in sorted(points):
+    if value >= best:
+      continue
+    if value <= loss:
+      if previous is None:
+        return flops
+      flops_before, loss_before = previous
+      share = (loss_before - loss) / (loss_before - value)
+      return math.exp(math.log(flops_before) + share * math.log(flops / flops_before))
+    best, previous = value, (flops, value)
+  return None
+
+
+@pytest.mark.parametrize("suite_dir", [DECODER, ENCODER])
+def test_the_fixed_size_headline_is_the_envelope_of_every_target_size_scratch_point(suite_dir):
+  """The issue's check, from the records alone: per seed, the FLOPs the envelope of every
+  evaluation of every target-size scratch run (the suite's `scratch` and each frontier run at
+  the target depth, under every schedule) needs to reach gradual stacking's final loss, over
+  the FLOPs gradual stacking spent; their geometric mean is summary.json's headline within 2%.
+  The target-size runs span at least four learning-rate settings."""
+  records = [r for r in read_records(suite_dir) if r.run.finished]
+  target = next(r.layers for r in records if r.run.method == "scratch")
+  scratch = [r for r in records if r.layers == target
+             and (r.run.method == "scratch" or r.run.method.startswith("frontier_"))]
+  settings = {schedule_of(r.run.method) for r in scratch}  # None: the shared schedule.
+  assert len(settings) >= 4, settings
+  ratios = []
+  for grown in (r for r in records if r.run.method == "gradual_stacking"):
+    flops, loss = grown.curve[-1]
+    points = [p for r in scratch if r.run.seed == grown.run.seed for p in r.curve]
+    needed = _envelope_flops(points, loss)
+    assert needed is not None, grown.run.seed  # Else the headline would be a bound.
+    ratios.append(needed / flops)
+  recomputed = math.exp(sum(map(math.log, ratios)) / len(ratios))
+  with open(os.path.join(suite_dir, "summary.json")) as f:
+    headline = json.load(f)["headline"]["fixed_size_speedup"]
+  assert recomputed == pytest.approx(float(headline[0]), rel=0.02)
