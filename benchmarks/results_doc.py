@@ -466,7 +466,7 @@ def shared_schedule(record: RunRecord) -> str:
   """The shared schedule a suite method ran under, `lin0_<peak>` (its bindings' peak; the
   shared shape is WarmupDecaySchedule's and ProbeSchedule's default, linear to 0)."""
   prefix = "WarmupDecaySchedule.peak_learning_rate = "
-  peaks = [b[len(prefix):] for b in record.bindings if b.startswith(prefix)]
+  peaks = [b[len(prefix):] for b in record.run.bindings if b.startswith(prefix)]
   return f"lin0_{float(peaks[-1]):g}" if peaks else "shared"
 
 

@@ -457,6 +457,11 @@ def test_method_schedules_rerun_a_growth_method_under_each_schedule_at_its_budge
   assert budget.base_method(tuned.method) == "gradual_stacking"
   assert budget.schedule_of(tuned.method) == "wsd_1e-3"
   assert budget.base_method("frontier_L4_s600_wsd_2e-3") == "frontier_L4_s600_wsd_2e-3"
+  # Its run is its method's experiment (what a reader of the run dir looks for).
+  assert budget.experiment_of(tuned.method) == "gradual" and "run_experiment.kind = 'gradual'" in (
+      budget.method_bindings(tuned, seed=0, suite=suite))
+  assert [budget.experiment_of(m) for m in ("scratch", "frontier_L4_s600_wsd_2e-3", "lag_once",
+                                            "midas")] == ["train", "train", "lag", "gradual"]
   bindings = budget.method_bindings(tuned, seed=2, peak_learning_rate=2e-3, suite=suite)
   base = budget.method_bindings(shared, seed=2, peak_learning_rate=2e-3, suite=suite)
   # Every stage under the schedule's shape and peak: the base's and each post-growth one.

@@ -152,9 +152,8 @@ def run_one(gin_file: str, bindings, plan, seed: int, method_dir: str, kind: str
                      "suite")
   if info is not None and info.finished:
     return 0.0
-  experiment = ("train" if budget.is_scratch(plan.method) else
-                "gradual" if plan.method in budget.GRADUAL_MODES else "lag")
-  info = RunInfo(method=plan.method, seed=seed, kind=kind, experiment=experiment,
+  info = RunInfo(method=plan.method, seed=seed, kind=kind,
+                 experiment=budget.experiment_of(plan.method),
                  plan=PlanRecord.from_json(plan.to_dict()),
                  bindings=list(bindings) + method_bindings, finished=False,
                  wall_seconds=info.wall_seconds if info is not None else None)

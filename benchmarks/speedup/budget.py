@@ -355,6 +355,14 @@ def is_scratch(method: str) -> bool:
   return method == "scratch" or method.startswith("frontier_")
 
 
+def experiment_of(method: str) -> str:
+  """The lag_tf experiment kind a method's run is (`run_experiment.kind`, as method_bindings
+  binds it): what a reader of its model dir looks for."""
+  if is_scratch(method):
+    return "train"
+  return "gradual" if base_method(method) in GRADUAL_MODES else "lag"
+
+
 def method_bindings(plan: MethodPlan, seed: int, peak_learning_rate: Optional[float] = None,
                     suite: Optional[SpeedupSuite] = None) -> List[str]:
   """The gin bindings that make the suite's gin file run `plan` for `seed`."""
