@@ -47,8 +47,6 @@ class CandidateRun:
   eval_steps: np.ndarray                      # [evals], sorted.
   eval_losses: np.ndarray                     # [evals]
   eval_batch_losses: Optional[np.ndarray]     # [evals, batches]; None unless every eval has them.
-  train_steps: np.ndarray
-  train_losses: np.ndarray
   failure: Optional[str]                      # e.g. 'eval_loss is nan at probe step 40'.
 
   @property
@@ -82,15 +80,12 @@ def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
   batch_losses = None
   if evals and all(batch_rows) and len({len(row) for row in batch_rows}) == 1:
     batch_losses = np.array(batch_rows)
-  trains = [r for r in rows if r.loss is not None]
   return CandidateRun(
       name=name or info.name or os.path.basename(directory.rstrip("/")),
       directory=directory, info=info, growth_step=growth_step,
       eval_steps=np.array([r.step - growth_step for r in evals], dtype=np.int64),
       eval_losses=np.array([r.eval_loss for r in evals], dtype=np.float64),
       eval_batch_losses=batch_losses,
-      train_steps=np.array([r.step - growth_step for r in trains], dtype=np.int64),
-      train_losses=np.array([r.loss for r in trains], dtype=np.float64),
       failure=_first_failure(rows, growth_step))
 
 
