@@ -8,7 +8,7 @@ import pytest
 from lag_tf import config_io, plan
 from lag_tf import configurables  # noqa: F401  Registers every configurable.
 from lag_tf.analysis import report
-from lag_tf.experiments.gradual import gradual_experiment
+from lag_tf.experiments.registry import gradual_experiment
 from lag_tf.growth import validate_pool
 from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.gradual import (StagePoolTemplate, StageSchedule, block_start, scratch_steps,

@@ -8,7 +8,7 @@ import pytest
 
 from lag_tf.analysis import report
 from lag_tf.experiments.grow import grow_experiment
-from lag_tf.experiments.lag import lag_experiment
+from lag_tf.experiments.registry import lag_experiment
 from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
