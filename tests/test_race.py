@@ -240,5 +240,5 @@ def test_a_race_stops_when_its_next_look_would_not_fit_the_budget(tmp_path, data
   record = read_decision(str(tmp_path), 0)
   assert record.race["stopped"] == "budget" and record.race["at_step"] == 3
   assert [look["step"] for look in record.race["looks"]] == [3]
-  assert record.decision_flops <= record.probe_budget_flops
+  assert record.probe_cost_flops + record.probe_eval_flops <= record.probe_budget_flops
   assert all(c.probe_steps_trained == 3 for c in record.candidates.values())
