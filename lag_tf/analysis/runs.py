@@ -53,11 +53,6 @@ class CandidateRun:
   def last_eval_step(self) -> Optional[int]:
     return int(self.eval_steps[-1]) if self.eval_steps.size else None
 
-  @property
-  def flops_per_step(self) -> float:
-    """flops_per_token * tokens_per_step from candidate.json; NaN if either is unknown."""
-    return self.info.flops_per_step
-
 
 def _first_failure(rows: List[MetricsRow], growth_step: int) -> Optional[str]:
   for row in rows:
@@ -241,7 +236,7 @@ def study_table(study: Study) -> StudyTable:
   return StudyTable(
       names=names, seeds=seeds, steps=steps, losses=losses, batch_losses=batch_losses,
       final_step=final_step, last_steps=last_steps, failed=failed,
-      flops_per_step=np.array([first[n].flops_per_step for n in names]),
+      flops_per_step=np.array([first[n].info.flops_per_step for n in names]),
       params={n: first[n].info.params for n in names},
       function_preserving={n: first[n].info.function_preserving for n in names})
 
