@@ -139,14 +139,11 @@ def same_config(model_dir: str, previous: str, allow_config_change: bool) -> boo
   return False
 
 
-def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: bool) -> None:
-  """Creates the model dir and writes config.gin, refusing to mix two configs in one dir
+def write_config(model_dir: str, allow_config_change: bool) -> None:
+  """Writes config.gin into the (checked) model dir, refusing to mix two configs in one dir
   (`same_config`); with `allow_config_change` a different old file is kept as config.gin.<n>
   before the new one is written. Nothing is deleted.
   """
-  check_model_dir_writable(model_dir)
-  if not write_config:
-    return
   path = os.path.join(model_dir, "config.gin")
   previous = read_config(model_dir)
   if previous is not None:
