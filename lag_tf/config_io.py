@@ -15,7 +15,7 @@ import importlib.util  # noqa: F401  gin reads files through importlib.util with
 import os
 import re
 import socket
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import gin
 import tensorflow as tf
@@ -121,33 +121,37 @@ def check_model_dir_writable(model_dir: str) -> None:
     raise ConfigError(f"model dir {model_dir} cannot be written: {one_line(error)}") from None
 
 
-def prepare_model_dir(model_dir: str, write_config: bool, allow_config_change: bool) -> None:
-  """Creates the model dir and writes config.gin, refusing to mix two configs in one dir.
-
-  A model dir that already holds a different config.gin is refused (its results would be
-  mixed with a different experiment's) unless `allow_config_change`; then the old file is kept
-  as config.gin.<n> before the new one is written. Nothing is deleted.
-  """
-  check_model_dir_writable(model_dir)
-  if not write_config:
-    return
-  config_text = gin.config_str()
+def read_config(model_dir: str) -> Optional[str]:
+  """The model dir's config.gin, None if it has none."""
   path = os.path.join(model_dir, "config.gin")
-  if tf.io.gfile.exists(path):
-    with tf.io.gfile.GFile(path) as f:
-      previous = f.read()
-    if previous == config_text:
+  return store.read_text(path) if store.exists(path) else None
+
+
+def same_config(model_dir: str, previous: str, allow_config_change: bool) -> bool:
+  """Whether gin's config is `previous` (the model dir's config.gin). A different one is refused
+  (its results would be mixed with a different experiment's) unless `allow_config_change`."""
+  if previous == gin.config_str():
+    return True
+  if not allow_config_change:
+    raise ConfigError(
+        f"{model_dir} holds a run with a different config.gin; use a new --model_dir, or pass "
+        "--allow_config_change to resume it with the new config (the old file is kept)")
+  return False
+
+
+def write_config(model_dir: str, allow_config_change: bool) -> None:
+  """Writes config.gin into the (checked) model dir, refusing to mix two configs in one dir
+  (`same_config`); with `allow_config_change` a different old file is kept as config.gin.<n>
+  before the new one is written. Nothing is deleted.
+  """
+  path = os.path.join(model_dir, "config.gin")
+  previous = read_config(model_dir)
+  if previous is not None:
+    if same_config(model_dir, previous, allow_config_change):
       return
-    if not allow_config_change:
-      raise ConfigError(
-          f"{model_dir} holds a run with a different config.gin; use a new --model_dir, or pass "
-          "--allow_config_change to resume it with the new config (the old file is kept)")
-    number = 1
-    while tf.io.gfile.exists(f"{path}.{number}"):
-      number += 1
-    tf.io.gfile.rename(path, f"{path}.{number}")
+    tf.io.gfile.rename(path, store.unused_name(path))
   # Atomic: a cut config.gin would make the rerun refuse the dir as "a different config".
-  atomic_file.write_text(path, config_text)
+  atomic_file.write_text(path, gin.config_str())
 
 
 def write_operative_config(model_dir: str) -> None:

@@ -20,7 +20,6 @@ import tempfile
 import math
 from typing import NamedTuple, Optional, Tuple
 
-import gin
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -95,23 +94,15 @@ def model_dir_status(model_dir: str, allow_config_change: bool) -> str:
   """What a run would find in the model dir (read only); raises what it would refuse."""
   try:
     owner = run_lock.read_lock(model_dir)
-    path = os.path.join(model_dir, "config.gin")
-    previous = None
-    if tf.io.gfile.exists(path):
-      with tf.io.gfile.GFile(path) as f:
-        previous = f.read()
+    previous = config_io.read_config(model_dir)
   except (tf.errors.OpError, OSError) as error:
     return f"{model_dir}: not checked ({console.one_line(error)[:120]})"
   if owner is not None and not run_lock.is_stale(owner):
     raise run_lock.LockHeldError(run_lock.describe_owner(model_dir, owner))
   if previous is None:
     return f"{model_dir}: new run"
-  if previous == gin.config_str():
+  if config_io.same_config(model_dir, previous, allow_config_change):
     return f"{model_dir}: same config; a run resumes from its checkpoints"
-  if not allow_config_change:
-    raise config_io.ConfigError(
-        f"{model_dir} holds a run with a different config.gin; use a new --model_dir, or pass "
-        "--allow_config_change to resume it with the new config (the old file is kept)")
   return f"{model_dir}: different config.gin, kept as config.gin.<n> (--allow_config_change)"
 
 

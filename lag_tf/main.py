@@ -115,8 +115,7 @@ def main(argv) -> None:
     config_io.check_model_dir_writable(FLAGS.model_dir)
     if chief:
       lock.acquire()
-    config_io.prepare_model_dir(FLAGS.model_dir, write_config=chief,
-                                allow_config_change=FLAGS.allow_config_change)
+      config_io.write_config(FLAGS.model_dir, FLAGS.allow_config_change)
   except (config_io.ConfigError, dir_ownership.ForeignDirError, run_lock.LockHeldError) as error:
     lock.release()
     console.fail(str(error))

@@ -72,6 +72,15 @@ def read_text(path: str) -> str:
     return f.read()
 
 
+def unused_name(path: str, infix: str = "") -> str:
+  """The first `<path>.<infix><n>` (n = 1, 2, ...) that does not exist: where an old config.gin
+  or a metrics.jsonl about to be repaired is kept."""
+  number = 1
+  while exists(f"{path}.{infix}{number}"):
+    number += 1
+  return f"{path}.{infix}{number}"
+
+
 def _makedirs(path: str) -> None:
   if _is_url(path):
     _gfile().makedirs(path)

@@ -153,11 +153,6 @@ class DecisionRecord(_Record):
     return max(steps) if steps else None
 
   @property
-  def decision_flops(self) -> float:
-    """What deciding cost: every candidate's probe training and the evaluations it read."""
-    return self.probe_cost_flops + self.probe_eval_flops
-
-  @property
   def probe_evals(self) -> int:
     return sum(c.probe_evals for c in self.candidates.values())
 

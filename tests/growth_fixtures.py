@@ -21,6 +21,24 @@ VARIANTS = [(kind, tie) for kind in ("encoder", "decoder") for tie in (True, Fal
 _MODELS: Dict[TransformerConfig, object] = {}
 
 
+def states_equal(a: ModelState, b: ModelState) -> bool:
+  """Bitwise equality of config, weights, moments and step."""
+  if a.config != b.config or a.optimizer_step != b.optimizer_step:
+    return False
+  mine, theirs = a.trees(), b.trees()
+  if mine.keys() != theirs.keys():
+    return False
+  for name in mine:
+    ours, other_leaves = dict(tree_items(mine[name])), dict(tree_items(theirs[name]))
+    if ours.keys() != other_leaves.keys():
+      return False
+    for path, leaf in ours.items():
+      theirs_leaf = other_leaves[path]
+      if leaf.dtype != theirs_leaf.dtype or not np.array_equal(leaf, theirs_leaf):
+        return False
+  return True
+
+
 def tiny_config(kind: str = "encoder", tie: bool = True, **changes) -> TransformerConfig:
   return TransformerConfig(kind=kind, tie_embeddings=tie, **dict(TINY, **changes))
 

@@ -84,11 +84,11 @@ def test_bootstrap_contains_estimate_and_is_deterministic():
   assert first.high[-1] - first.low[-1] < first.high[0] - first.low[0]  # Tighter later.
   point = spearman(losses.mean(-1)[:, 1], final.mean(-1))
   assert first.estimate[1] == pytest.approx(point)
-  estimate, low, high = correlation.bootstrap_correlation(losses[:, 1], final, "kendall",
-                                                          num_resamples=200)
-  assert low <= estimate <= high
-  assert estimate == pytest.approx(kendall_tau_b(losses[:, 1].mean(-1),
-                                                             final.mean(-1)))
+  kendall = correlation.bootstrap_correlation_by_step(losses[:, 1:2], final, "kendall",
+                                                      num_resamples=200)
+  assert kendall.low[0] <= kendall.estimate[0] <= kendall.high[0]
+  assert kendall.estimate[0] == pytest.approx(kendall_tau_b(losses[:, 1].mean(-1),
+                                                            final.mean(-1)))
 
 
 def test_bootstrap_over_seeds_and_nothing_to_resample():
@@ -145,8 +145,6 @@ def test_compute_accounting_by_hand():
   # The 3e9 candidate stopped at step 5: probe 1e10 + 2e10 + 1.5e10; study 1e12 + 2e12 + 1.5e10.
   assert correlation.probe_compute_fraction(flops, 10, 1000, [1000, 1000, 5]) == pytest.approx(
       4.5e10 / 3.015e12)
-  # LAG: all for 10 steps, then the 2e9 winner for 990: (6e10 + 1.98e12) / 6e12.
-  assert correlation.lag_compute_fraction(flops, 1, 10, 1000) == pytest.approx(2.04e12 / 6e12)
 
 
 def test_bootstrap_interval_of_a_few_candidates_contains_its_estimate_and_covers_the_truth():
@@ -164,8 +162,9 @@ def test_bootstrap_interval_of_a_few_candidates_contains_its_estimate_and_covers
   for trial in range(200):
     rng = np.random.default_rng(trial)
     batches = true_at_t[:, None] + rng.normal(0.0, 1.0, size=(5, 8))
-    estimate, low, high = correlation.bootstrap_correlation(batches, final, num_resamples=400,
-                                                            seed=trial)
+    curve = correlation.bootstrap_correlation_by_step(batches[:, None], final,
+                                                      num_resamples=400, seed=trial)
+    estimate, low, high = curve.estimate[0], curve.low[0], curve.high[0]
     assert low <= estimate <= high, (trial, estimate, low, high)
     covered += low <= truth <= high
     at_edge += estimate in (low, high)

@@ -47,7 +47,7 @@ def test_reader_converts_steps_and_tolerates_a_truncated_line(tmp_path):
   run = runs.read_candidate(str(directory))
   assert run.eval_steps.tolist() == [0, 1, 2, 4, 8, 16, 32, 50]
   assert run.eval_batch_losses.shape == (8, 8) and run.failure is None
-  assert run.flops_per_step == 6e3 * 256
+  assert run.info.flops_per_step == 6e3 * 256
   os.remove(directory / "candidate.json")  # growth_step then defaults to the first eval step.
   assert runs.read_candidate(str(directory)).eval_steps[0] == 0
 

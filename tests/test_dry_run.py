@@ -53,7 +53,7 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
   (lag_tf.lag.probe_cost.stage_charge): the run spends at most that, and with the quickstart's
   probe budget the plan is within 10% of the run."""
   from lag_fixtures import parse_lag_config, strategy
-  from lag_tf.experiments.lag import lag_experiment
+  from lag_tf.experiments.registry import lag_experiment
   parse_lag_config(data_dir, [f"SelectorRule.rule = '{rule}'", "SelectorRule.race_segment_steps = 2",
                               "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"]
                    + CI_POOL + extra)

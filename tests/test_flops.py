@@ -3,15 +3,14 @@
 import pytest
 
 from lag_tf.models import TransformerConfig
-from lag_tf.models.flops import (flops_per_token, forward_flops_per_token, matmul_parameters,
-                                 training_flops_per_token)
+from lag_tf.models.flops import flops_per_token, forward_flops_per_token, training_flops_per_token
 
 
 def test_tiny_decoder_by_hand():
   config = TransformerConfig(kind="decoder", num_layers=2, d_model=4, num_heads=2, d_ff=8,
                              vocab_size=10, max_len=6)
   # Per block: q,k,v 3*4*4=48, output 4*4=16, ffn 4*8 + 8*4 = 64 -> 128; 2 blocks 256; head 40.
-  assert matmul_parameters(config) == 296
+  assert training_flops_per_token(config, 0, predicted_fraction=1.0) == 6 * 296  # Matmuls alone.
   assert training_flops_per_token(config, predicted_fraction=1.0) == 6 * 296 + 12 * 2 * 6 * 4
 
 
@@ -19,7 +18,7 @@ def test_encoder_adds_the_mlm_transform_and_head_dim_counts():
   config = TransformerConfig(kind="encoder", num_layers=1, d_model=4, num_heads=3, head_dim=2,
                              d_ff=8, vocab_size=10, max_len=5)
   # q,k,v 3*4*6=72, output 6*4=24, ffn 64 -> 160; head 40 + transform 16.
-  assert matmul_parameters(config) == 216
+  assert training_flops_per_token(config, 0, predicted_fraction=1.0) == 6 * 216  # Matmuls alone.
   assert training_flops_per_token(config, sequence_length=7, predicted_fraction=1.0) == (
       6 * 216 + 12 * 1 * 7 * 6)
 
@@ -28,7 +27,7 @@ def test_head_counted_only_for_the_predicted_share():
   config = TransformerConfig(kind="encoder", num_layers=1, d_model=4, num_heads=2, d_ff=8,
                              vocab_size=10, max_len=5)
   # Blocks: q,k,v 48 + output 16 + ffn 64 = 128; head: output 40 + transform 16 = 56.
-  assert matmul_parameters(config) == 184
+  assert training_flops_per_token(config, 0, predicted_fraction=1.0) == 6 * 184  # Matmuls alone.
   attention = 12 * 1 * 5 * 4
   assert training_flops_per_token(config, predicted_fraction=1.0) == 6 * 184 + attention
   assert training_flops_per_token(config, predicted_fraction=0.25) == (

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from interop_fixtures import grown_state, lag_model, lag_run_dir, save_checkpoint, write_json
-from growth_fixtures import random_tokens
+from growth_fixtures import random_tokens, states_equal
 from lag_tf.interop import formats, keras_hub_io, locate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,10 +62,10 @@ def test_locate_picks_the_last_winner_a_candidate_a_stage_or_the_base(tmp_path):
   with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
     f.write("run_experiment.kind = 'lag'\nTrainer.train_steps = 7\n" + "".join(
         f"TransformerConfig.{k} = {v!r}\n" for k, v in base.config.to_dict().items()))
-  assert locate.load_state(locate.locate(model_dir)).equals(winner)
-  assert locate.load_state(locate.locate(model_dir, stage=0)).equals(winner)
-  assert locate.load_state(locate.locate(model_dir, candidate="loser")).equals(loser)
-  assert locate.load_state(locate.locate(model_dir, base=True)).equals(base)
+  assert states_equal(locate.load_state(locate.locate(model_dir)), winner)
+  assert states_equal(locate.load_state(locate.locate(model_dir, stage=0)), winner)
+  assert states_equal(locate.load_state(locate.locate(model_dir, candidate="loser")), loser)
+  assert states_equal(locate.load_state(locate.locate(model_dir, base=True)), base)
   for kwargs, message in [({"stage": 3}, "no committed decision for stage 3"),
                           ({"candidate": "nope"}, "no candidate 'nope'"),
                           ({"base": True, "stage": 0}, "base selects")]:
@@ -82,7 +82,7 @@ def test_a_train_run_is_configured_by_its_operative_config(tmp_path):
               if k != "num_layers") + "WarmupDecaySchedule.total_steps = 10\n")
   located = locate.locate(str(tmp_path))
   assert located.config == state.config
-  assert locate.load_state(located).equals(state)
+  assert states_equal(locate.load_state(located), state)
 
 
 def _export(args):

@@ -8,7 +8,7 @@ import pytest
 
 from lag_tf.analysis import report
 from lag_tf.experiments.grow import grow_experiment
-from lag_tf.experiments.lag import lag_experiment
+from lag_tf.experiments.registry import lag_experiment
 from lag_tf.model_dir_store import read_decision
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule
@@ -79,7 +79,7 @@ def test_half_finished_probe_resumes_from_candidate_checkpoints(tmp_path, data_d
   model_dir = str(tmp_path)
   pool = small_pool()
   # First job: dies after 'stack' probed (simulated by probing it alone).
-  from lag_tf.lag.probe import GrowthPoint, probe_candidate
+  from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
   from lag_tf.data import LanguageModelingData
   from lag_tf.growth import validate_pool
   from lag_tf.models import TransformerConfig
@@ -89,8 +89,8 @@ def test_half_finished_probe_resumes_from_candidate_checkpoints(tmp_path, data_d
   base.train()
   point = GrowthPoint.from_trainer(base)
   targets = validate_pool(pool, TransformerConfig())
-  probe_candidate(pool["stack"], point, targets["stack"], LanguageModelingData(), strategy(),
-                  os.path.join(model_dir, "candidates", "stack"), ProbeSchedule(), 4, 4)
+  CandidateTrainers(point, LanguageModelingData(), strategy(), ProbeSchedule(), 4).probe(
+      pool["stack"], targets["stack"], os.path.join(model_dir, "candidates", "stack"), 4)
   before = (tmp_path / "candidates" / "stack" / "metrics.jsonl").read_text()
   lag_experiment(strategy(), model_dir, pool=pool, base_steps=BASE_STEPS, continue_steps=0)
   # 'stack' was not probed again: its metrics are untouched (unless it won and continued: it
@@ -139,7 +139,7 @@ def test_candidates_see_the_identical_data_stream(tmp_path, data_dir):
   import hashlib
   from lag_tf.data import LanguageModelingData
   from lag_tf.growth import validate_pool
-  from lag_tf.lag.probe import GrowthPoint, candidate_trainer
+  from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
   from lag_tf.models import TransformerConfig
   from lag_tf.training.trainer import Trainer
   parse_lag_config(data_dir)
@@ -151,8 +151,8 @@ def test_candidates_see_the_identical_data_stream(tmp_path, data_dir):
   targets = validate_pool(pool, point.config)
   digests = {}
   for name in pool.names:
-    trainer = candidate_trainer(pool[name], point, targets[name], data, strategy(),
-                                str(tmp_path / name), ProbeSchedule(), 6)
+    trainer = CandidateTrainers(point, data, strategy(), ProbeSchedule(), 6).trainer(
+        pool[name], targets[name], str(tmp_path / name))
     iterator = trainer.engine.train_iterator()
     digest = hashlib.sha256()
     for _ in range(3):

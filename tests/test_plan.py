@@ -21,7 +21,7 @@ from lag_tf import plan as plan_lib
 from lag_tf.experiments.grow import grow_experiment
 from lag_tf.experiments.registry import run_experiment
 from lag_tf.experiments.study import study_experiment
-from lag_tf.experiments.train import train_experiment
+from lag_tf.experiments.registry import train_experiment
 from lag_tf.model_dir_store import read_decision
 from lag_tf.training import progress
 from lag_fixtures import strategy

@@ -10,7 +10,7 @@ import pytest
 
 from lag_tf.data import LanguageModelingData
 from lag_tf.growth import Pool, validate_pool
-from lag_tf.lag.probe import CandidateTrainers, GrowthPoint, probe_candidate
+from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import SelectorRule, select
 from lag_tf.models import TransformerConfig
@@ -57,8 +57,9 @@ def test_one_engine_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_o
   schedule = ProbeSchedule()
 
   def new_trainers(name, rung):
-    return probe_candidate(pool[name], point, targets[name], data, strategy(),
-                           str(tmp_path / "new" / name), schedule, 4, rung)
+    # A new CandidateTrainers (so a new Trainer and engine) for every probe.
+    return CandidateTrainers(point, data, strategy(), schedule, 4).probe(
+        pool[name], targets[name], str(tmp_path / "new" / name), rung)
 
   trainers = CandidateTrainers(point, data, strategy(), schedule, 4)
 

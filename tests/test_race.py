@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from lag_tf.lag.probe_cost import (StageCharge, check_probe_budget, probe_cost_bound,
-                                   probe_evals_bound, stage_charge)
+from lag_tf.lag.probe_cost import (StageCharge, check_probe_budget, probe_evals_bound,
+                                   stage_charge)
 from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.selector import ProbeResult, SelectorRule, race_look, race_segments, select
 
@@ -83,8 +83,12 @@ def test_worst_case_cost_and_evaluations():
   # Halving, 4 candidates, eta 2: rungs 10 and 20; 4 x (0, 10) then 2 x (20).
   halving = SelectorRule(rule="successive_halving", halving_eta=2)
   assert probe_evals_bound(halving, 20, [0, 20], 4) == 4 * 2 + 2 * 1
-  assert probe_cost_bound(halving, 20, [0, 20], 4, 3.0, 1.0) == (4 * 10 + 2 * 10) * 3.0 + 10
-  assert probe_cost_bound(RULE, 20, [0, 20], 4, 3.0, 1.0) == 4 * 20 * 3.0 + 20
+  # The worst case (no budget): those evaluations and every candidate's steps.
+  schedule = ProbeSchedule(probe_steps=20, eval_steps=(0, 20), rewarmup_steps=0)
+  assert stage_charge(halving, schedule, 4, 20, 3.0, 1.0, None) == StageCharge(
+      stop_step=20, candidate_steps=4 * 10 + 2 * 10, evals=10, continue_steps=0)
+  assert stage_charge(RULE, schedule, 4, 20, 3.0, 1.0, None) == StageCharge(
+      stop_step=20, candidate_steps=4 * 20, evals=20, continue_steps=0)
 
 
 def test_a_plan_charges_a_race_its_costliest_end_within_its_budget():
@@ -126,7 +130,7 @@ RACE_BINDINGS = ["ProbeSchedule.probe_steps = 12", "ProbeSchedule.eval_steps = (
 
 
 def _race_run(model_dir, data_dir, pool, extra=()):
-  from lag_tf.experiments.lag import lag_experiment
+  from lag_tf.experiments.registry import lag_experiment
   from lag_fixtures import BASE_STEPS, parse_lag_config, strategy
   parse_lag_config(data_dir, RACE_BINDINGS + list(extra))
   return lag_experiment(strategy(), model_dir, pool=pool, base_steps=BASE_STEPS,
@@ -236,5 +240,5 @@ def test_a_race_stops_when_its_next_look_would_not_fit_the_budget(tmp_path, data
   record = read_decision(str(tmp_path), 0)
   assert record.race["stopped"] == "budget" and record.race["at_step"] == 3
   assert [look["step"] for look in record.race["looks"]] == [3]
-  assert record.decision_flops <= record.probe_budget_flops
+  assert record.probe_cost_flops + record.probe_eval_flops <= record.probe_budget_flops
   assert all(c.probe_steps_trained == 3 for c in record.candidates.values())

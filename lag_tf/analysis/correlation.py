@@ -199,20 +199,6 @@ def bootstrap_correlation_by_step(batch_losses, final_losses, statistic: str = "
                         confidence=confidence, num_resamples=num_resamples)
 
 
-def bootstrap_correlation(losses_at_step, final_losses, statistic: str = "spearman",
-                          num_resamples: int = 1000, confidence: float = 0.95,
-                          resample: str = "both", seed: int = 0):
-  """(estimate, low, high) at one step; losses_at_step is [candidates, batches] or
-  [seeds, candidates, batches]. See `bootstrap_correlation_by_step` for the rest."""
-  x = np.asarray(losses_at_step, dtype=np.float64)
-  if x.ndim not in (2, 3):
-    raise ValueError(f"losses at step have shape {x.shape}: expected [candidates, batches] or "
-                     "[seeds, candidates, batches]")
-  curve = bootstrap_correlation_by_step(np.expand_dims(x, -2), final_losses, statistic,
-                                        num_resamples, confidence, resample, seed)
-  return float(curve.estimate[0]), float(curve.low[0]), float(curve.high[0])
-
-
 # --- Choosing at step t: agreement, regret, smallest k, compute. -------------------------------
 
 def chosen_by_step(losses) -> np.ndarray:
@@ -289,11 +275,3 @@ def probe_compute_fraction(flops_per_step: Sequence[float], probe_step: float,
   return probe_flops(flops_per_step, probe_step, steps_reached) / probe_flops(
       flops_per_step, total_steps, steps_reached)
 
-
-def lag_compute_fraction(flops_per_step: Sequence[float], winner: int, probe_step: float,
-                         total_steps: float) -> float:
-  """A whole LAG run (probe all for t steps, then train only the winner to T) as a fraction of
-  the full study (all candidates for T steps)."""
-  flops = np.asarray(flops_per_step, dtype=np.float64)
-  spent = flops.sum() * probe_step + flops[winner] * max(total_steps - probe_step, 0.0)
-  return float(spent / (flops.sum() * total_steps))

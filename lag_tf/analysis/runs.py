@@ -47,18 +47,11 @@ class CandidateRun:
   eval_steps: np.ndarray                      # [evals], sorted.
   eval_losses: np.ndarray                     # [evals]
   eval_batch_losses: Optional[np.ndarray]     # [evals, batches]; None unless every eval has them.
-  train_steps: np.ndarray
-  train_losses: np.ndarray
   failure: Optional[str]                      # e.g. 'eval_loss is nan at probe step 40'.
 
   @property
   def last_eval_step(self) -> Optional[int]:
     return int(self.eval_steps[-1]) if self.eval_steps.size else None
-
-  @property
-  def flops_per_step(self) -> float:
-    """flops_per_token * tokens_per_step from candidate.json; NaN if either is unknown."""
-    return self.info.flops_per_step
 
 
 def _first_failure(rows: List[MetricsRow], growth_step: int) -> Optional[str]:
@@ -82,15 +75,12 @@ def read_candidate(directory: str, name: Optional[str] = None) -> CandidateRun:
   batch_losses = None
   if evals and all(batch_rows) and len({len(row) for row in batch_rows}) == 1:
     batch_losses = np.array(batch_rows)
-  trains = [r for r in rows if r.loss is not None]
   return CandidateRun(
       name=name or info.name or os.path.basename(directory.rstrip("/")),
       directory=directory, info=info, growth_step=growth_step,
       eval_steps=np.array([r.step - growth_step for r in evals], dtype=np.int64),
       eval_losses=np.array([r.eval_loss for r in evals], dtype=np.float64),
       eval_batch_losses=batch_losses,
-      train_steps=np.array([r.step - growth_step for r in trains], dtype=np.int64),
-      train_losses=np.array([r.loss for r in trains], dtype=np.float64),
       failure=_first_failure(rows, growth_step))
 
 
@@ -246,7 +236,7 @@ def study_table(study: Study) -> StudyTable:
   return StudyTable(
       names=names, seeds=seeds, steps=steps, losses=losses, batch_losses=batch_losses,
       final_step=final_step, last_steps=last_steps, failed=failed,
-      flops_per_step=np.array([first[n].flops_per_step for n in names]),
+      flops_per_step=np.array([first[n].info.flops_per_step for n in names]),
       params={n: first[n].info.params for n in names},
       function_preserving={n: first[n].info.function_preserving for n in names})
 

@@ -164,16 +164,15 @@ def target_config(candidate: Candidate, config: TransformerConfig,
 
 
 def validate_pool(pool: Pool, base_config: TransformerConfig,
-                  second_config: Optional[TransformerConfig] = None,
-                  target: Optional[TransformerConfig] = None,
-                  same_target: bool = True) -> Dict[str, TransformerConfig]:
+                  second_config: Optional[TransformerConfig] = None
+                  ) -> Dict[str, TransformerConfig]:
   """Checks a pool before any training; returns each candidate's grown config by name.
 
   Fails (one-line ValueError naming the candidate) on: an empty pool, duplicate names, an
   operator that does not fit the model kind, unknown or missing operator parameters, an
   impossible target shape or out-of-range layer index, Deep Fusion without (or with a
-  mismatched) second model, and, with `same_target`, candidates growing to different configs
-  (LAG compares candidates of one target size) or a config other than `target`.
+  mismatched) second model, and candidates growing to different configs (LAG compares
+  candidates of one target size).
   """
   if not isinstance(pool, Pool) or not pool.candidates:
     raise ValueError(f"growth pool {getattr(pool, 'name', pool)!r} has no candidates")
@@ -188,10 +187,7 @@ def validate_pool(pool: Pool, base_config: TransformerConfig,
   targets = {}
   for candidate in pool:
     grown = target_config(candidate, base_config, second_config)
-    if target is not None and grown != target:
-      raise _error(candidate.name, f"grows to {_shape(grown)}, the pool's target is "
-                   f"{_shape(target)}")
-    if same_target and targets and grown != next(iter(targets.values())):
+    if targets and grown != next(iter(targets.values())):
       first = next(iter(targets))
       raise _error(candidate.name, f"grows to {_shape(grown)} but {first!r} grows to "
                    f"{_shape(targets[first])}")

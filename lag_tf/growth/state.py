@@ -218,20 +218,3 @@ class ModelState:
   def copy(self) -> "ModelState":
     return self.tree_map(np.copy)
 
-  def equals(self, other: "ModelState") -> bool:
-    """Bitwise equality of config, weights, moments and step."""
-    if self.config != other.config or self.optimizer_step != other.optimizer_step:
-      return False
-    mine, theirs = self.trees(), other.trees()
-    if mine.keys() != theirs.keys():
-      return False
-    for name in mine:
-      ours, other_leaves = dict(tree_items(mine[name])), dict(tree_items(theirs[name]))
-      if ours.keys() != other_leaves.keys():
-        return False
-      for path, leaf in ours.items():
-        theirs_leaf = other_leaves[path]
-        if leaf.dtype != theirs_leaf.dtype or not np.array_equal(leaf, theirs_leaf):
-          return False
-    return True
-

@@ -46,10 +46,9 @@ def config_from_operative_gin(model_dir: str) -> TransformerConfig:
   """The `TransformerConfig()` a run used, from its operative_config.gin (then config.gin)."""
   for name in ("operative_config.gin", "config.gin"):
     path = os.path.join(model_dir, name)
-    if not tf.io.gfile.exists(path):
+    if not store.exists(path):
       continue
-    with tf.io.gfile.GFile(path) as f:
-      text = f.read()
+    text = store.read_text(path)
     try:
       with gin.unlock_config():
         gin.clear_config()

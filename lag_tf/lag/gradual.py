@@ -72,14 +72,6 @@ class StageSchedule:
     steps[-1] += self.total_steps - sum(steps)
     return steps
 
-  def boundaries(self) -> List[int]:
-    """The global step at which each stage starts."""
-    starts, total = [], 0
-    for steps in self.steps():
-      starts.append(total)
-      total += steps
-    return starts
-
 
 @gin_registry.configurable
 @dataclasses.dataclass(frozen=True)

@@ -127,14 +127,6 @@ class CandidateTrainers:
                         failed, self.point.mask_probability), tokens
 
 
-def candidate_trainer(candidate: Candidate, point: GrowthPoint, target: TransformerConfig,
-                      data, strategy, directory: str, schedule: ProbeSchedule,
-                      steps_after_growth: int) -> Trainer:
-  """One candidate's trainer, on its own (`CandidateTrainers.trainer`)."""
-  return CandidateTrainers(point, data, strategy, schedule, steps_after_growth).trainer(
-      candidate, target, directory)
-
-
 def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
   info = CandidateInfo(name=candidate.name, params=count_parameters(target),
                        flops_per_token=trainer.flops_per_token,
@@ -164,14 +156,6 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
       result.eval_batch_losses[probe_step] = list(row.eval_batch_losses or [])
   result.evals = len(result.eval_losses)
   return result
-
-
-def probe_candidate(candidate: Candidate, point: GrowthPoint, target: TransformerConfig, data,
-                    strategy, directory: str, schedule: ProbeSchedule, steps_after_growth: int,
-                    until_probe_step: int) -> Tuple[ProbeResult, int]:
-  """Probes one candidate on its own (`CandidateTrainers.probe`)."""
-  return CandidateTrainers(point, data, strategy, schedule, steps_after_growth).probe(
-      candidate, target, directory, until_probe_step)
 
 
 def _recorded_tokens_per_step(directory: str) -> int:

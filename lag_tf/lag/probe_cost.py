@@ -31,16 +31,6 @@ def probe_evals_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence
   return num_candidates * len(evals)
 
 
-def probe_cost_bound(rule: SelectorRule, probe_steps: int, eval_steps: Sequence[int],
-                     num_candidates: int, flops_per_step: float, flops_per_eval: float,
-                     rewarmup_steps: int = 0) -> float:
-  """The most a rule's probes can cost in FLOPs (every candidate's probe steps and the
-  evaluations the decision reads), before a probe budget stops a race."""
-  steps = _candidate_steps(rule, probe_steps, num_candidates)
-  evals = probe_evals_bound(rule, probe_steps, eval_steps, num_candidates, rewarmup_steps)
-  return steps * flops_per_step + evals * flops_per_eval
-
-
 def _candidate_steps(rule: SelectorRule, probe_steps: int, num_candidates: int) -> int:
   """Probe training steps of every candidate together when nobody stops early."""
   if rule.rule == "successive_halving":
@@ -82,8 +72,9 @@ def probe_budget(rule: SelectorRule, schedule: ProbeSchedule,
   per_step, per_eval = step_and_eval_flops(targets, tokens_per_step, eval_tokens,
                                            mask_probability)
   stage_flops = steps_after_growth * per_step
-  worst = probe_cost_bound(rule, schedule.probe_steps, schedule.probe_eval_steps(),
-                           len(targets), per_step, per_eval, schedule.rewarmup_steps)
+  # Its worst case: the charge of a stage that no budget stops.
+  full = stage_charge(rule, schedule, len(targets), steps_after_growth, per_step, per_eval, None)
+  worst = full.candidate_steps * per_step + full.evals * per_eval
   first_look = race_segments(rule, schedule.probe_steps, schedule.rewarmup_steps)[0]
   first = (first_look * per_step + 2 * per_eval) * len(targets)
   check_probe_budget(rule, worst, stage_flops, first, where)

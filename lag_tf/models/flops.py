@@ -46,13 +46,6 @@ def _block_and_head_parameters(config: TransformerConfig) -> tuple[int, int]:
   return config.num_layers * per_block, head
 
 
-def matmul_parameters(config: TransformerConfig) -> int:
-  """Weights that take part in a matmul per token (the tied embedding counts once, as the
-  output projection; position embeddings are lookups)."""
-  blocks, head = _block_and_head_parameters(config)
-  return blocks + head
-
-
 def training_flops_per_token(config: TransformerConfig, sequence_length: int = None, *,
                              predicted_fraction: float) -> float:
   """The count with the LM head at `predicted_fraction` of the tokens. Counters charge a run

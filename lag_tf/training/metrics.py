@@ -20,15 +20,6 @@ from lag_tf import model_dir_store as store
 from lag_tf.training import progress
 
 
-def _keep_original(path: str) -> str:
-  """Copies `path` to a new `<path>.orig-<n>` beside it; returns the copy's path."""
-  number = 1
-  while tf.io.gfile.exists(f"{path}.orig-{number}"):
-    number += 1
-  tf.io.gfile.copy(path, f"{path}.orig-{number}")
-  return f"{path}.orig-{number}"
-
-
 class MetricsLogger:
   """Appends step records to `<directory>/metrics.jsonl` and TensorBoard events.
 
@@ -57,8 +48,10 @@ class MetricsLogger:
     if len(kept) == len(records) and not cut and not foreign:
       return
     if foreign:
+      copy = store.unused_name(self.path, "orig-")
+      tf.io.gfile.copy(self.path, copy)
       logging.warning("%s holds %d lines that are not lag_tf records; kept the original as %s "
-                      "before repairing it.", self.path, foreign, _keep_original(self.path))
+                      "before repairing it.", self.path, foreign, copy)
     # Rewritten whole (atomically), so a kill here leaves the old file or the new one.
     atomic_file.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
     logging.info("Dropped %d metric records after step %d (not checkpointed).",
