@@ -178,7 +178,8 @@ def test_race_drops_a_bad_candidate_early_and_records_why(tmp_path, data_dir, na
   from lag_tf.analysis.report import build_report
   build_report(str(tmp_path))
   report = (tmp_path / "report" / "report.md").read_text()
-  assert f"The race stopped ({record.race['stopped']})" in report
+  race_line = next(line for line in report.splitlines() if line.startswith("Race: stopped ("))
+  assert f") at probe step {record.race['at_step']} of 12; left the race: " in race_line
   assert "poisoned at 3" in report
   for name in record.tied_with:
     if name != record.winner:

@@ -142,7 +142,7 @@ def test_the_summary_excerpt_has_the_shape_summary_md_is_written_in():
   from benchmarks.speedup.records import read_records
   from lag_tf.analysis.summary import scratch_comparison
   from lag_tf.experiments.summaries import lag_markdown
-  from lag_tf.lag.stage import summary_table
+  from lag_tf.experiments.summaries import summary_table
   records = read_records(os.path.join(REPO, "benchmarks", "results", "speedup_small", "decoder"))
   record, other = next(  # A race where one loser left at a look and another stayed in.
       (d, stayed) for r in records if r.run.method == "race_gradual" for d in r.decisions

@@ -20,7 +20,6 @@ from lag_tf.analysis import plots, runs, summary as summary_lib
 from lag_tf.records import DecisionRecord, MetricsRow
 
 
-
 def _fmt(value, digits: int = 3) -> str:
   if value is None or (isinstance(value, float) and not math.isfinite(value)):
     return "n/a"
@@ -195,15 +194,8 @@ def _stage_section(decision: DecisionRecord, probes: Optional[dict],
            f"{_fmt(stage['probe_cost_flops'])} FLOPs of training + "
            f"{_fmt(decision.probe_eval_flops)} FLOPs of the evaluations the decision read, "
            f"config {_fmt(stage['config_hash'])}, committed {_fmt(stage['committed_at'])}.", ""]
-  others = [n for n in decision.tied_with if n != decision.winner]
-  if others:
-    lines += [f"Tied with the winner (within the tie margin of paired standard errors): "
-              f"{', '.join(others)}; the choice among them is within noise.", ""]
-  if decision.race:
-    left = ", ".join(f"{n} at {v['step']}" for n, v in sorted(decision.race.get("left", {})
-                                                             .items()))
-    lines += [f"The race stopped ({decision.race.get('stopped')}) at probe step "
-              f"{decision.race.get('at_step')}; left the race: {left or 'none'}.", ""]
+  for note in summary_lib.decision_notes(decision):
+    lines += [note[0].upper() + note[1:] + ".", ""]
   lines += _table(["candidate", "params", "status", "loss at 0", f"score at k={_fmt(k)}",
                    "rank at 0", "rank at k", "winner"],
                   [[r["name"], _fmt(r["params"]), str(r["status"]), _fmt(r["loss_at_init"]),

@@ -232,3 +232,27 @@ def summarize_stage(decision: DecisionRecord) -> dict:
           "probe_steps": k, "init_choice": by_init[0] if by_init else None,
           "probe_cost_flops": decision.probe_cost_flops, "config_hash": decision.config_hash,
           "committed_at": decision.committed_at, "candidates": rows}
+
+
+def decision_notes(record: DecisionRecord) -> List[str]:
+  """What a decision's candidate table does not show, a line each (summary.md and the analysis
+  report): the candidates tied with the winner, and how a race ran."""
+  notes = []
+  others = [n for n in record.tied_with if n != record.winner]
+  if others:
+    notes.append(f"tied with the winner (within the tie margin of paired standard errors): "
+                 f"{', '.join(others)}; the choice among them is within noise"
+                 + (", so the cheapest was taken" if record.tie_broken_by_cost else ""))
+  if record.race:
+    race = record.race
+    left = ", ".join(f"{n} at {v['step']}" for n, v in sorted(
+        race.get("left", {}).items(), key=lambda kv: (kv[1]["step"], kv[0])))
+    notes.append(f"race: stopped ({_RACE_STOPS.get(race.get('stopped'), race.get('stopped'))}) "
+                 f"at probe step {race.get('at_step')} of {record.probe_steps}; left the race: "
+                 f"{left or 'none'}")
+  return notes
+
+
+_RACE_STOPS = {"one_left": "one candidate left", "indifferent":
+               "every survivor within the indifference zone of the leader",
+               "probe_steps": "reached k", "budget": "probe budget spent"}

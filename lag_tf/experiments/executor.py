@@ -21,8 +21,7 @@ from lag_tf.growth import validate_pool
 from lag_tf.interop.source import restore_or_train_base
 from lag_tf.lag.probe import CandidateTrainers, GrowthPoint
 from lag_tf.lag.probe_cost import probe_budget
-from lag_tf.lag.stage import (continue_winner, delete_loser_checkpoints, probe_and_commit,
-                              summary_table)
+from lag_tf.lag.stage import continue_winner, delete_loser_checkpoints, probe_and_commit
 from lag_tf.models import count_parameters
 from lag_tf.records import BaselineRecord, config_hash
 from lag_tf.training.progress import RunProgress
@@ -59,7 +58,7 @@ def execute(schedule: RunSchedule, data, strategy, model_dir: str,
     record = probe_and_commit(stage.index, stage.pool, stage.targets, trainers, model_dir,
                               stage_dir, stage.rule, fingerprint, chief)
     records.append(record)
-    tables.append(summary_table(record))
+    tables.append(summaries.summary_table(record))
     print(tables[-1], flush=True)
     if not schedule.keep_loser_checkpoints and chief:
       delete_loser_checkpoints(record, stage_dir)

@@ -10,7 +10,9 @@ from typing import Dict, List, Optional
 
 from lag_tf import atomic_file
 from lag_tf import model_dir_store as store
+from lag_tf.analysis import summary as summary_lib
 from lag_tf.experiments.schedule import RunSchedule
+from lag_tf.records import DecisionRecord
 
 NO_BASELINE = "no scratch baseline in this run (lag_experiment.scratch_baseline = True adds one)"
 
@@ -69,3 +71,40 @@ def _train_markdown(schedule: RunSchedule, result: dict) -> str:
   if result["first_eval_loss"] is not None:
     lines.append(f"eval loss at step 0: {result['first_eval_loss']:.4f}")
   return "\n".join(lines) + "\n"
+
+
+def summary_table(record: DecisionRecord) -> str:
+  """Markdown: the candidate table (status, params, eval loss at 0 and at k, probe cost), the
+  candidates tied with the winner, how a race ran, and what deciding cost."""
+  k = record.probe_steps
+  lines = [f"stage {record.stage} — rule `{record.rule}`, probe k={k} steps, winner "
+           f"**{record.winner}**", "",
+           "| candidate | status | params | loss@0 | loss@k | probe GFLOPs | preserving |",
+           "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+  for name in record.ranking:
+    c = record.candidates[name]
+    losses = c.eval_losses
+    at_zero = _fmt(losses.get(0))
+    at_k = _fmt(losses.get(k)) if k in losses else (_fmt(losses[max(losses)]) + "*"
+                                                    if losses else "-")
+    mark = " ←" if name == record.winner else ""
+    status = (f"left at {c.left_race_at}" if c.left_race_at is not None and c.status != "failed"
+              else c.status)
+    lines.append(f"| {name}{mark} | {status} | {c.params:,} | {at_zero} | {at_k} | "
+                 f"{(c.probe_flops + c.probe_eval_flops) / 1e9:.1f} | "
+                 f"{'yes' if c.function_preserving else 'no'} |")
+  lines += [""] + summary_lib.decision_notes(record)
+  budget = (f"; budget {record.probe_budget_flops / 1e9:.1f} GFLOPs"
+            if record.probe_budget_flops else "")
+  lines.append(f"probe cost: {record.probe_cost_steps} candidate-steps, "
+               f"{record.probe_cost_flops / 1e9:.1f} GFLOPs of training + "
+               f"{record.probe_eval_flops / 1e9:.1f} GFLOPs of decision evaluations "
+               f"({record.probe_evals} evaluations){budget}"
+               + ("; * = eliminated early (loss at its last probe step)"
+                  if any(c.status == "eliminated" for c in record.candidates.values())
+                  else ""))
+  return "\n".join(lines)
+
+
+def _fmt(value: Optional[float]) -> str:
+  return "-" if value is None else f"{float(value):.4f}"
