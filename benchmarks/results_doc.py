@@ -467,7 +467,10 @@ def shared_schedule(record: RunRecord) -> str:
   shared shape is WarmupDecaySchedule's and ProbeSchedule's default, linear to 0)."""
   prefix = "WarmupDecaySchedule.peak_learning_rate = "
   peaks = [b[len(prefix):] for b in record.run.bindings if b.startswith(prefix)]
-  return f"lin0_{float(peaks[-1]):g}" if peaks else "shared"
+  if not peaks:
+    return "shared"
+  mantissa, exponent = f"{float(peaks[-1]):.3e}".split("e")  # 0.002 -> 2e-3, as grid names.
+  return f"lin0_{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def method_tuning_section() -> List[str]:
