@@ -30,13 +30,15 @@ GIN_FILES = sorted(os.path.relpath(p, os.path.join(REPO, "gin"))
                    for p in glob.glob(os.path.join(REPO, "gin", "experiments", "*.gin")))
 
 # Any file: the small corpus, a 2-layer width-32 model (targets of width pools twice that), a
-# batch of 8 and 2 evaluation batches, a float32 CPU run.
+# batch of 8 and 2 evaluation batches, a float32 CPU run. No periodic evaluations or
+# checkpoints (the plan does not charge them; the evaluations decisions read are charged and
+# stay, and every phase still checkpoints at its end).
 TINY = ["include 'data/stdlib_corpus_small.gin'", "SEQUENCE_LENGTH = 32", "NUM_LAYERS = 2",
         "D_MODEL = 32", "NUM_HEADS = 2", "D_FF = 64", "TARGET_LAYERS = 4",
         "TARGET_D_MODEL = 64", "TARGET_HEADS = 4", "TARGET_D_FF = 128",
         "TransformerConfig.dtype_policy = 'float32'", "Trainer.global_batch_size = 8",
-        "Trainer.steps_per_loop = 2", "Trainer.eval_every = 4", "Trainer.eval_batches = 2",
-        "Trainer.checkpoint_every = 4", "Trainer.jit_compile = False",
+        "Trainer.steps_per_loop = 4", "Trainer.eval_every = 0", "Trainer.eval_batches = 2",
+        "Trainer.checkpoint_every = 1000", "Trainer.jit_compile = False",
         "WarmupDecaySchedule.warmup_steps = 2", "ProbeSchedule.rewarmup_steps = 2"]
 LAG_PROBE_STEPS = 4
 # Each kind's phases shortened; what the file declares about its decisions stays.
@@ -70,12 +72,7 @@ def _kind_and_shrink(gin_file):
   probe = gin.query_parameter("ProbeSchedule.probe_steps")
   continuation = gin.query_parameter("lag_experiment.continue_steps")
   steps = max(110, round(continuation * LAG_PROBE_STEPS / probe))
-  # Long continuations evaluate and checkpoint rarely (what the plan prices does not change:
-  # periodic evaluations are not charged, the decisions' are).
-  every = 4 if steps <= 110 else 40
-  return kind, BY_KIND[kind] + [f"lag_experiment.continue_steps = {steps}",
-                                f"Trainer.eval_every = {every}",
-                                f"Trainer.checkpoint_every = {every}"]
+  return kind, BY_KIND[kind] + [f"lag_experiment.continue_steps = {steps}"]
 
 
 def _spent(kind, result, run_progress):

@@ -56,10 +56,13 @@ def test_one_engine_per_shape_probes_like_new_trainers(tmp_path, data_dir, nan_o
   assert len(set(targets.values())) == 1
   schedule = ProbeSchedule()
 
+  alone = {}
+
   def new_trainers(name, rung):
-    # A new CandidateTrainers (so a new Trainer and engine) for every probe.
-    return CandidateTrainers(point, data, strategy(), schedule, 4).probe(
-        pool[name], targets[name], str(tmp_path / "new" / name), rung)
+    # A CandidateTrainers (so a Trainer and engine) of its own for every candidate.
+    if name not in alone:
+      alone[name] = CandidateTrainers(point, data, strategy(), schedule, 4)
+    return alone[name].probe(pool[name], targets[name], str(tmp_path / "new" / name), rung)
 
   trainers = CandidateTrainers(point, data, strategy(), schedule, 4)
 
