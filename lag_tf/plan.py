@@ -36,6 +36,7 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.probe_cost import (StageCharge, costliest, probe_budget, stage_charge,
                                    step_and_eval_flops)
 from lag_tf.lag.selector import SelectorRule, halving_stretches
+from lag_tf.lag.stage import stage_text
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token, forward_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer, mask_probability_of
@@ -158,7 +159,7 @@ def _stage_phases(stage: GrowthStage, roles: Dict[str, Role],
   probe budget). The budget is the run's: from the growth point, the base role's batch; refuses
   a rule whose probes cannot fit SelectorRule.probe_budget_share."""
   base, probe = roles["base"], roles["probe"]
-  prefix, targets, rule = stage.prefix, stage.targets, stage.rule
+  prefix, targets, rule = stage_text(stage.index), stage.targets, stage.rule
   budget = probe_budget(rule, stage.probe, targets, stage.steps, base.tokens, base.eval_tokens,
                         mask, where=stage.where)
   charge = stage_charge(rule, stage.probe, len(targets), stage.steps,
