@@ -203,14 +203,11 @@ def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
                     mask: Optional[float]) -> List[Phase]:
   """The phases of a RunSchedule, as the executor runs it: the base, every growth stage, and
   the scratch baseline sized as the run sizes it (the run's FLOPs at the winner's batch)."""
-  base = schedule.base
-  if not schedule.stages:  # Trained alone: a `train` run, or a gradual run's scratch mode.
-    role = roles[base.scope]
-    steps = role.settings["train_steps"] if base.steps is None else base.steps
-    return [Phase(base.phase, base.phase, base.config, steps, role.tokens, mask,
-                  steps_set_by=base.steps_set_by)]
-  phases = [Phase(base.phase, "base", base.config, base.steps, roles[base.scope].tokens, mask,
-                  steps_set_by=base.steps_set_by)]
+  base, role = schedule.base, roles[schedule.base.scope]
+  steps = role.settings["train_steps"] if base.steps is None else base.steps  # None: gin's.
+  # Trained alone (a `train` run, a gradual run's scratch mode), its role is its name.
+  phases = [Phase(base.phase, "base" if schedule.stages else base.phase, base.config, steps,
+                  role.tokens, mask, steps_set_by=base.steps_set_by)]
   for stage in schedule.stages:
     phases += _stage_phases(stage, roles, mask)
   if schedule.scratch_baseline:
