@@ -251,16 +251,15 @@ def _plan_study(roles, mask, base):
   mine = study_lib.worker_candidates(pool.names, args["worker_index"], args["worker_count"])
   eval_steps = study_lib.study_eval_steps(args["total_steps"], args["dense_every"],
                                           args["dense_until"], args["log_points"])
-  for seed in args["seeds"]:  # Each seed's schedule, checked as in a run.
-    study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
-                            eval_steps, seed)
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
                   base, args["base_steps"] if args["worker_index"] == 0 else 0,
                   roles["base"].tokens, mask, steps_set_by="study_experiment.base_steps (base)")]
-  total = "study_experiment.total_steps"
-  for seed in args["seeds"]:
+  for seed in args["seeds"]:  # Each seed's schedule, checked as in a run, then its candidates.
+    study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
+                            eval_steps, seed)
     phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"],
-                     roles["probe"].tokens, mask, steps_set_by=total) for n in mine]
+                     roles["probe"].tokens, mask, steps_set_by="study_experiment.total_steps")
+               for n in mine]
   return phases, {("ProbeSchedule", field): set_by
                   for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 
