@@ -44,12 +44,8 @@ def strategy_settings() -> Tuple[Optional[tf.distribute.Strategy], Optional[int]
   'tpu' and 'multi_worker' are checked without connecting to their hardware or peers."""
   settings = plan_lib.arguments(strategy_lib.make_strategy)
   name = settings["name"]
-  if name not in strategy_lib.STRATEGIES:
-    raise ValueError(f"make_strategy.name={name!r}: expected one of {strategy_lib.STRATEGIES}")
+  strategy_lib.check_setting(name, settings["tpu_address"])
   if name == "tpu":
-    if settings["tpu_address"] is None:
-      raise ValueError("make_strategy.tpu_address is required for name='tpu' "
-                       "(use 'local' on a TPU VM)")
     return None, None, f"tpu at {settings['tpu_address']!r} (replicas known on the TPU)"
   if name == "multi_worker":
     try:

@@ -28,7 +28,7 @@ from absl import app, flags, logging  # noqa: E402
 from lag_tf import console  # noqa: E402
 
 with console.native_stderr_hidden(not console.verbose_requested(sys.argv)):
-  from lag_tf import bindings as bindings_lib, config_io, dir_ownership, dry_run, plan  # noqa: E402
+  from lag_tf import bindings as bindings_lib, config_io, dir_ownership, dry_run  # noqa: E402
   from lag_tf import configurables  # noqa: E402,F401  Before any gin file is parsed.
   from lag_tf import run_lock  # noqa: E402
   from lag_tf.experiments import run_experiment  # noqa: E402

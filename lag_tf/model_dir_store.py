@@ -277,10 +277,6 @@ def mark_failed(candidate: str, reason: str) -> None:
 METRICS_LINE_START = '{"step": '  # How every line the logger appends begins.
 
 
-def _is_metrics_record(value) -> bool:
-  return isinstance(value, dict) and isinstance(value.get("step"), int)
-
-
 def parse_metrics(text: str) -> Tuple[List[dict], bool, int]:
   """A metrics.jsonl's text as (its records, whether its last line is cut, how many other lines
   are not records). A record is a JSON object with an integer "step". A process killed
@@ -296,7 +292,7 @@ def parse_metrics(text: str) -> Tuple[List[dict], bool, int]:
       value = json.loads(line)
     except ValueError:
       value = None
-    if _is_metrics_record(value):
+    if isinstance(value, dict) and isinstance(value.get("step"), int):
       records.append(value)
     elif value is None and index == len(lines) - 1 and not text.endswith("\n") and (
         line.startswith(METRICS_LINE_START) or METRICS_LINE_START.startswith(line)):

@@ -36,6 +36,7 @@ from lag_tf.lag.schedule import ProbeSchedule
 from lag_tf.lag.probe_cost import (StageCharge, costliest, probe_budget, stage_charge,
                                    step_and_eval_flops)
 from lag_tf.lag.selector import SelectorRule, halving_stretches
+from lag_tf.lag.stage import stage_text
 from lag_tf.models import TransformerConfig, count_parameters
 from lag_tf.models.flops import flops_per_token, forward_flops_per_token
 from lag_tf.training.trainer import Trainer, make_optimizer, mask_probability_of
@@ -158,7 +159,7 @@ def _stage_phases(stage: GrowthStage, roles: Dict[str, Role],
   probe budget). The budget is the run's: from the growth point, the base role's batch; refuses
   a rule whose probes cannot fit SelectorRule.probe_budget_share."""
   base, probe = roles["base"], roles["probe"]
-  prefix, targets, rule = stage.prefix, stage.targets, stage.rule
+  prefix, targets, rule = stage_text(stage.index), stage.targets, stage.rule
   budget = probe_budget(rule, stage.probe, targets, stage.steps, base.tokens, base.eval_tokens,
                         mask, where=stage.where)
   charge = stage_charge(rule, stage.probe, len(targets), stage.steps,
@@ -202,14 +203,11 @@ def schedule_phases(schedule: RunSchedule, roles: Dict[str, Role],
                     mask: Optional[float]) -> List[Phase]:
   """The phases of a RunSchedule, as the executor runs it: the base, every growth stage, and
   the scratch baseline sized as the run sizes it (the run's FLOPs at the winner's batch)."""
-  base = schedule.base
-  if not schedule.stages:  # Trained alone: a `train` run, or a gradual run's scratch mode.
-    role = roles[base.scope]
-    steps = role.settings["train_steps"] if base.steps is None else base.steps
-    return [Phase(base.phase, base.phase, base.config, steps, role.tokens, mask,
-                  steps_set_by=base.steps_set_by)]
-  phases = [Phase(base.phase, "base", base.config, base.steps, roles[base.scope].tokens, mask,
-                  steps_set_by=base.steps_set_by)]
+  base, role = schedule.base, roles[schedule.base.scope]
+  steps = role.settings["train_steps"] if base.steps is None else base.steps  # None: gin's.
+  # Trained alone (a `train` run, a gradual run's scratch mode), its role is its name.
+  phases = [Phase(base.phase, "base" if schedule.stages else base.phase, base.config, steps,
+                  role.tokens, mask, steps_set_by=base.steps_set_by)]
   for stage in schedule.stages:
     phases += _stage_phases(stage, roles, mask)
   if schedule.scratch_baseline:
@@ -253,16 +251,15 @@ def _plan_study(roles, mask, base):
   mine = study_lib.worker_candidates(pool.names, args["worker_index"], args["worker_count"])
   eval_steps = study_lib.study_eval_steps(args["total_steps"], args["dense_every"],
                                           args["dense_until"], args["log_points"])
-  for seed in args["seeds"]:  # Each seed's schedule, checked as in a run.
-    study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
-                            eval_steps, seed)
   phases = [Phase("base" if args["worker_index"] == 0 else "base (trained by worker 0)", "base",
                   base, args["base_steps"] if args["worker_index"] == 0 else 0,
                   roles["base"].tokens, mask, steps_set_by="study_experiment.base_steps (base)")]
-  total = "study_experiment.total_steps"
-  for seed in args["seeds"]:
+  for seed in args["seeds"]:  # Each seed's schedule, checked as in a run, then its candidates.
+    study_lib.seed_schedule(args["schedule"] or ProbeSchedule(), args["total_steps"],
+                            eval_steps, seed)
     phases += [Phase(f"seed {seed}: {n}", "probe", targets[n], args["total_steps"],
-                     roles["probe"].tokens, mask, steps_set_by=total) for n in mine]
+                     roles["probe"].tokens, mask, steps_set_by="study_experiment.total_steps")
+               for n in mine]
   return phases, {("ProbeSchedule", field): set_by
                   for field, set_by in study_lib.SCHEDULE_FIELDS_SET_BY.items()}
 

@@ -37,11 +37,6 @@ def lock_path(model_dir: str) -> str:
   return os.path.join(model_dir, LOCK_NAME)
 
 
-def _owner() -> dict:
-  return {"pid": os.getpid(), "host": socket.gethostname(),
-          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def read_lock(model_dir: str) -> Optional[dict]:
   """The lock's owner, {} for an unreadable lock file, None if there is no lock."""
   path = lock_path(model_dir)
@@ -94,7 +89,8 @@ class RunLock:
   def __init__(self, model_dir: str):
     self.model_dir = model_dir
     self.path = lock_path(model_dir)
-    self.owner = _owner()
+    self.owner = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     self.held = False
 
   def acquire(self) -> "RunLock":

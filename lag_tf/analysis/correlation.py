@@ -210,11 +210,6 @@ def chosen_by_step(losses) -> np.ndarray:
   return np.where(finite.any(-2), masked.argmin(-2), -1)
 
 
-def _best_final(final: np.ndarray) -> np.ndarray:
-  finite = np.isfinite(final)
-  return np.where(finite.any(-1), np.where(finite, final, np.inf).min(-1), np.nan)
-
-
 def regret(losses, final) -> np.ndarray:
   """[..., steps]: final loss of the candidate chosen at t minus the best final loss.
 
@@ -224,11 +219,11 @@ def regret(losses, final) -> np.ndarray:
   """
   losses = np.asarray(losses, dtype=np.float64)
   final = np.asarray(final, dtype=np.float64)
-  usable = np.where(np.isfinite(final)[..., None], losses, np.nan)
-  chosen = chosen_by_step(usable)
+  finite = np.isfinite(final)
+  chosen = chosen_by_step(np.where(finite[..., None], losses, np.nan))
   picked = np.take_along_axis(final, np.maximum(chosen, 0), axis=-1)
-  result = picked - _best_final(final)[..., None]
-  return np.where(chosen >= 0, result, np.nan)
+  best = np.where(finite.any(-1), np.where(finite, final, np.inf).min(-1), np.nan)
+  return np.where(chosen >= 0, picked - best[..., None], np.nan)
 
 
 def top1_agreement(losses, final) -> np.ndarray:

@@ -267,21 +267,20 @@ def _answer_section(experiment_dir: str, lag: runs.LagRun, kind: str) -> tuple:
     lines += [f"Winner `{last.winner}` has no eval in {where}/metrics.jsonl yet: the run has "
               "not finished.", ""]
     return lines, answer
-  answer.update(final_step=final.step, final_eval_loss=final.eval_loss)
+  scratch = runs.last_eval(store.metrics_path(store.scratch_dir(experiment_dir)))
+  answer.update(final_step=final.step, final_eval_loss=final.eval_loss,
+                scratch_eval_loss=None if scratch is None else scratch.eval_loss)
   lines += [f"Winner `{last.winner}` continued to step {final.step}: final eval loss "
             f"**{answer['final_eval_loss']:.4f}** ({where}).", ""]
-  scratch = runs.last_eval(store.metrics_path(store.scratch_dir(experiment_dir)))
   if scratch is None:
     lines += [f"No scratch baseline in this run ({NO_SCRATCH.get(kind, NO_SCRATCH['lag'])}), "
               "so it cannot say whether growing paid at equal compute.", ""]
   elif final.eval_batch_losses is not None and scratch.eval_batch_losses is not None:
-    answer["scratch_eval_loss"] = scratch.eval_loss
     baseline = store.read_baseline(experiment_dir)
     lines += [summary_lib.scratch_comparison(
         final.eval_loss, final.eval_batch_losses, scratch.eval_loss, scratch.eval_batch_losses,
         scratch.step, baseline.seed_spread if baseline is not None else 0.0), ""]
   else:  # Records from before per-batch eval losses were logged: no paired error.
-    answer["scratch_eval_loss"] = scratch.eval_loss
     lines += [f"Scratch baseline at equal training FLOPs ({scratch.step} steps): eval loss "
               f"{answer['scratch_eval_loss']:.4f} vs the winner's "
               f"{answer['final_eval_loss']:.4f} (no per-batch eval losses to pair).", ""]

@@ -1,8 +1,8 @@
 """Opening tfds datasets: prepare the embedded corpus offline, read a text split.
 
 Every tfds failure a user can cause (unknown name or config, data not prepared, unknown
-split or feature) surfaces here as a one-line ValueError naming the bad value; the tfds
-message follows as the cause.
+split) surfaces here as a one-line ValueError naming the bad value; the tfds message follows
+as the cause. An unknown feature: LanguageModelingData.builder.
 """
 
 from __future__ import annotations
@@ -84,15 +84,12 @@ def read_text_split(
     shuffle_files: bool = False,
     seed: int = 0,
 ) -> tf.data.Dataset:
-  """A dataset of scalar tf.string documents: feature `text_key` of `split`.
+  """A dataset of scalar tf.string documents: feature `text_key` of `split` (a feature of the
+  builder: LanguageModelingData.builder checks it before anything reads a split).
 
   With shuffle_files the file order comes from `seed`, so the stream is deterministic
   (tfds reshuffles per iteration, from the same seed, so a repeated stream is too).
   """
-  if text_key not in builder.info.features:
-    raise ValueError(
-        f'text_key {text_key!r} is not a feature of {builder.info.full_name}; '
-        f'features: {sorted(builder.info.features.keys())}')
   read_config = tfds.ReadConfig(shuffle_seed=seed)
   try:
     documents = builder.as_dataset(

@@ -41,11 +41,6 @@ def cache_file_path(
   return os.path.join(cache_dir, file_name)
 
 
-def default_cache_dir(builder: tfds.core.DatasetBuilder) -> str:
-  """<data_dir>/lag_tf_token_cache: beside the prepared datasets."""
-  return os.path.join(str(builder.data_dir_root), CACHE_SUBDIRECTORY)
-
-
 def tokenize_split(
     builder: tfds.core.DatasetBuilder, split: str, text_key: str,
     tokenizer: tokenizers.Tokenizer
@@ -60,18 +55,13 @@ def tokenize_split(
   return np.concatenate(runs).astype(dtype)
 
 
-def _write_atomically(path: str, tokens: np.ndarray) -> None:
-  buffer = io.BytesIO()
-  np.save(buffer, tokens)
-  atomic_file.write_bytes(path, buffer.getvalue())
-
-
 def load_or_build(
     builder: tfds.core.DatasetBuilder, split: str, text_key: str,
     tokenizer: tokenizers.Tokenizer, cache_dir: str | None = None
 ) -> np.ndarray:
   """The split's flat token stream, from the cache file or tokenized and cached now."""
-  cache_dir = cache_dir or default_cache_dir(builder)
+  # Default: <data_dir>/lag_tf_token_cache, beside the prepared datasets.
+  cache_dir = cache_dir or os.path.join(str(builder.data_dir_root), CACHE_SUBDIRECTORY)
   path = cache_file_path(
       cache_dir, builder.info.full_name, split, text_key, tokenizer.fingerprint)
   if tf.io.gfile.exists(path):
@@ -80,7 +70,9 @@ def load_or_build(
   started = time.time()
   tokens = tokenize_split(builder, split, text_key, tokenizer)
   tf.io.gfile.makedirs(cache_dir)
-  _write_atomically(path, tokens)
+  buffer = io.BytesIO()
+  np.save(buffer, tokens)
+  atomic_file.write_bytes(path, buffer.getvalue())
   logging.info('Tokenized %s split %r: %d tokens in %.1f s, cached at %s',
                builder.info.full_name, split, tokens.size, time.time() - started, path)
   return tokens

@@ -72,11 +72,6 @@ class GrowthStage:
     """How errors name the stage."""
     return f"stage {self.index}" if self.index else "lag_experiment"
 
-  @property
-  def prefix(self) -> str:
-    """Plan and progress names of the stage's phases: gradual stages count from 1."""
-    return f"stage {self.index}: " if self.index else ""
-
 
 @dataclasses.dataclass(frozen=True)
 class RunSchedule:

@@ -37,14 +37,9 @@ class ExportedTransformer(Transformer):
     return cls(TransformerConfig.from_dict(config["config"]))
 
 
-def export_config(config: TransformerConfig) -> TransformerConfig:
-  """The config of the exported model: the same function, on plain keras.ops."""
-  return config.replace(fused_kernels=False)
-
-
 def to_keras_model(state: ModelState) -> ExportedTransformer:
   """A built `ExportedTransformer` holding `state`'s weights."""
-  config = export_config(state.config)
+  config = state.config.replace(fused_kernels=False)  # The same function, on plain keras.ops.
   model = ExportedTransformer(config)
   model.build((1, config.max_len))
   keras_io.assign_state(ModelState(config, state.weights), model)

@@ -105,7 +105,6 @@ def locate(model_dir: str, candidate: Optional[str] = None, stage: Optional[int]
 
 def load_state(located: LocatedModel):
   """The located checkpoint's weights as a `ModelState` (no optimizer state)."""
-  from lag_tf.growth.state import ModelState  # pylint: disable=g-import-not-at-top
   from lag_tf.models import build_transformer  # pylint: disable=g-import-not-at-top
   model = build_transformer(located.config)
   # The blocks' variables are checkpointed only through the optimizer's list of trainable

@@ -48,18 +48,12 @@ def load_base_state(source: str) -> ModelState:
                    "`python -m lag_tf.export` or a keras-hub preset directory")
 
 
-def config_mismatches(imported: TransformerConfig, expected: TransformerConfig) -> list:
-  """'field=imported (run: expected)' for every architecture field that differs."""
-  return [f"{f.name}={getattr(imported, f.name)!r} (run: {getattr(expected, f.name)!r})"
-          for f in dataclasses.fields(TransformerConfig)
-          if f.name not in RUNTIME_FIELDS and getattr(imported, f.name) != getattr(expected,
-                                                                                    f.name)]
-
-
 def imported_state(source: str, expected: TransformerConfig) -> ModelState:
   """`source`'s weights under the run's config `expected`; ValueError naming any mismatch."""
   state = load_base_state(source)
-  mismatches = config_mismatches(state.config, expected)
+  mismatches = [f"{f.name}={getattr(state.config, f.name)!r} (run: {getattr(expected, f.name)!r})"
+                for f in dataclasses.fields(TransformerConfig) if f.name not in RUNTIME_FIELDS
+                and getattr(state.config, f.name) != getattr(expected, f.name)]
   if mismatches:
     raise ValueError(f"base_model.source={source} does not match the run's TransformerConfig: "
                      + ", ".join(mismatches))

@@ -96,7 +96,12 @@ class CandidateTrainers:
       grown = apply_candidate(candidate, point.state, np.random.default_rng(schedule.growth_seed))
       trainer.start_from(grown, point.step, point.examples_seen)
       if trainer.is_chief:
-        _write_candidate_info(directory, candidate, target, point, trainer)
+        store.write_candidate_info(directory, CandidateInfo(
+            name=candidate.name, params=count_parameters(target),
+            flops_per_token=trainer.flops_per_token, tokens_per_step=trainer.tokens_per_step,
+            eval_tokens=trainer.eval_batches * trainer.tokens_per_step,
+            function_preserving=candidate.function_preserving, growth_step=point.step,
+            candidate=candidate.to_dict(), config=target.to_dict()))
     return trainer
 
   def probe(self, candidate: Candidate, target: TransformerConfig, directory: str,
@@ -109,33 +114,25 @@ class CandidateTrainers:
     """
     growth_step = self.point.step
     failed = store.read_failure(directory)
-    if failed is not None:
-      tokens = _recorded_tokens_per_step(directory)
-      return probe_result(candidate, target, directory, growth_step, until_probe_step,
-                          failed, self.point.mask_probability), tokens
-    trainer = self.trainer(candidate, target, directory)
-    tokens = trainer.tokens_per_step
-    try:
-      if trainer.global_step < growth_step + until_probe_step:
-        trainer.train(until_step=growth_step + until_probe_step)
-    except DivergenceError as error:
-      failed = str(error)
-      logging.warning("Candidate %s failed: %s", candidate.name, failed)
-      if trainer.is_chief:
-        store.mark_failed(directory, failed)
+    if failed is not None:  # Not trained again: its tokens per step as candidate.json says.
+      info = store.read_candidate_info(directory)
+      if info is None or info.tokens_per_step is None:
+        raise ValueError(f"{store.candidate_info_path(directory)} does not record the "
+                         "candidate's tokens per step")
+      tokens = int(info.tokens_per_step)
+    else:
+      trainer = self.trainer(candidate, target, directory)
+      tokens = trainer.tokens_per_step
+      try:
+        if trainer.global_step < growth_step + until_probe_step:
+          trainer.train(until_step=growth_step + until_probe_step)
+      except DivergenceError as error:
+        failed = str(error)
+        logging.warning("Candidate %s failed: %s", candidate.name, failed)
+        if trainer.is_chief:
+          store.mark_failed(directory, failed)
     return probe_result(candidate, target, directory, growth_step, until_probe_step,
                         failed, self.point.mask_probability), tokens
-
-
-def _write_candidate_info(directory, candidate, target, point, trainer) -> None:
-  info = CandidateInfo(name=candidate.name, params=count_parameters(target),
-                       flops_per_token=trainer.flops_per_token,
-                       tokens_per_step=trainer.tokens_per_step,
-                       eval_tokens=trainer.eval_batches * trainer.tokens_per_step,
-                       function_preserving=candidate.function_preserving,
-                       growth_step=point.step, candidate=candidate.to_dict(),
-                       config=target.to_dict())
-  store.write_candidate_info(directory, info)
 
 
 def probe_result(candidate: Candidate, target: TransformerConfig, directory: str,
@@ -156,11 +153,3 @@ def probe_result(candidate: Candidate, target: TransformerConfig, directory: str
       result.eval_batch_losses[probe_step] = list(row.eval_batch_losses or [])
   result.evals = len(result.eval_losses)
   return result
-
-
-def _recorded_tokens_per_step(directory: str) -> int:
-  info = store.read_candidate_info(directory)
-  if info is None or info.tokens_per_step is None:
-    raise ValueError(f"{store.candidate_info_path(directory)} does not record the candidate's "
-                     "tokens per step")
-  return int(info.tokens_per_step)

@@ -48,7 +48,7 @@ def probe_and_commit(stage: int, pool: Pool, targets: Dict[str, TransformerConfi
   tokens = {"per_step": point.tokens_per_step}
 
   def probe(name: str, until: int, label: str) -> None:
-    with trainers.run_progress.phase(f"{_stage_text(stage)}probe {name} ({label})"):
+    with trainers.run_progress.phase(f"{stage_text(stage)}probe {name} ({label})"):
       results[name], tokens["per_step"] = trainers.probe(pool[name], targets[name],
                                                          directories[name], until)
 
@@ -188,13 +188,14 @@ def continue_winner(record: DecisionRecord, pool: Pool, targets: Dict[str, Trans
   trainer = trainers.trainer(pool[winner], targets[winner], store.candidate_dir(stage_dir, winner))
   until = trainers.point.step + trainers.steps_after_growth
   if trainer.global_step < until:
-    with trainers.run_progress.phase(f"{_stage_text(record.stage)}continue {winner}"):
+    with trainers.run_progress.phase(f"{stage_text(record.stage)}continue {winner}"):
       trainer.train(until_step=until)
   return trainer
 
 
-def _stage_text(stage: int) -> str:
-  """Progress label prefix: gradual stages count from 1; a one-shot LAG run is stage 0."""
+def stage_text(stage: int) -> str:
+  """The prefix of a stage's progress and plan names: gradual stages count from 1; a one-shot
+  LAG run is stage 0."""
   return f"stage {stage}: " if stage else ""
 
 

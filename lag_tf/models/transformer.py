@@ -37,15 +37,10 @@ def gelu_tanh(x):
   return keras.activations.gelu(x, approximate=True)
 
 
-def _activation(name):
-  """A Keras activation for `TransformerConfig.activation`."""
-  return gelu_tanh if name == "gelu_tanh" else name
-
-
 def _dense(units: int, name: str, dtype, activation=None) -> keras.layers.Dense:
   return keras.layers.Dense(
-      units, activation=_activation(activation), name=name, dtype=dtype,
-      kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
+      units, activation=gelu_tanh if activation == "gelu_tanh" else activation, name=name,
+      dtype=dtype, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))
 
 
 def _norm(config: TransformerConfig, name: str, dtype) -> keras.layers.LayerNormalization:

@@ -76,7 +76,6 @@ def checkpoint_paths(directory: str) -> List[str]:
   except (tf.errors.OpError, ValueError) as error:  # A damaged state file (text proto).
     logging.warning("Checkpoint state in %s is unreadable (%s); using the checkpoint files.",
                     directory, str(error).splitlines()[0] if str(error) else type(error).__name__)
-    state = None
     indices = tf.io.gfile.glob(os.path.join(directory, "*-*.index"))
     paths = [index[:-len(".index")] for index in indices]
     return sorted(paths, key=_number, reverse=True)

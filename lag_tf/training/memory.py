@@ -107,7 +107,6 @@ def format_bytes(count: float) -> str:
     if abs(count) < 1024 or unit == "TiB":
       return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
     count /= 1024.0
-  return f"{count:.1f} TiB"
 
 
 def describe(estimate: MemoryEstimate, budget: Optional[int] = None,

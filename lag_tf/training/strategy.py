@@ -41,36 +41,36 @@ def make_strategy(name: str = "default", tpu_address: Optional[str] = None,
   tpu_address: for 'tpu', a TPU name or grpc address, or 'local' on TPU VMs.
   device: for 'one_device' (default: the first GPU if any, else the CPU).
   """
-  if name not in STRATEGIES:
-    raise ValueError(f"make_strategy.name={name!r}: expected one of {STRATEGIES}")
+  check_setting(name, tpu_address)
   # TF logs the devices of a new strategy at INFO; lag_tf.main names the strategy once the
   # run's input is checked, so a bad value's error line stays alone.
   with console.tensorflow_info_hidden():
-    return _make_strategy(name, tpu_address, device)
+    if name == "default":
+      return tf.distribute.get_strategy()
+    if name == "one_device":
+      if device is None:
+        device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
+      return tf.distribute.OneDeviceStrategy(device)
+    if name == "mirrored":
+      gpus = tf.config.list_logical_devices("GPU")
+      devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+      return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker":
+      # Reads TF_CONFIG. Collective ops on CPU use the ring implementation.
+      return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
 
 
-def _make_strategy(name: str, tpu_address: Optional[str],
-                   device: Optional[str]) -> tf.distribute.Strategy:
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "one_device":
-    if device is None:
-      device = "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
-    return tf.distribute.OneDeviceStrategy(device)
-  if name == "mirrored":
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices)
-  if name == "multi_worker":
-    # Reads TF_CONFIG. Collective ops on CPU use the ring implementation.
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if tpu_address is None:
+def check_setting(name: str, tpu_address: Optional[str]) -> None:
+  """ValueError for a setting make_strategy refuses (the dry run checks it without a strategy)."""
+  if name not in STRATEGIES:
+    raise ValueError(f"make_strategy.name={name!r}: expected one of {STRATEGIES}")
+  if name == "tpu" and tpu_address is None:
     raise ValueError("make_strategy.tpu_address is required for name='tpu' "
                      "(use 'local' on a TPU VM)")
-  resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
-  tf.config.experimental_connect_to_cluster(resolver)
-  tf.tpu.experimental.initialize_tpu_system(resolver)
-  return tf.distribute.TPUStrategy(resolver)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -155,9 +155,11 @@ class Trainer:
     # evaluated before training so every run's curve starts at its initialization.
     self.first_step = 0
     self._phase_start: Optional[int] = None  # Where this directory's curve starts (progress).
+    # Non-chief workers must save too (saving is collective) but their copies are identical to
+    # the chief's: they go to a local scratch dir, never into the (possibly gs://) model dir.
     self.checkpoint_manager = tf.train.CheckpointManager(
-        engine.checkpoint, _checkpoint_dir(model_dir, self.is_chief),
-        max_to_keep=keep_checkpoints)
+        engine.checkpoint, store.checkpoint_dir(model_dir) if self.is_chief
+        else tempfile.mkdtemp(prefix="lag_tf_worker_ckpt_"), max_to_keep=keep_checkpoints)
     self.run_progress = run_progress or progress.RunProgress()
     self.metrics = MetricsLogger(model_dir, enabled=self.is_chief, name=name,
                                  run_progress=self.run_progress)
@@ -335,11 +337,3 @@ def _check_engine_settings(engine: StepEngine, model_config, data, strategy, glo
   if differ:
     raise ValueError("Trainer: the given StepEngine was built for other settings: "
                      + ", ".join(differ))
-
-
-def _checkpoint_dir(model_dir: str, is_chief: bool) -> str:
-  """Non-chief workers must save too (saving is collective) but their copies are identical to
-  the chief's: they go to a local scratch dir, never into the (possibly gs://) model dir."""
-  if is_chief:
-    return store.checkpoint_dir(model_dir)
-  return tempfile.mkdtemp(prefix="lag_tf_worker_ckpt_")
