@@ -20,8 +20,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 SMALL_CORPUS = "python_stdlib_corpus/small"
 
 
-# The files that take longest start first: the two workers take a file at a time, in this order,
-# so a long file left for the end would run alone (longest-first keeps both cores busy).
+# The files that take longest start first: a worker with nothing left steals queued tests from
+# the other's end, so the long tests go first and the short ones even out the finish.
 SLOW_FIRST = ("test_speedup.py", "test_launch_multi_worker.py", "test_probe_reuse.py",
               "test_resume.py", "test_interop_readme.py", "test_lag.py", "test_training.py",
               "test_race.py", "test_benchmark_commands.py", "test_gradual.py", "test_plan.py")
