@@ -17,6 +17,8 @@ TINY_BINDINGS = [
     "WarmupDecaySchedule.total_steps = 10", "WarmupDecaySchedule.warmup_steps = 2",
     "ProbeSchedule.probe_steps = 6", "ProbeSchedule.eval_steps = (0, 2, 4)",
     "ProbeSchedule.rewarmup_steps = 2", "lag_experiment.scratch_baseline = False",
+    # The quickstart continues its winner 400 steps; a test that needs more says so.
+    "lag_experiment.continue_steps = 4",
     # The tests of fixed-k probing; tests/test_race.py races. No budget: tiny stages.
     "SelectorRule.rule = 'lag'", "SelectorRule.probe_budget_share = 0.0",
 ]
