@@ -40,23 +40,17 @@ CI_POOL = ["ci_pool/growth.Pool.name = 'ci'",
            "lag_experiment.pool = @ci_pool/growth.Pool()"]
 
 
-# The quickstart's race: a probe budget (36% of the stage) that stops it after its first look.
-RACE_BUDGET = ["SelectorRule.probe_budget_share = 0.36", "lag_experiment.continue_steps = 40"]
-
-
-@pytest.mark.parametrize("rule, extra", [("lag", []), ("successive_halving", []), ("race", []),
-                                         ("race", RACE_BUDGET)], ids=["lag", "halving", "race",
-                                                                      "race_budget"])
-def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
+# Fixed k (LAG) and a race within a probe budget: tests/test_plan_random_schedules.py.
+@pytest.mark.parametrize("rule", ["successive_halving", "race"])
+def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule):
   """The plan --dry_run prints is what the run records: base, every probe's training, the
   evaluations the decision read, the continuation. A race's plan is its costliest end
-  (lag_tf.lag.probe_cost.stage_charge): the run spends at most that, and with the quickstart's
-  probe budget the plan is within 10% of the run."""
+  (lag_tf.lag.probe_cost.stage_charge): the run spends at most that, and stops earlier here."""
   from lag_fixtures import parse_lag_config, strategy
   from lag_tf.experiments.registry import lag_experiment
   parse_lag_config(data_dir, [f"SelectorRule.rule = '{rule}'", "SelectorRule.race_segment_steps = 2",
                               "lag_experiment.base_steps = 10", "lag_experiment.continue_steps = 4"]
-                   + CI_POOL + extra)
+                   + CI_POOL)
   planned = plan_lib.build_plan(replicas=1)
   by_role = {}
   for phase in planned.phases:
@@ -72,10 +66,6 @@ def test_a_real_lag_runs_flops_equal_its_plan(tmp_path, data_dir, rule, extra):
   if rule == "race":
     assert recorded["total"] <= planned.total_flops * (1 + 1e-9)
     assert recorded["decision evals"] <= by_role["decision evals"] * (1 + 1e-9)
-  if extra:  # The budget bounds the plan: within 10% of the run.
-    assert planned.total_flops <= 1.10 * recorded["total"]
-    assert "within its budget" in planned.phases[1].name
-  elif rule == "race":
     assert run_progress.planned_flops < planned.training_flops  # It stopped early.
   else:
     assert recorded["probes"] == pytest.approx(by_role["probe"], rel=1e-9)

@@ -1,6 +1,6 @@
 """lag_tf.plan and benchmarks.speedup.budget against real runs: the FLOPs a run records equal
-its plan's, FLOP for FLOP, for `train`, `grow`, `study` and the speedup suite's methods (`lag`:
-tests/test_dry_run.py; `gradual`: tests/test_gradual.py).
+its plan's, FLOP for FLOP, for `train`, `grow`, `study` and the speedup suite's methods (`lag`
+and `gradual`: tests/test_plan_random_schedules.py, tests/test_dry_run.py, tests/test_gradual.py).
 
 Exact equality on purpose: a decoder's count is an integer below 2**53 (steps x tokens x an
 integral FLOPs per token), so floats hold it exactly whatever order a run and its plan multiply
