@@ -85,8 +85,8 @@ def test_a_random_small_schedule_runs_as_planned(case, tmp_path, data_dir):
   run_progress = progress.RunProgress(planned.training_flops)
   result = run_experiment(strategy(), str(tmp_path), run_progress=run_progress)
   flops, decisions = result["flops"], store.read_decisions(str(tmp_path))
-  depths = gin.query_parameter("StageSchedule.stage_layers") if "gradual" in gin_file else (2, 3)
-  assert len(decisions) == len(depths) - 1  # A decision per growth.
+  growths = len(gin.query_parameter("StageSchedule.stage_layers")) - 1 if kind == "gradual" else 1
+  assert len(decisions) == growths  # A decision per growth.
   # Training as the run's progress counts it (every Trainer's steps) is the run's own total,
   # and the progress ends at 100% (what a plan charged a race beyond it is forgone).
   assert run_progress.done_fraction() == 1.0
